@@ -1,0 +1,401 @@
+//! Decodes captured frames into the few fields the flow table needs, for every link type camwatch
+//! reads. The link type is matched first, then etherparse's lax slicing does the rest; a length
+//! field is never trusted and nothing here panics on any input.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use etherparse::err::Layer;
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice};
+
+/// libpcap link-layer header types (DLT_* / LINKTYPE_* values) camwatch understands.
+pub mod linktype {
+    pub const NULL: i32 = 0;
+    pub const ETHERNET: i32 = 1;
+    pub const RAW_BSD: i32 = 12;
+    pub const RAW_OPENBSD: i32 = 14;
+    pub const RAW: i32 = 101;
+    pub const LOOP: i32 = 108;
+    pub const LINUX_SLL: i32 = 113;
+    pub const IPV4: i32 = 228;
+    pub const IPV6: i32 = 229;
+    pub const LINUX_SLL2: i32 = 276;
+
+    pub fn supported(lt: i32) -> bool {
+        matches!(
+            lt,
+            NULL | ETHERNET | RAW_BSD | RAW_OPENBSD | RAW | LOOP | LINUX_SLL | IPV4 | IPV6 | LINUX_SLL2
+        )
+    }
+}
+
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ICMPV6: u8 = 58;
+
+/// The layer a decode error was found at; the `layer` label of `camwatch_decode_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorLayer {
+    /// Unknown link type or a frame too short for its link header.
+    Link,
+    /// Malformed or truncated IPv4/IPv6 header.
+    Network,
+    /// Truncated or malformed TCP/UDP/ICMP header.
+    Transport,
+}
+
+impl ErrorLayer {
+    pub const ALL: [ErrorLayer; 3] = [ErrorLayer::Link, ErrorLayer::Network, ErrorLayer::Transport];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorLayer::Link => "link",
+            ErrorLayer::Network => "network",
+            ErrorLayer::Transport => "transport",
+        }
+    }
+}
+
+/// TCP flag bits as on the wire (FIN=0x01 … CWR=0x80).
+pub mod tcp_flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+}
+
+/// An IP packet reduced to what flows, devices and parsers need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpPacket<'a> {
+    pub src_mac: Option<[u8; 6]>,
+    pub dst_mac: Option<[u8; 6]>,
+    /// Outer VLAN id, when tagged.
+    pub vlan: Option<u16>,
+    pub src_ip: IpAddr,
+    pub dst_ip: IpAddr,
+    pub proto: u8,
+    /// Ports for TCP/UDP; ICMP type and code for ICMP (as Community ID does); 0 otherwise.
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub tcp_flags: u8,
+    pub tcp_seq: u32,
+    /// Bytes at the IP layer, from the IP header's length (what the packet was on the wire, even
+    /// when the capture cut it short).
+    pub ip_len: u32,
+    /// Transport payload as captured (may be shorter than on the wire).
+    pub payload: &'a [u8],
+    /// A fragment: transport ports are unknown for non-first fragments.
+    pub fragment: bool,
+}
+
+/// An ARP announcement or request: who claims which address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arp {
+    pub sender_mac: [u8; 6],
+    pub sender_ip: Ipv4Addr,
+    pub vlan: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    Ip(IpPacket<'a>),
+    Arp(Arp),
+    /// A well-formed frame carrying something camwatch does not analyse (LLDP, STP, …).
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeError {
+    pub layer: ErrorLayer,
+    pub reason: &'static str,
+}
+
+impl DecodeError {
+    fn new(layer: ErrorLayer, reason: &'static str) -> Self {
+        Self { layer, reason }
+    }
+}
+
+fn mac(b: &[u8]) -> Option<[u8; 6]> {
+    b.get(..6).and_then(|s| s.try_into().ok())
+}
+
+/// Decodes one captured frame of the given link type.
+pub fn decode(linktype: i32, data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    use linktype::*;
+    let link_err = |reason| DecodeError::new(ErrorLayer::Link, reason);
+    match linktype {
+        ETHERNET => {
+            let p = LaxSlicedPacket::from_ethernet(data)
+                .map_err(|_| link_err("frame shorter than an Ethernet header"))?;
+            from_sliced(&p, None)
+        }
+        LINUX_SLL => {
+            // 16 bytes: packet type, ARPHRD, address length, 8 address bytes, protocol.
+            let hdr = data.get(..16).ok_or(link_err("frame shorter than a Linux SLL header"))?;
+            let hatype = u16::from_be_bytes([hdr[2], hdr[3]]);
+            let alen = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
+            let proto = u16::from_be_bytes([hdr[14], hdr[15]]);
+            let src = (hatype == 1 && alen == 6).then(|| mac(&hdr[6..12])).flatten();
+            from_ether_type(proto, &data[16..], src)
+        }
+        LINUX_SLL2 => {
+            // 20 bytes: protocol, reserved, ifindex, ARPHRD, packet type, address length, 8 bytes.
+            let hdr = data.get(..20).ok_or(link_err("frame shorter than a Linux SLL2 header"))?;
+            let proto = u16::from_be_bytes([hdr[0], hdr[1]]);
+            let hatype = u16::from_be_bytes([hdr[8], hdr[9]]);
+            let alen = hdr[11];
+            let src = (hatype == 1 && alen == 6).then(|| mac(&hdr[12..18])).flatten();
+            from_ether_type(proto, &data[20..], src)
+        }
+        RAW | RAW_BSD | RAW_OPENBSD | IPV4 | IPV6 => from_ip(data),
+        NULL | LOOP => {
+            let hdr = data.get(..4).ok_or(link_err("frame shorter than a loopback header"))?;
+            // NULL stores the address family in the capturing host's byte order, LOOP in network
+            // order; AF_INET is 2 everywhere and AF_INET6 is 10, 24, 28 or 30 depending on the OS.
+            let family = if linktype == LOOP {
+                u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]])
+            } else {
+                let le = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+                if le < 0x100 {
+                    le
+                } else {
+                    u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]])
+                }
+            };
+            match family {
+                2 | 10 | 24 | 28 | 30 => from_ip(&data[4..]),
+                _ => Ok(Decoded::Other),
+            }
+        }
+        _ => Err(link_err("unsupported link type")),
+    }
+}
+
+fn from_ip(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    let p = LaxSlicedPacket::from_ip(data)
+        .map_err(|_| DecodeError::new(ErrorLayer::Network, "malformed IP header"))?;
+    from_sliced(&p, None)
+}
+
+fn from_ether_type(proto: u16, data: &[u8], src_mac: Option<[u8; 6]>) -> Result<Decoded<'_>, DecodeError> {
+    let p = LaxSlicedPacket::from_ether_type(EtherType(proto), data);
+    from_sliced(&p, src_mac)
+}
+
+fn from_sliced<'a>(p: &LaxSlicedPacket<'a>, link_src: Option<[u8; 6]>) -> Result<Decoded<'a>, DecodeError> {
+    let (src_mac, dst_mac) = match &p.link {
+        Some(LinkSlice::Ethernet2(e)) => (Some(e.source()), Some(e.destination())),
+        _ => (link_src, None),
+    };
+    let vlan = p.vlan_ids().first().map(|v| v.value());
+    let layer_err = |layer: Layer| match layer {
+        Layer::LinuxSllHeader
+        | Layer::Ethernet2Header
+        | Layer::EtherPayload
+        | Layer::VlanHeader
+        | Layer::MacsecHeader
+        | Layer::MacsecPacket => ErrorLayer::Link,
+        Layer::IpHeader
+        | Layer::Ipv4Header
+        | Layer::Ipv4Packet
+        | Layer::IpAuthHeader
+        | Layer::Ipv6Header
+        | Layer::Ipv6Packet
+        | Layer::Ipv6ExtHeader
+        | Layer::Ipv6HopByHopHeader
+        | Layer::Ipv6DestOptionsHeader
+        | Layer::Ipv6RouteHeader
+        | Layer::Ipv6FragHeader
+        | Layer::Arp => ErrorLayer::Network,
+        _ => ErrorLayer::Transport,
+    };
+    let Some(net) = &p.net else {
+        return match &p.stop_err {
+            Some((_, layer)) => Err(DecodeError::new(layer_err(*layer), "truncated or malformed header")),
+            None => Ok(Decoded::Other),
+        };
+    };
+    let (src_ip, dst_ip, ip_len, payload) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                u32::from(h.total_len()),
+                v4.payload(),
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                40 + u32::from(h.payload_length()),
+                v6.payload(),
+            )
+        }
+        LaxNetSlice::Arp(arp) => {
+            let sender_mac = mac(arp.sender_hw_addr());
+            let sender_ip: Option<[u8; 4]> = arp.sender_protocol_addr().try_into().ok();
+            return match (sender_mac, sender_ip) {
+                (Some(m), Some(ip)) if arp.proto_addr_type() == EtherType::IPV4 => {
+                    Ok(Decoded::Arp(Arp { sender_mac: m, sender_ip: Ipv4Addr::from(ip), vlan }))
+                }
+                _ => Ok(Decoded::Other),
+            };
+        }
+    };
+    let mut pkt = IpPacket {
+        src_mac,
+        dst_mac,
+        vlan,
+        src_ip,
+        dst_ip,
+        proto: payload.ip_number.0,
+        src_port: 0,
+        dst_port: 0,
+        tcp_flags: 0,
+        tcp_seq: 0,
+        ip_len,
+        payload: &[],
+        fragment: payload.fragmented,
+    };
+    match &p.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            pkt.src_port = t.source_port();
+            pkt.dst_port = t.destination_port();
+            pkt.tcp_seq = t.sequence_number();
+            // Byte 13 of the TCP header holds the classic flags.
+            pkt.tcp_flags = t.header_slice().get(13).copied().unwrap_or(0);
+            pkt.payload = t.payload();
+        }
+        Some(TransportSlice::Udp(u)) => {
+            pkt.src_port = u.source_port();
+            pkt.dst_port = u.destination_port();
+            pkt.payload = u.payload();
+        }
+        Some(TransportSlice::Icmpv4(i)) => {
+            pkt.src_port = u16::from(i.type_u8());
+            pkt.dst_port = u16::from(i.code_u8());
+        }
+        Some(TransportSlice::Icmpv6(i)) => {
+            pkt.src_port = u16::from(i.type_u8());
+            pkt.dst_port = u16::from(i.code_u8());
+        }
+        Some(_) => {}
+        None => {
+            if let Some((_, layer)) = &p.stop_err {
+                let l = layer_err(*layer);
+                if l == ErrorLayer::Transport && !pkt.fragment {
+                    return Err(DecodeError::new(l, "truncated or malformed transport header"));
+                }
+            }
+        }
+    }
+    Ok(Decoded::Ip(pkt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn tcp_frame(payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([0x44, 0x47, 0xcc, 1, 2, 3], [0x24, 0x28, 0xfd, 4, 5, 6])
+            .ipv4([192, 168, 10, 11], [203, 0, 113, 50], 64)
+            .tcp(40000, 443, 1000, 64240)
+            .syn();
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap_or_else(|e| panic!("{e}"));
+        out
+    }
+
+    #[test]
+    fn ethernet_ipv4_tcp() {
+        let f = tcp_frame(b"");
+        let Ok(Decoded::Ip(p)) = decode(linktype::ETHERNET, &f) else { panic!("not decoded") };
+        assert_eq!(p.src_ip, IpAddr::from([192, 168, 10, 11]));
+        assert_eq!(p.dst_port, 443);
+        assert_eq!(p.proto, PROTO_TCP);
+        assert_eq!(p.tcp_flags & tcp_flags::SYN, tcp_flags::SYN);
+        assert_eq!(p.src_mac, Some([0x44, 0x47, 0xcc, 1, 2, 3]));
+        assert_eq!(p.ip_len, 40);
+    }
+
+    #[test]
+    fn vlan_and_qinq() {
+        let f = tcp_frame(b"x");
+        // Insert 802.1ad (outer 100) and 802.1Q (inner 200) tags after the MAC addresses.
+        let mut q = f[..12].to_vec();
+        q.extend_from_slice(&[0x88, 0xa8, 0x00, 100, 0x81, 0x00, 0x00, 200]);
+        q.extend_from_slice(&f[12..]);
+        let Ok(Decoded::Ip(p)) = decode(linktype::ETHERNET, &q) else { panic!("not decoded") };
+        assert_eq!(p.vlan, Some(100));
+        assert_eq!(p.payload, b"x");
+    }
+
+    #[test]
+    fn sll_sll2_raw_and_null() {
+        let f = tcp_frame(b"abc");
+        let ip = &f[14..];
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 0x44, 0x47, 0xcc, 1, 2, 3, 0, 0, 0x08, 0x00];
+        sll.extend_from_slice(ip);
+        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 0x44, 0x47, 0xcc, 1, 2, 3, 0, 0];
+        sll2.extend_from_slice(ip);
+        let mut null = vec![2, 0, 0, 0];
+        null.extend_from_slice(ip);
+        let mut lo = vec![0, 0, 0, 2];
+        lo.extend_from_slice(ip);
+        for (lt, data) in [
+            (linktype::LINUX_SLL, &sll),
+            (linktype::LINUX_SLL2, &sll2),
+            (linktype::NULL, &null),
+            (linktype::LOOP, &lo),
+            (linktype::RAW, &ip.to_vec()),
+        ] {
+            let Ok(Decoded::Ip(p)) = decode(lt, data) else { panic!("linktype {lt} not decoded") };
+            assert_eq!(p.payload, b"abc", "linktype {lt}");
+            assert_eq!(p.dst_ip, IpAddr::from([203, 0, 113, 50]));
+        }
+        let Ok(Decoded::Ip(p)) = decode(linktype::LINUX_SLL, &sll) else { panic!() };
+        assert_eq!(p.src_mac, Some([0x44, 0x47, 0xcc, 1, 2, 3]));
+    }
+
+    #[test]
+    fn truncation_is_an_error_at_the_right_layer_never_a_panic() {
+        let f = tcp_frame(b"payload");
+        assert_eq!(decode(linktype::ETHERNET, &f[..10]).err().map(|e| e.layer), Some(ErrorLayer::Link));
+        assert_eq!(decode(linktype::ETHERNET, &f[..20]).err().map(|e| e.layer), Some(ErrorLayer::Network));
+        assert_eq!(decode(linktype::ETHERNET, &f[..40]).err().map(|e| e.layer), Some(ErrorLayer::Transport));
+        assert_eq!(decode(9999, &f).err().map(|e| e.layer), Some(ErrorLayer::Link));
+        // Every prefix of every link type decodes or errors, never panics.
+        for lt in [0, 1, 12, 101, 108, 113, 228, 229, 276] {
+            for n in 0..f.len() {
+                let _ = decode(lt, &f[..n]);
+            }
+        }
+    }
+
+    #[test]
+    fn ip_length_comes_from_the_header_not_the_capture() {
+        let f = tcp_frame(&[0u8; 1000]);
+        // Snaplen 96: the payload is cut but the IP length is what was on the wire.
+        let Ok(Decoded::Ip(p)) = decode(linktype::ETHERNET, &f[..96]) else { panic!() };
+        assert_eq!(p.ip_len, 1040);
+        assert_eq!(p.payload.len(), 96 - 14 - 40);
+    }
+
+    #[test]
+    fn arp_sender_is_reported() {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[0x44, 0x47, 0xcc, 1, 2, 3, 0x08, 0x06]);
+        f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+        f.extend_from_slice(&[0x44, 0x47, 0xcc, 1, 2, 3, 192, 168, 10, 11]);
+        f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 192, 168, 10, 1]);
+        let Ok(Decoded::Arp(a)) = decode(linktype::ETHERNET, &f) else { panic!() };
+        assert_eq!(a.sender_ip, Ipv4Addr::new(192, 168, 10, 11));
+        assert_eq!(a.sender_mac, [0x44, 0x47, 0xcc, 1, 2, 3]);
+    }
+}

@@ -1,0 +1,35 @@
+//! camwatch: a passive network monitor for IP CCTV estates.
+//!
+//! # Layout
+//!
+//! Data flows top to bottom (see [`pipeline`]):
+//!
+//! - [`capture`]: packet sources (libpcap live and offline, pcapng via `pcap-file`).
+//! - [`decode`]: link types and etherparse's lax slicing, down to an [`decode::IpPacket`].
+//! - [`flow`]: the bounded bidirectional flow table with timeouts.
+//! - [`event`]: the events everything downstream consumes; Community ID.
+//! - [`device`]: the device inventory; [`oui`]: MAC vendor lookup.
+//! - [`rules`]: rules files, compiled matchers and suppression; [`alert`]: the alert record.
+//! - [`output`]: the alert journal and the EVE-shaped event log.
+//! - [`metrics`]: Prometheus metrics; [`server`]: `/metrics` and `/healthz`.
+//! - [`pipeline`]: the one path from packets to alerts that live capture, `run --read` and
+//!   `replay` share.
+//! - [`netset`]: named CIDR sets and address classes; [`config`]: the sensor config file.
+//! - [`synth`]: the synthetic camera-network capture generator used by tests and the demo.
+
+pub mod alert;
+pub mod capture;
+pub mod config;
+pub mod decode;
+pub mod device;
+pub mod event;
+pub mod flow;
+pub mod metrics;
+pub mod netset;
+pub mod oui;
+pub mod output;
+pub mod pipeline;
+pub mod rules;
+pub mod server;
+#[cfg(any())]
+pub mod synth;

@@ -1,0 +1,387 @@
+//! The `camwatch` command: parses flags, sets up logging, and calls the library.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use camwatch::capture::Source;
+use camwatch::config::Config;
+use camwatch::metrics::{Metrics, ReasonLabels};
+use camwatch::pipeline::{Outputs, Sensor, Summary};
+use camwatch::rules::RuleSet;
+
+#[derive(Parser)]
+#[command(name = "camwatch", version, about = "Passive network monitor for IP CCTV estates")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The daemon: capture, analyse, serve /metrics and raise alerts until stopped.
+    Run(RunArgs),
+    /// Analyse capture files with the full pipeline and print a summary.
+    Replay(ReplayArgs),
+    /// Work with rules files.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Write a synthetic camera-network capture (for demos, tests and benchmarks).
+    Synth(SynthArgs),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate rules files or directories; errors name file, line and column.
+    Check {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Sensor configuration file (YAML).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Rules files or directories (default: the config's `rules`, else ./rules).
+    #[arg(long)]
+    rules: Vec<PathBuf>,
+    /// Alert journal, JSON lines.
+    #[arg(long)]
+    alerts: Option<PathBuf>,
+    /// Event log, EVE-shaped JSON lines.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Packet worker threads.
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Capture live from this interface (repeatable).
+    #[arg(long, short = 'i')]
+    interface: Vec<String>,
+    /// Read this capture file (repeatable); the daemon keeps serving metrics afterwards.
+    #[arg(long, short = 'r')]
+    read: Vec<PathBuf>,
+    /// Address for /metrics and /healthz (port 0 picks a free port; the log says which).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// BPF capture filter for live interfaces.
+    #[arg(long)]
+    filter: Option<String>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Capture files (pcap or pcapng).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Write the final /metrics text here.
+    #[arg(long)]
+    metrics_out: Option<PathBuf>,
+    /// Do not log each alert (the summary still counts them).
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output pcap file.
+    #[arg(long, short = 'o')]
+    out: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 6)]
+    cameras: usize,
+    /// Capture span in seconds.
+    #[arg(long, default_value_t = 120)]
+    duration: u64,
+    /// Anomalies to include: comma-separated egress,cloud,exploit,upload, or all, or none.
+    #[arg(long, default_value = "none")]
+    anomalies: String,
+    /// Size of the upload anomaly in bytes.
+    #[arg(long, default_value_t = 3_000_000)]
+    upload_bytes: usize,
+    /// Also write the generator's ground truth (JSON) here.
+    #[arg(long)]
+    truth: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAMWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => with_runtime(|| run(a)),
+        Command::Replay(a) => with_runtime(|| replay(a)),
+        Command::Rules { command: RulesCommand::Check { paths } } => rules_check(&paths),
+        Command::Synth(_a) => todo!(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn with_runtime<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
+    f: impl FnOnce() -> F,
+) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("camwatch-io")
+        .build()?;
+    rt.block_on(f())
+}
+
+/// Config file (or defaults) with command-line overrides applied.
+fn load(common: &Common) -> anyhow::Result<(Config, Vec<PathBuf>)> {
+    let mut cfg = match &common.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(w) = common.workers {
+        anyhow::ensure!((1..=64).contains(&w), "--workers must be between 1 and 64");
+        cfg.workers = w;
+    }
+    let rule_paths = if common.rules.is_empty() { cfg.rules.clone() } else { common.rules.clone() };
+    Ok((cfg, rule_paths))
+}
+
+fn load_rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
+    let rules = RuleSet::load(paths)?;
+    tracing::info!(rules = rules.rules.len(), files = rules.files.len(), "Rules loaded.");
+    Ok(rules)
+}
+
+/// Sets `stop` on SIGINT/SIGTERM; reloads rules on SIGHUP.
+fn spawn_signals(
+    sensor: Arc<Sensor>,
+    rule_paths: Vec<PathBuf>,
+    stop: Arc<AtomicBool>,
+    stopped: Arc<tokio::sync::Notify>,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+                _ = hup.recv() => {
+                    reload(&sensor, &rule_paths);
+                    continue;
+                }
+            }
+            tracing::info!("Stopping: draining the pipeline and flushing outputs.");
+            stop.store(true, Ordering::SeqCst);
+            stopped.notify_waiters();
+            stopped.notify_one();
+        }
+    });
+    Ok(())
+}
+
+fn reload(sensor: &Sensor, paths: &[PathBuf]) {
+    match RuleSet::load(paths) {
+        Ok(rules) => {
+            tracing::info!(rules = rules.rules.len(), "Rules reloaded.");
+            sensor.swap_rules(rules);
+            sensor.metrics.rules_reloads.get_or_create(&ReasonLabels { reason: "success" }).inc();
+        }
+        Err(e) => {
+            tracing::error!("Rules reload rejected, the running rules stay active: {e}");
+            sensor.metrics.rules_reloads.get_or_create(&ReasonLabels { reason: "failure" }).inc();
+        }
+    }
+}
+
+async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let (mut cfg, rule_paths) = load(&a.common)?;
+    if let Some(l) = a.listen {
+        cfg.outputs.listen = l;
+    }
+    if a.filter.is_some() {
+        cfg.capture.filter = a.filter.clone();
+    }
+    if a.common.alerts.is_some() {
+        cfg.outputs.alerts = a.common.alerts.clone();
+    }
+    if a.common.events.is_some() {
+        cfg.outputs.events = a.common.events.clone();
+    }
+    let mut interfaces = cfg.capture.interfaces.clone();
+    interfaces.extend(a.interface.iter().cloned());
+    anyhow::ensure!(
+        !interfaces.is_empty() || !a.read.is_empty(),
+        "nothing to capture: give --interface IF or --read FILE"
+    );
+    let rules = load_rules(&rule_paths)?;
+    let metrics = Arc::new(Metrics::new(&cfg.sensor));
+    let listener = camwatch::server::bind(cfg.outputs.listen).await?;
+    let addr = listener.local_addr()?;
+    let sources = Source::open_all(&interfaces, &a.read, &cfg.capture)?;
+    let outputs =
+        Outputs { alerts: cfg.outputs.alerts.clone(), events: cfg.outputs.events.clone(), log_alerts: true };
+    let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::new(tokio::sync::Notify::new());
+    spawn_signals(sensor.clone(), rule_paths, stop.clone(), stopped.clone())?;
+
+    let server_stop = stopped.clone();
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, camwatch::server::router(metrics));
+        serve.with_graceful_shutdown(async move { server_stop.notified().await }).await
+    });
+    tracing::info!(
+        alerts = ?outputs.alerts, events = ?outputs.events,
+        "Serving metrics on http://{addr}/metrics."
+    );
+
+    let (s, st) = (sensor.clone(), stop.clone());
+    let summary =
+        tokio::task::spawn_blocking(move || s.run(sources, &outputs, &st, &AtomicU64::new(0))).await??;
+    report_errors(&summary);
+    if !stop.load(Ordering::SeqCst) {
+        tracing::info!(
+            packets = summary.packets,
+            flows = summary.flows,
+            devices = summary.devices,
+            alerts = summary.alerts.values().sum::<u64>(),
+            "Capture files done; still serving metrics until stopped (Ctrl-C)."
+        );
+        stopped.notified().await;
+    }
+    let _ = server.await;
+    tracing::info!("Stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_errors(summary: &Summary) {
+    for e in &summary.errors {
+        tracing::error!("{e}");
+    }
+}
+
+async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let (cfg, rule_paths) = load(&a.common)?;
+    let rules = load_rules(&rule_paths)?;
+    let metrics = Arc::new(Metrics::new(&cfg.sensor));
+    let sources = Source::open_all(&[], &a.files, &cfg.capture)?;
+    let total: u64 = a.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let outputs =
+        Outputs { alerts: a.common.alerts.clone(), events: a.common.events.clone(), log_alerts: !a.quiet };
+    let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_signals(sensor.clone(), rule_paths, stop.clone(), Arc::new(tokio::sync::Notify::new()))?;
+
+    let progress = Arc::new(AtomicU64::new(0));
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (b, p) = (bar.clone(), progress.clone());
+    let ticker = tokio::spawn(async move {
+        loop {
+            b.set_position(p.load(Ordering::Relaxed));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let (s, st, pr) = (sensor.clone(), stop.clone(), progress.clone());
+    let summary = tokio::task::spawn_blocking(move || s.run(sources, &outputs, &st, &pr)).await??;
+    ticker.abort();
+    bar.finish_and_clear();
+    report_errors(&summary);
+    if let Some(path) = &a.metrics_out {
+        write_file(path, metrics.encode().as_bytes())?;
+    }
+    print_summary(&summary)?;
+    Ok(if summary.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn write_file(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, data).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))
+}
+
+fn print_summary(s: &Summary) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "packets  {}", s.packets)?;
+    writeln!(out, "bytes    {}", s.bytes)?;
+    writeln!(out, "flows    {}", s.flows)?;
+    writeln!(out, "devices  {}", s.devices)?;
+    writeln!(out, "alerts   {} ({} suppressed)", s.alerts.values().sum::<u64>(), s.suppressed)?;
+    for (rule, n) in &s.alerts {
+        writeln!(out, "  {n:>6}  {rule}")?;
+    }
+    Ok(())
+}
+
+fn rules_check(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    match RuleSet::load(paths) {
+        Ok(rules) => {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "ok: {} rules, {} networks in {} files",
+                rules.rules.len(),
+                rules.networks.len(),
+                rules.files.len()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let mut err = std::io::stderr().lock();
+            writeln!(err, "{e}")?;
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+#[cfg(any())]
+fn synth(a: &SynthArgs) -> anyhow::Result<ExitCode> {
+    use camwatch::synth::{generate, write_pcap, Anomalies, Scenario};
+    let scenario = Scenario {
+        seed: a.seed,
+        cameras: a.cameras,
+        duration_secs: a.duration,
+        anomalies: Anomalies::parse_list(&a.anomalies)?,
+        upload_bytes: a.upload_bytes,
+        ..Scenario::default()
+    };
+    let cap = generate(&scenario);
+    write_pcap(&a.out, &cap)?;
+    if let Some(t) = &a.truth {
+        write_file(t, serde_json::to_string_pretty(&cap.truth)?.as_bytes())?;
+    }
+    tracing::info!(packets = cap.truth.packets, bytes = cap.truth.bytes, "Wrote {}.", a.out.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,233 @@
+//! Prometheus metrics: one registry, typed label sets, and names from DESIGN.md. Workers update
+//! counters in batches (once a second or per thousand packets), never per packet behind a lock.
+//! No remote address, domain or SNI is ever a label value.
+
+use std::borrow::Cow;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// Interface name, or `file` for capture files.
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    pub source: String,
+    /// `kernel` (libpcap ps_drop), `interface` (ps_ifdrop) or `queue` (camwatch's own queue full).
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LayerLabels {
+    pub layer: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// The event type (`flow`, `device`, …).
+    pub event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeviceLabels {
+    pub device: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeviceInfoLabels {
+    pub device: String,
+    pub mac: String,
+    pub vendor: String,
+    pub model: String,
+    pub firmware: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeviceBytesLabels {
+    pub device: String,
+    /// `sent` or `received`, from the device's point of view.
+    pub direction: &'static str,
+    /// `internal`, `multicast`, `broadcast` or `external`.
+    pub dest_class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FirmwareLabels {
+    pub device: String,
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    pub rule: String,
+    pub severity: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    pub sink: &'static str,
+    pub result: &'static str,
+}
+
+type GaugeF = Gauge<f64, AtomicU64>;
+
+/// Every metric camwatch exports.
+pub struct Metrics {
+    pub registry: Registry,
+    pub capture_packets: Family<SourceLabels, Counter>,
+    pub capture_bytes: Family<SourceLabels, Counter>,
+    pub capture_dropped: Family<DropLabels, Counter>,
+    pub capture_errors: Family<ReasonLabels, Counter>,
+    pub decode_errors: Family<LayerLabels, Counter>,
+    pub flows_active: Gauge,
+    pub flows: Counter,
+    pub flows_evicted: Family<ReasonLabels, Counter>,
+    pub events: Family<EventLabels, Counter>,
+    pub devices: Gauge,
+    pub devices_refused: Counter,
+    pub device_info: Family<DeviceInfoLabels, Gauge>,
+    pub device_last_seen: Family<DeviceLabels, GaugeF>,
+    pub device_bytes: Family<DeviceBytesLabels, Counter>,
+    pub device_unexpected: Family<DeviceLabels, Gauge>,
+    pub firmware_changes: Family<FirmwareLabels, Counter>,
+    pub alerts: Family<AlertLabels, Counter>,
+    pub alerts_suppressed: Family<RuleLabels, Counter>,
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    pub event_log_errors: Counter,
+    pub rules_loaded: Gauge,
+    pub rules_reloads: Family<ReasonLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn new(sensor: &str) -> Self {
+        let labels = [(Cow::Borrowed("sensor"), Cow::Owned(sensor.to_string()))];
+        let mut r = Registry::with_prefix_and_labels("camwatch", labels.into_iter());
+        let m = Self {
+            capture_packets: Family::default(),
+            capture_bytes: Family::default(),
+            capture_dropped: Family::default(),
+            capture_errors: Family::default(),
+            decode_errors: Family::default(),
+            flows_active: Gauge::default(),
+            flows: Counter::default(),
+            flows_evicted: Family::default(),
+            events: Family::default(),
+            devices: Gauge::default(),
+            devices_refused: Counter::default(),
+            device_info: Family::default(),
+            device_last_seen: Family::default(),
+            device_bytes: Family::default(),
+            device_unexpected: Family::default(),
+            firmware_changes: Family::default(),
+            alerts: Family::default(),
+            alerts_suppressed: Family::default(),
+            deliveries: Family::default(),
+            event_log_errors: Counter::default(),
+            rules_loaded: Gauge::default(),
+            rules_reloads: Family::default(),
+            registry: Registry::default(),
+        };
+        r.register("build", "camwatch version", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
+        r.register("capture_packets", "Packets captured", m.capture_packets.clone());
+        r.register("capture_bytes", "Bytes captured (frame length on the wire)", m.capture_bytes.clone());
+        r.register("capture_dropped_packets", "Packets lost before analysis", m.capture_dropped.clone());
+        r.register("capture_errors", "Capture read errors (e.g. a truncated file)", m.capture_errors.clone());
+        r.register("decode_errors", "Packets that could not be decoded, by layer", m.decode_errors.clone());
+        r.register("flows_active", "Flows in the flow tables", m.flows_active.clone());
+        r.register("flows", "Flows opened", m.flows.clone());
+        r.register("flows_evicted", "Flows removed from the flow tables, by reason", m.flows_evicted.clone());
+        r.register("events", "Events produced, by type", m.events.clone());
+        r.register("devices", "Devices in the inventory", m.devices.clone());
+        r.register(
+            "devices_refused",
+            "Devices not added because the inventory was full",
+            m.devices_refused.clone(),
+        );
+        r.register("device", "Device identity (value 1)", m.device_info.clone());
+        r.register(
+            "device_last_seen_timestamp_seconds",
+            "Packet time a device was last seen",
+            m.device_last_seen.clone(),
+        );
+        r.register(
+            "device_bytes",
+            "Bytes a device sent or received (IP layer), by peer class",
+            m.device_bytes.clone(),
+        );
+        r.register(
+            "device_unexpected_destinations",
+            "Distinct destinations of a device that egress or cloud rules flagged",
+            m.device_unexpected.clone(),
+        );
+        r.register("firmware_changes", "Firmware changes seen, by kind", m.firmware_changes.clone());
+        r.register("alerts", "Alerts raised", m.alerts.clone());
+        r.register(
+            "alerts_suppressed",
+            "Alerts suppressed by a rule's suppression",
+            m.alerts_suppressed.clone(),
+        );
+        r.register("alert_deliveries", "Alert deliveries, by sink and result", m.deliveries.clone());
+        r.register("event_log_errors", "Event log writes that failed", m.event_log_errors.clone());
+        r.register("rules_loaded", "Rules active", m.rules_loaded.clone());
+        r.register("rules_reloads", "Rule reloads, by result", m.rules_reloads.clone());
+        Self { registry: r, ..m }
+    }
+
+    /// The exposition text served at `/metrics` (OpenMetrics).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_design() {
+        let m = Metrics::new("test");
+        m.capture_packets.get_or_create(&SourceLabels { source: "file".into() }).inc();
+        m.alerts.get_or_create(&AlertLabels { rule: "r".into(), severity: "high" }).inc();
+        m.device_bytes
+            .get_or_create(&DeviceBytesLabels {
+                device: "10.0.0.1".into(),
+                direction: "sent",
+                dest_class: "external",
+            })
+            .inc_by(5);
+        m.events.get_or_create(&EventLabels { event: "flow" }).inc();
+        let text = m.encode();
+        for want in [
+            "camwatch_capture_packets_total{sensor=\"test\",source=\"file\"} 1",
+            "camwatch_alerts_total{sensor=\"test\",rule=\"r\",severity=\"high\"} 1",
+            "camwatch_device_bytes_total{sensor=\"test\",device=\"10.0.0.1\",direction=\"sent\",dest_class=\"external\"} 5",
+            "camwatch_events_total{sensor=\"test\",event=\"flow\"} 1",
+            "camwatch_build_info{sensor=\"test\",version=",
+            "camwatch_flows_active{sensor=\"test\"} 0",
+        ] {
+            assert!(text.contains(want), "missing {want} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Named sets of IP networks (CIDRs) and the address classes every rule and metric relies on.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// Built-in network names usable wherever a CIDR set is expected.
+pub const BUILTINS: &[&str] = &["private", "multicast", "broadcast", "loopback", "any"];
+
+/// A set of IPv4/IPv6 networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetSet {
+    nets: Vec<IpNet>,
+}
+
+fn parse_all(cidrs: &[&str]) -> Vec<IpNet> {
+    cidrs.iter().filter_map(|c| c.parse().ok()).collect()
+}
+
+impl NetSet {
+    pub fn new(nets: Vec<IpNet>) -> Self {
+        let mut nets = nets;
+        nets.sort();
+        nets.dedup();
+        Self { nets }
+    }
+
+    /// Private space: RFC 1918, RFC 6598 shared space, IPv6 unique-local and link-local, and the
+    /// IPv4 link-local block.
+    pub fn private() -> Self {
+        Self::new(parse_all(&[
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "169.254.0.0/16",
+            "fc00::/7",
+            "fe80::/10",
+        ]))
+    }
+
+    pub fn multicast() -> Self {
+        Self::new(parse_all(&["224.0.0.0/4", "ff00::/8"]))
+    }
+
+    pub fn broadcast() -> Self {
+        Self::new(parse_all(&["255.255.255.255/32", "0.0.0.0/32"]))
+    }
+
+    pub fn loopback() -> Self {
+        Self::new(parse_all(&["127.0.0.0/8", "::1/128"]))
+    }
+
+    pub fn any() -> Self {
+        Self::new(parse_all(&["0.0.0.0/0", "::/0"]))
+    }
+
+    /// The set a built-in name stands for.
+    pub fn builtin(name: &str) -> Option<Self> {
+        Some(match name {
+            "private" => Self::private(),
+            "multicast" => Self::multicast(),
+            "broadcast" => Self::broadcast(),
+            "loopback" => Self::loopback(),
+            "any" => Self::any(),
+            _ => return None,
+        })
+    }
+
+    pub fn extend(&mut self, other: &NetSet) {
+        self.nets.extend_from_slice(&other.nets);
+        self.nets.sort();
+        self.nets.dedup();
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.nets.iter().any(|n| n.contains(&ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    pub fn nets(&self) -> &[IpNet] {
+        &self.nets
+    }
+}
+
+impl fmt::Display for NetSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.nets.iter().map(ToString::to_string).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are compared as the IPv4 address they carry.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Resolves a list of CIDRs and built-in names into one set.
+pub fn resolve(items: &[String]) -> Result<NetSet, String> {
+    let mut set = NetSet::default();
+    for item in items {
+        let item = item.trim();
+        if let Some(b) = NetSet::builtin(item) {
+            set.extend(&b);
+        } else if let Ok(net) = item.parse::<IpNet>() {
+            set.extend(&NetSet::new(vec![net.trunc()]));
+        } else if let Ok(ip) = item.parse::<IpAddr>() {
+            set.extend(&NetSet::new(vec![IpNet::from(ip)]));
+        } else {
+            return Err(format!("`{item}` is not a CIDR, an IP address or one of {}", BUILTINS.join(", ")));
+        }
+    }
+    Ok(set)
+}
+
+/// Where a device's peer sits, as used by the `dest_class` metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DestClass {
+    /// Private, link-local or loopback space: the site's own networks.
+    Internal,
+    Multicast,
+    Broadcast,
+    /// Anything else: the internet.
+    External,
+}
+
+impl DestClass {
+    pub fn of(ip: IpAddr) -> Self {
+        let ip = canonical(ip);
+        let is_broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+        if is_broadcast {
+            DestClass::Broadcast
+        } else if ip.is_multicast() {
+            DestClass::Multicast
+        } else if ip.is_loopback() || ip.is_unspecified() || NetSet::private().contains(ip) {
+            DestClass::Internal
+        } else {
+            DestClass::External
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestClass::Internal => "internal",
+            DestClass::Multicast => "multicast",
+            DestClass::Broadcast => "broadcast",
+            DestClass::External => "external",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn private_space_covers_rfc1918_6598_ula_and_link_local() {
+        let p = NetSet::private();
+        for a in ["10.1.2.3", "172.31.255.1", "192.168.10.11", "100.64.0.1", "fd00::1", "fe80::1"] {
+            assert!(p.contains(ip(a)), "{a} should be private");
+        }
+        for a in ["172.32.0.1", "8.8.8.8", "203.0.113.50", "2001:db8::1", "100.128.0.1"] {
+            assert!(!p.contains(ip(a)), "{a} should not be private");
+        }
+    }
+
+    #[test]
+    fn mapped_ipv6_compares_as_ipv4() {
+        assert!(NetSet::private().contains(ip("::ffff:192.168.1.1")));
+    }
+
+    #[test]
+    fn resolve_mixes_builtins_cidrs_and_addresses() {
+        let s = resolve(&["multicast".into(), "198.51.100.0/24".into(), "203.0.113.9".into()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.contains(ip("239.255.255.250")));
+        assert!(s.contains(ip("198.51.100.77")));
+        assert!(s.contains(ip("203.0.113.9")));
+        assert!(!s.contains(ip("203.0.113.10")));
+        let err = resolve(&["camera-vlan".into()]).err().unwrap_or_default();
+        assert!(err.contains("camera-vlan"), "{err}");
+    }
+
+    #[test]
+    fn dest_classes() {
+        assert_eq!(DestClass::of(ip("192.168.10.2")), DestClass::Internal);
+        assert_eq!(DestClass::of(ip("239.255.255.250")), DestClass::Multicast);
+        assert_eq!(DestClass::of(ip("255.255.255.255")), DestClass::Broadcast);
+        assert_eq!(DestClass::of(ip("203.0.113.50")), DestClass::External);
+    }
+}

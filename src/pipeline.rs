@@ -1,0 +1,588 @@
+//! The one path from packets to alerts, shared by live capture, `run --read` and `replay`.
+//!
+//! ```text
+//! capture thread per source ──► bounded queue per worker ──► workers (decode, flows) ──►
+//!     bounded event queue ──► analysis (inventory, rules, alerts, event log, metrics)
+//! ```
+//! Flows are sharded across workers by a symmetric hash of the flow key, so each flow lives in
+//! exactly one worker's table. A file source blocks when the queues are full (nothing is lost);
+//! a live source drops and counts (`camwatch_capture_dropped_packets_total{reason="queue"}`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+
+use crate::alert::Alert;
+use crate::capture::{Drops, Next, RawPacket, Source};
+use crate::config::Config;
+use crate::decode::{decode, Decoded, ErrorLayer};
+use crate::device::Inventory;
+use crate::event::{DeviceEvent, Event, FlowEndReason, FlowRecord, Micros, TrafficBatch, TrafficKey};
+use crate::flow::{FlowKey, FlowTable};
+use crate::metrics::{
+    AlertLabels, DeliveryLabels, DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DropLabels, EventLabels,
+    LayerLabels, Metrics, ReasonLabels, RuleLabels, SourceLabels,
+};
+use crate::netset::{self, DestClass, NetSet};
+use crate::output::{eve_device, eve_flow, JsonLines};
+use crate::rules::{Category, RuleSet, Suppressor};
+
+/// Where the analysis stage writes.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    pub alerts: Option<PathBuf>,
+    pub events: Option<PathBuf>,
+    /// Log each alert as it is raised (the daemon does; replay prints a summary instead).
+    pub log_alerts: bool,
+}
+
+/// What a run saw, for `replay`'s closing summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub packets: u64,
+    pub bytes: u64,
+    pub flows: u64,
+    pub devices: usize,
+    pub alerts: BTreeMap<String, u64>,
+    pub suppressed: u64,
+    /// Source errors (a truncated file, a failed interface); the run still analysed what it read.
+    pub errors: Vec<String>,
+}
+
+enum WorkerMsg {
+    Packet(RawPacket),
+    /// Wall-clock time from a quiet live source, so flows time out without packets.
+    Tick(Micros),
+}
+
+/// Everything a run shares: configuration, the swappable rules and the metrics.
+pub struct Sensor {
+    pub config: Config,
+    pub devices: NetSet,
+    pub rules: ArcSwap<RuleSet>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Sensor {
+    pub fn new(config: Config, rules: RuleSet, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let devices =
+            netset::resolve(&config.devices.networks).map_err(|e| format!("devices.networks: {e}"))?;
+        metrics.rules_loaded.set(i64::try_from(rules.rules.len()).unwrap_or(i64::MAX));
+        Ok(Self { config, devices, rules: ArcSwap::from_pointee(rules), metrics })
+    }
+
+    /// Runs sources to completion (files end, or `stop` is set), then drains every queue and
+    /// flow table and flushes the outputs.
+    pub fn run(
+        &self,
+        sources: Vec<Source>,
+        outputs: &Outputs,
+        stop: &AtomicBool,
+        progress: &AtomicU64,
+    ) -> anyhow::Result<Summary> {
+        let workers = self.config.workers.max(1);
+        let queue = self.config.capture.queue_packets.max(1);
+        let mut analysis = Analysis::new(self, outputs)?;
+        let errors = std::sync::Mutex::new(Vec::new());
+        let totals = (AtomicU64::new(0), AtomicU64::new(0));
+        std::thread::scope(|scope| {
+            let (ev_tx, ev_rx) = bounded::<Event>(4096);
+            let mut worker_txs = Vec::new();
+            for w in 0..workers {
+                let (tx, rx) = bounded::<WorkerMsg>(queue);
+                worker_txs.push(tx);
+                let ev_tx = ev_tx.clone();
+                std::thread::Builder::new()
+                    .name(format!("camwatch-worker-{w}"))
+                    .spawn_scoped(scope, move || Worker::new(self, w, workers, ev_tx).run(rx, stop))
+                    .map_err(|e| anyhow::anyhow!("cannot start worker thread: {e}"))?;
+            }
+            drop(ev_tx);
+            for (i, mut src) in sources.into_iter().enumerate() {
+                let txs = worker_txs.clone();
+                let errors = &errors;
+                let totals = &totals;
+                std::thread::Builder::new()
+                    .name(format!("camwatch-capture-{i}"))
+                    .spawn_scoped(scope, move || {
+                        if let Err(e) = self.capture(&mut src, &txs, stop, progress, totals) {
+                            tracing::error!(source = %e.source, reason = e.reason, "Capture stopped: {}.", e.message);
+                            self.metrics.capture_errors.get_or_create(&ReasonLabels { reason: e.reason }).inc();
+                            if let Ok(mut v) = errors.lock() {
+                                v.push(e.to_string());
+                            }
+                        }
+                    })
+                    .map_err(|e| anyhow::anyhow!("cannot start capture thread: {e}"))?;
+            }
+            drop(worker_txs);
+            for ev in ev_rx {
+                analysis.handle(ev);
+            }
+            anyhow::Ok(())
+        })?;
+        let mut summary = analysis.finish();
+        summary.errors = errors.into_inner().unwrap_or_default();
+        summary.packets = totals.0.load(Ordering::Relaxed);
+        summary.bytes = totals.1.load(Ordering::Relaxed);
+        Ok(summary)
+    }
+
+    fn capture(
+        &self,
+        src: &mut Source,
+        txs: &[Sender<WorkerMsg>],
+        stop: &AtomicBool,
+        progress: &AtomicU64,
+        totals: &(AtomicU64, AtomicU64),
+    ) -> Result<(), crate::capture::CaptureError> {
+        let m = &self.metrics;
+        let label = SourceLabels { source: src.label() };
+        let (mut pkts, mut bytes, mut queue_drops) = (0u64, 0u64, 0u64);
+        let mut last_drops = Drops::default();
+        let mut last_flush = Instant::now();
+        let live = src.is_live();
+        let flush = |pkts: &mut u64,
+                     bytes: &mut u64,
+                     queue_drops: &mut u64,
+                     last_drops: &mut Drops,
+                     src: &mut Source| {
+            totals.0.fetch_add(*pkts, Ordering::Relaxed);
+            totals.1.fetch_add(*bytes, Ordering::Relaxed);
+            m.capture_packets.get_or_create(&label).inc_by(std::mem::take(pkts));
+            m.capture_bytes.get_or_create(&label).inc_by(std::mem::take(bytes));
+            let q = std::mem::take(queue_drops);
+            if q > 0 {
+                m.capture_dropped
+                    .get_or_create(&DropLabels { source: label.source.clone(), reason: "queue" })
+                    .inc_by(q);
+            }
+            if let Some(d) = src.drops() {
+                let k = d.kernel.saturating_sub(last_drops.kernel);
+                let i = d.interface.saturating_sub(last_drops.interface);
+                m.capture_dropped
+                    .get_or_create(&DropLabels { source: label.source.clone(), reason: "kernel" })
+                    .inc_by(k);
+                m.capture_dropped
+                    .get_or_create(&DropLabels { source: label.source.clone(), reason: "interface" })
+                    .inc_by(i);
+                *last_drops = d;
+            }
+        };
+        let result = loop {
+            if stop.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            let before = src.consumed;
+            let next = src.next_packet();
+            progress.fetch_add(src.consumed.saturating_sub(before), Ordering::Relaxed);
+            match next {
+                Ok(Next::Packet(p)) => {
+                    pkts += 1;
+                    bytes += u64::from(p.wire_len);
+                    let shard = if txs.len() == 1 { 0 } else { shard_of(&p, txs.len()) };
+                    let Some(tx) = txs.get(shard) else { continue };
+                    if live {
+                        if let Err(TrySendError::Full(_)) = tx.try_send(WorkerMsg::Packet(p)) {
+                            queue_drops += 1;
+                        }
+                    } else if tx.send(WorkerMsg::Packet(p)).is_err() {
+                        break Ok(());
+                    }
+                }
+                Ok(Next::Timeout) => {
+                    let now = wall_micros();
+                    for tx in txs {
+                        let _ = tx.try_send(WorkerMsg::Tick(now));
+                    }
+                }
+                Ok(Next::End) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+            if pkts >= 1024 || last_flush.elapsed() >= Duration::from_secs(1) {
+                flush(&mut pkts, &mut bytes, &mut queue_drops, &mut last_drops, src);
+                last_flush = Instant::now();
+            }
+        };
+        flush(&mut pkts, &mut bytes, &mut queue_drops, &mut last_drops, src);
+        result
+    }
+
+    /// Replaces the rules (SIGHUP); events already queued are matched by whichever set is
+    /// current when they reach the analysis stage, so none is lost in the swap.
+    pub fn swap_rules(&self, rules: RuleSet) {
+        self.metrics.rules_loaded.set(i64::try_from(rules.rules.len()).unwrap_or(i64::MAX));
+        self.rules.store(Arc::new(rules));
+    }
+}
+
+fn shard_of(p: &RawPacket, shards: usize) -> usize {
+    match decode(p.linktype, &p.data) {
+        Ok(Decoded::Ip(ip)) => FlowKey::of(&ip).shard(shards),
+        _ => 0,
+    }
+}
+
+fn wall_micros() -> Micros {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// One packet worker: decodes, tracks flows, and batches per-device traffic.
+struct Worker<'s> {
+    sensor: &'s Sensor,
+    table: FlowTable,
+    events: Sender<Event>,
+    now: Micros,
+    last_flush: Micros,
+    traffic: HashMap<TrafficKey, u64>,
+    last_seen: HashMap<IpAddr, Micros>,
+    decode_errors: [u64; 3],
+    flows_opened: u64,
+    ended: Vec<FlowRecord>,
+    reported_active: i64,
+}
+
+impl<'s> Worker<'s> {
+    fn new(sensor: &'s Sensor, index: usize, workers: usize, events: Sender<Event>) -> Self {
+        Self {
+            sensor,
+            table: FlowTable::new(sensor.config.flow.clone(), index, workers),
+            events,
+            now: 0,
+            last_flush: 0,
+            traffic: HashMap::new(),
+            last_seen: HashMap::new(),
+            decode_errors: [0; 3],
+            flows_opened: 0,
+            ended: Vec::new(),
+            reported_active: 0,
+        }
+    }
+
+    fn run(mut self, rx: Receiver<WorkerMsg>, stop: &AtomicBool) {
+        for msg in rx {
+            match msg {
+                WorkerMsg::Packet(p) => self.packet(&p),
+                WorkerMsg::Tick(t) => {
+                    self.now = self.now.max(t);
+                    self.expire();
+                    self.flush();
+                }
+            }
+        }
+        let reason =
+            if stop.load(Ordering::Relaxed) { FlowEndReason::Shutdown } else { FlowEndReason::EndOfCapture };
+        self.table.drain(reason, &mut self.ended);
+        self.send_ended();
+        self.flush();
+    }
+
+    fn packet(&mut self, p: &RawPacket) {
+        self.now = self.now.max(p.ts);
+        match decode(p.linktype, &p.data) {
+            Err(e) => {
+                let i = ErrorLayer::ALL.iter().position(|l| *l == e.layer).unwrap_or(0);
+                self.decode_errors[i] += 1;
+            }
+            Ok(Decoded::Other) => {}
+            Ok(Decoded::Arp(arp)) => {
+                let _ = self.events.send(Event::Arp { ts: p.ts, arp });
+            }
+            Ok(Decoded::Ip(ip)) => {
+                let (tracked, rec) = self.table.track(&ip, p.ts, &mut self.ended);
+                if tracked.new {
+                    self.flows_opened += 1;
+                    let mut start = rec.clone();
+                    start.reason = FlowEndReason::Active;
+                    let _ = self.events.send(Event::FlowStart(start));
+                }
+                let len = u64::from(ip.ip_len);
+                let devices = &self.sensor.devices;
+                if devices.contains(ip.src_ip) {
+                    let key = TrafficKey { device: ip.src_ip, sent: true, class: DestClass::of(ip.dst_ip) };
+                    *self.traffic.entry(key).or_default() += len;
+                    let seen = self.last_seen.entry(ip.src_ip).or_default();
+                    *seen = (*seen).max(p.ts);
+                }
+                if devices.contains(ip.dst_ip) {
+                    let key = TrafficKey { device: ip.dst_ip, sent: false, class: DestClass::of(ip.src_ip) };
+                    *self.traffic.entry(key).or_default() += len;
+                }
+            }
+        }
+        self.expire();
+        if self.now >= self.last_flush + 1_000_000 {
+            self.flush();
+        }
+    }
+
+    fn expire(&mut self) {
+        self.table.expire(self.now, &mut self.ended);
+        self.send_ended();
+    }
+
+    fn send_ended(&mut self) {
+        for rec in self.ended.drain(..) {
+            if rec.reason != FlowEndReason::Active {
+                self.sensor
+                    .metrics
+                    .flows_evicted
+                    .get_or_create(&ReasonLabels { reason: rec.reason.as_str() })
+                    .inc();
+            }
+            let _ = self.events.send(Event::Flow(rec));
+        }
+    }
+
+    /// Hands over counters: metrics the worker owns directly, device traffic to the analysis.
+    fn flush(&mut self) {
+        self.last_flush = self.now;
+        let m = &self.sensor.metrics;
+        for (i, n) in self.decode_errors.iter_mut().enumerate() {
+            if *n > 0 {
+                let layer = ErrorLayer::ALL.get(i).map_or("link", |l| l.as_str());
+                m.decode_errors.get_or_create(&LayerLabels { layer }).inc_by(std::mem::take(n));
+            }
+        }
+        m.flows.inc_by(std::mem::take(&mut self.flows_opened));
+        let active = i64::try_from(self.table.len()).unwrap_or(i64::MAX);
+        m.flows_active.inc_by(active - self.reported_active);
+        self.reported_active = active;
+        if !self.traffic.is_empty() || !self.last_seen.is_empty() {
+            let mut batch = TrafficBatch {
+                bytes: self.traffic.drain().collect(),
+                last_seen: self.last_seen.drain().collect(),
+            };
+            batch.bytes.sort_unstable();
+            batch.last_seen.sort_unstable();
+            let _ = self.events.send(Event::Traffic(batch));
+        }
+    }
+}
+
+/// The single-threaded analysis stage: inventory, rules, alerts, event log and device metrics.
+struct Analysis<'s> {
+    sensor: &'s Sensor,
+    inventory: Inventory,
+    suppressor: Suppressor,
+    journal: Option<JsonLines>,
+    events: Option<JsonLines>,
+    log_alerts: bool,
+    /// Metric label per device; devices past the cap share `overflow`.
+    labels: HashMap<IpAddr, String>,
+    info: HashMap<IpAddr, DeviceInfoLabels>,
+    summary: Summary,
+    last_event_flush: Instant,
+}
+
+impl<'s> Analysis<'s> {
+    fn new(sensor: &'s Sensor, outputs: &Outputs) -> anyhow::Result<Self> {
+        let open = |p: &Option<PathBuf>| -> anyhow::Result<Option<JsonLines>> {
+            p.as_ref()
+                .map(|p| {
+                    JsonLines::open(p)
+                        .map_err(|e| anyhow::anyhow!("{}: cannot open for writing: {e}", p.display()))
+                })
+                .transpose()
+        };
+        let d = &sensor.config.devices;
+        Ok(Self {
+            sensor,
+            inventory: Inventory::new(sensor.devices.clone(), d.max_devices, d.max_unexpected_destinations),
+            suppressor: Suppressor::new(100_000),
+            journal: open(&outputs.alerts)?,
+            events: open(&outputs.events)?,
+            log_alerts: outputs.log_alerts,
+            labels: HashMap::new(),
+            info: HashMap::new(),
+            summary: Summary::default(),
+            last_event_flush: Instant::now(),
+        })
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.sensor.metrics
+    }
+
+    fn label(&mut self, ip: IpAddr) -> String {
+        let cap = self.sensor.config.devices.max_metric_devices;
+        let n = self.labels.len();
+        self.labels
+            .entry(ip)
+            .or_insert_with(|| if n < cap { ip.to_string() } else { "overflow".into() })
+            .clone()
+    }
+
+    fn handle(&mut self, ev: Event) {
+        self.metrics().events.get_or_create(&EventLabels { event: ev.type_name() }).inc();
+        match &ev {
+            Event::FlowStart(f) => {
+                self.observe(f.src_ip, f.src_mac, f.start);
+                self.observe(f.dest_ip, f.dest_mac, f.start);
+                self.evaluate(&ev, f, f.start);
+            }
+            Event::Flow(f) => {
+                self.observe(f.src_ip, f.src_mac, f.end);
+                self.observe(f.dest_ip, f.dest_mac, f.end);
+                if f.reason != FlowEndReason::Active {
+                    self.summary.flows += 1;
+                }
+                let line = eve_flow(f, &self.sensor.config.sensor);
+                self.log(&line);
+                self.evaluate(&ev, f, f.end);
+            }
+            Event::Arp { ts, arp } => self.observe(IpAddr::V4(arp.sender_ip), Some(arp.sender_mac), *ts),
+            Event::Traffic(batch) => self.traffic(batch),
+            Event::Device(_) => {}
+        }
+    }
+
+    fn observe(&mut self, ip: IpAddr, mac: Option<[u8; 6]>, ts: Micros) {
+        if let Some(dev) = self.inventory.observe(ip, mac, ts) {
+            self.device_changed(&dev);
+        }
+    }
+
+    fn device_changed(&mut self, dev: &DeviceEvent) {
+        self.metrics().events.get_or_create(&EventLabels { event: "device" }).inc();
+        let line = eve_device(dev, &self.sensor.config.sensor);
+        self.log(&line);
+        self.metrics().devices.set(i64::try_from(self.inventory.len()).unwrap_or(i64::MAX));
+        let device = self.label(dev.ip);
+        if device == "overflow" {
+            return;
+        }
+        let labels = DeviceInfoLabels {
+            device,
+            mac: dev.mac.map(crate::event::format_mac).unwrap_or_default(),
+            vendor: dev.vendor.clone().unwrap_or_default(),
+            model: String::new(),
+            firmware: String::new(),
+        };
+        if let Some(old) = self.info.insert(dev.ip, labels.clone()) {
+            self.metrics().device_info.remove(&old);
+        }
+        self.metrics().device_info.get_or_create(&labels).set(1);
+    }
+
+    fn traffic(&mut self, batch: &TrafficBatch) {
+        for (key, bytes) in &batch.bytes {
+            let device = self.label(key.device);
+            let labels = DeviceBytesLabels {
+                device,
+                direction: if key.sent { "sent" } else { "received" },
+                dest_class: key.class.as_str(),
+            };
+            self.metrics().device_bytes.get_or_create(&labels).inc_by(*bytes);
+        }
+        for (ip, ts) in &batch.last_seen {
+            self.observe(*ip, None, *ts);
+            let device = self.label(*ip);
+            self.metrics().device_last_seen.get_or_create(&DeviceLabels { device }).set(*ts as f64 / 1e6);
+        }
+        if self.last_event_flush.elapsed() >= Duration::from_secs(1) {
+            self.flush_events();
+        }
+    }
+
+    fn evaluate(&mut self, ev: &Event, flow: &FlowRecord, ts: Micros) {
+        let rules = self.sensor.rules.load();
+        let mut matches = Vec::new();
+        let inventory = &self.inventory;
+        rules.matches(ev, &|ip| inventory.is_device(ip), &mut matches);
+        for m in matches {
+            let rule = m.rule;
+            if matches!(rule.category, Category::Egress | Category::Cloud) {
+                let peer = if flow.src_ip == m.device { flow.dest_ip } else { flow.src_ip };
+                if let Some(n) = self.inventory.flag_destination(m.device, peer) {
+                    let device = self.label(m.device);
+                    self.metrics()
+                        .device_unexpected
+                        .get_or_create(&DeviceLabels { device })
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+            }
+            if !self.suppressor.admit(rule, m.device, flow, ts) {
+                self.summary.suppressed += 1;
+                self.metrics().alerts_suppressed.get_or_create(&RuleLabels { rule: rule.id.clone() }).inc();
+                continue;
+            }
+            let alert = Alert::new(
+                rule,
+                m.device,
+                self.inventory.get(m.device),
+                flow,
+                ts,
+                &self.sensor.config.sensor,
+            );
+            self.raise(&alert);
+        }
+    }
+
+    fn raise(&mut self, alert: &Alert) {
+        *self.summary.alerts.entry(alert.rule.id.clone()).or_default() += 1;
+        self.metrics()
+            .alerts
+            .get_or_create(&AlertLabels { rule: alert.rule.id.clone(), severity: alert.rule.severity })
+            .inc();
+        if self.log_alerts {
+            tracing::warn!(
+                rule = %alert.rule.id,
+                severity = alert.rule.severity,
+                community_id = %alert.community_id,
+                "Alert: {}.",
+                alert.summary
+            );
+        }
+        if let Some(j) = &mut self.journal {
+            let result = j.write(alert).and_then(|()| j.flush());
+            let outcome = if let Err(e) = &result {
+                tracing::error!(path = %j.path().display(), "Alert journal write failed: {e}.");
+                "error"
+            } else {
+                "ok"
+            };
+            self.metrics()
+                .deliveries
+                .get_or_create(&DeliveryLabels { sink: "journal", result: outcome })
+                .inc();
+        }
+    }
+
+    fn log(&mut self, line: &serde_json::Value) {
+        if let Some(out) = &mut self.events {
+            if out.write(line).is_err() {
+                self.sensor.metrics.event_log_errors.inc();
+            }
+        }
+    }
+
+    fn flush_events(&mut self) {
+        self.last_event_flush = Instant::now();
+        if let Some(out) = &mut self.events {
+            if let Err(e) = out.flush() {
+                tracing::error!(path = %out.path().display(), "Event log flush failed: {e}.");
+                self.sensor.metrics.event_log_errors.inc();
+            }
+        }
+    }
+
+    fn finish(mut self) -> Summary {
+        self.flush_events();
+        if let Some(j) = &mut self.journal {
+            let _ = j.flush();
+        }
+        let refused = self.inventory.refused;
+        let m = self.metrics();
+        m.devices_refused.inc_by(refused.saturating_sub(m.devices_refused.get()));
+        let mut s = std::mem::take(&mut self.summary);
+        s.devices = self.inventory.len();
+        s
+    }
+}

@@ -1,0 +1,177 @@
+//! The rules file format, as serde types. `rules/README.md` documents it for analysts; this file
+//! is the source of truth (unknown keys are rejected everywhere).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// One rules file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    /// Named CIDR sets. A name defined in several files is the union of its definitions.
+    #[serde(default)]
+    pub networks: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub rules: Vec<RuleDef>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDef {
+    /// Stable identifier, used in alerts, suppression and the `rule` metric label.
+    pub id: String,
+    pub name: String,
+    pub severity: Severity,
+    pub category: Category,
+    #[serde(default)]
+    pub description: String,
+    /// CVE ids and URLs.
+    #[serde(default)]
+    pub references: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(rename = "match")]
+    pub matcher: MatchDef,
+    #[serde(default)]
+    pub suppress: Option<SuppressDef>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Egress,
+    Cloud,
+    Dns,
+    Exploit,
+    Firmware,
+    Discovery,
+    Behaviour,
+    Policy,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Egress => "egress",
+            Category::Cloud => "cloud",
+            Category::Dns => "dns",
+            Category::Exploit => "exploit",
+            Category::Firmware => "firmware",
+            Category::Discovery => "discovery",
+            Category::Behaviour => "behaviour",
+            Category::Policy => "policy",
+        }
+    }
+}
+
+/// What a rule looks at: one event type, which endpoint is the device, and conditions on fields.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MatchDef {
+    pub event: EventType,
+    /// Which side of the event must be a monitored device; it is the alert's `device`.
+    #[serde(default)]
+    pub device: DeviceSide,
+    /// Conditions on the event's fields, all of which must hold.
+    #[serde(default, rename = "where")]
+    pub conditions: BTreeMap<String, Condition>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// A flow's first packet (alerts at once).
+    FlowStart,
+    /// A flow's end record (counters complete).
+    Flow,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::FlowStart => "flow_start",
+            EventType::Flow => "flow",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceSide {
+    /// The originator (source) is a device.
+    #[default]
+    Src,
+    /// The responder (destination) is a device.
+    Dest,
+    /// Either side; the source when both are.
+    Any,
+}
+
+/// A value in a condition: a string (address, CIDR, network name, protocol, class) or a number.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Value {
+    Int(u64),
+    Str(String),
+}
+
+/// Operators on one field; several in one condition must all hold.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub eq: Option<Value>,
+    pub ne: Option<Value>,
+    /// For addresses: network names, CIDRs or addresses; otherwise a list of values.
+    #[serde(rename = "in")]
+    pub in_: Option<Vec<Value>>,
+    pub not_in: Option<Vec<Value>>,
+    pub lt: Option<u64>,
+    pub le: Option<u64>,
+    pub gt: Option<u64>,
+    pub ge: Option<u64>,
+}
+
+/// Repeated alerts for the same key within `interval` are counted, not raised.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressDef {
+    /// Fields that make two alerts "the same": `device`, `src_ip`, `dest_ip`, `dest_port`, `proto`.
+    #[serde(default = "default_suppress_key")]
+    pub key: Vec<String>,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+fn default_suppress_key() -> Vec<String> {
+    vec!["device".into(), "dest_ip".into()]
+}
