@@ -31,5 +31,4 @@ pub mod output;
 pub mod pipeline;
 pub mod rules;
 pub mod server;
-#[cfg(any())]
 pub mod synth;

@@ -131,7 +131,7 @@ fn main() -> ExitCode {
         Command::Run(a) => with_runtime(|| run(a)),
         Command::Replay(a) => with_runtime(|| replay(a)),
         Command::Rules { command: RulesCommand::Check { paths } } => rules_check(&paths),
-        Command::Synth(_a) => todo!(),
+        Command::Synth(a) => synth(&a),
     };
     match result {
         Ok(code) => code,
@@ -366,7 +366,6 @@ fn rules_check(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     }
 }
 
-#[cfg(any())]
 fn synth(a: &SynthArgs) -> anyhow::Result<ExitCode> {
     use camwatch::synth::{generate, write_pcap, Anomalies, Scenario};
     let scenario = Scenario {

@@ -3,13 +3,17 @@
 //! No remote address, domain or SNI is ever a label value.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -89,6 +93,42 @@ pub struct DeliveryLabels {
 
 type GaugeF = Gauge<f64, AtomicU64>;
 
+/// `camwatch_device_info`: one info series per device, whose labels change as identity is
+/// learned. An info metric cannot be a `Family`, so it is encoded from this map at scrape time
+/// (the lock is taken by the analysis thread when a device changes and by scrapes, never per
+/// packet).
+#[derive(Debug, Default)]
+pub struct DeviceInfo {
+    devices: RwLock<BTreeMap<String, DeviceInfoLabels>>,
+}
+
+impl DeviceInfo {
+    pub fn set(&self, labels: DeviceInfoLabels) {
+        if let Ok(mut d) = self.devices.write() {
+            d.insert(labels.device.clone(), labels);
+        }
+    }
+}
+
+impl Collector for DeviceInfo {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Ok(devices) = self.devices.read() else { return Ok(()) };
+        if devices.is_empty() {
+            return Ok(());
+        }
+        let mut metric = encoder.encode_descriptor(
+            "device",
+            "Device identity: vendor, model and firmware as last learned",
+            None,
+            MetricType::Info,
+        )?;
+        for labels in devices.values() {
+            metric.encode_info(labels)?;
+        }
+        Ok(())
+    }
+}
+
 /// Every metric camwatch exports.
 pub struct Metrics {
     pub registry: Registry,
@@ -103,7 +143,7 @@ pub struct Metrics {
     pub events: Family<EventLabels, Counter>,
     pub devices: Gauge,
     pub devices_refused: Counter,
-    pub device_info: Family<DeviceInfoLabels, Gauge>,
+    pub device_info: Arc<DeviceInfo>,
     pub device_last_seen: Family<DeviceLabels, GaugeF>,
     pub device_bytes: Family<DeviceBytesLabels, Counter>,
     pub device_unexpected: Family<DeviceLabels, Gauge>,
@@ -132,7 +172,7 @@ impl Metrics {
             events: Family::default(),
             devices: Gauge::default(),
             devices_refused: Counter::default(),
-            device_info: Family::default(),
+            device_info: Arc::new(DeviceInfo::default()),
             device_last_seen: Family::default(),
             device_bytes: Family::default(),
             device_unexpected: Family::default(),
@@ -161,7 +201,7 @@ impl Metrics {
             "Devices not added because the inventory was full",
             m.devices_refused.clone(),
         );
-        r.register("device", "Device identity (value 1)", m.device_info.clone());
+        r.register_collector(Box::new(m.device_info.clone()));
         r.register(
             "device_last_seen_timestamp_seconds",
             "Packet time a device was last seen",

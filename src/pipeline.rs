@@ -205,7 +205,7 @@ impl Sensor {
                 Ok(Next::End) => break Ok(()),
                 Err(e) => break Err(e),
             }
-            if pkts >= 1024 || last_flush.elapsed() >= Duration::from_secs(1) {
+            if pkts >= 1024 || last_flush.elapsed() >= Duration::from_millis(250) {
                 flush(&mut pkts, &mut bytes, &mut queue_drops, &mut last_drops, src);
                 last_flush = Instant::now();
             }
@@ -376,7 +376,6 @@ struct Analysis<'s> {
     log_alerts: bool,
     /// Metric label per device; devices past the cap share `overflow`.
     labels: HashMap<IpAddr, String>,
-    info: HashMap<IpAddr, DeviceInfoLabels>,
     summary: Summary,
     last_event_flush: Instant,
 }
@@ -400,7 +399,6 @@ impl<'s> Analysis<'s> {
             events: open(&outputs.events)?,
             log_alerts: outputs.log_alerts,
             labels: HashMap::new(),
-            info: HashMap::new(),
             summary: Summary::default(),
             last_event_flush: Instant::now(),
         })
@@ -465,10 +463,7 @@ impl<'s> Analysis<'s> {
             model: String::new(),
             firmware: String::new(),
         };
-        if let Some(old) = self.info.insert(dev.ip, labels.clone()) {
-            self.metrics().device_info.remove(&old);
-        }
-        self.metrics().device_info.get_or_create(&labels).set(1);
+        self.metrics().device_info.set(labels);
     }
 
     fn traffic(&mut self, batch: &TrafficBatch) {

@@ -1,0 +1,237 @@
+//! Synthetic camera network: a deterministic generator of realistic packet captures.
+//!
+//! [`generate`] models a small CCTV site (gateway, NVR, VMS server, a mix of Hikvision, Dahua
+//! and Axis cameras, optionally a workstation) and returns every Ethernet frame it puts on the
+//! wire together with a [`Truth`] record computed from the generator's own plan, so tests can
+//! compare camwatch's results against it. [`write_pcap`] stores a capture as a classic pcap.
+//!
+//! Everything is a pure function of the [`Scenario`]: the seed varies ports, sizes, jitter,
+//! MAC suffixes and when events happen, never the structure (hosts, conversations, anomalies).
+//!
+//! Layout: `net` holds the site's hosts and identities, `plan` the traffic schedule, `tcp` the
+//! TCP connection model, `wire` the plan's data model and its rendering into frames plus the
+//! ground truth, and `payloads` the application-layer messages.
+
+use std::fmt;
+use std::io::BufWriter;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+mod net;
+mod payloads;
+mod plan;
+mod tcp;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+/// Start of the default capture: 2026-01-01T00:00:00Z.
+pub const DEFAULT_START_UNIX: u64 = 1_767_225_600;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Seed of all variation (ports, sizes, jitter, MAC suffixes, event times).
+    pub seed: u64,
+    /// Number of cameras, cycling Hikvision, Dahua, Axis (default 6; at most 243 fit the /24).
+    pub cameras: usize,
+    /// Capture span in seconds (default 120; values below 10 are raised to 10).
+    pub duration_secs: u64,
+    /// Which anomalies to inject.
+    pub anomalies: Anomalies,
+    /// Application bytes of the large upload anomaly (default 3 000 000; at least 64 are sent).
+    pub upload_bytes: usize,
+    /// Unix timestamp of the first packet (default 2026-01-01T00:00:00Z).
+    pub start_unix: u64,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            seed: 1,
+            cameras: 6,
+            duration_secs: 120,
+            anomalies: Anomalies::default(),
+            upload_bytes: 3_000_000,
+            start_unix: DEFAULT_START_UNIX,
+        }
+    }
+}
+
+/// Anomalies that can be injected into the otherwise benign site traffic.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Anomalies {
+    /// A camera opens TLS to a hard-coded internet address (no DNS lookup).
+    pub egress: bool,
+    /// Vendor cloud / P2P: Hik-Connect over TLS and Dahua Easy4ip P2P over UDP.
+    pub cloud: bool,
+    /// Exploitation attempts against a Hikvision camera (CVE-2021-36260, CVE-2017-7921).
+    pub exploit: bool,
+    /// A camera uploads `upload_bytes` to an internet address.
+    pub upload: bool,
+}
+
+impl Anomalies {
+    /// Every anomaly enabled.
+    pub fn all() -> Self {
+        Anomalies { egress: true, cloud: true, exploit: true, upload: true }
+    }
+
+    /// Parses a comma-separated list such as `"egress,cloud,exploit,upload"`, `"all"` or
+    /// `"none"` (an empty string also means none).
+    pub fn parse_list(s: &str) -> anyhow::Result<Self> {
+        let mut out = Anomalies::default();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            match item.to_ascii_lowercase().as_str() {
+                "all" => out = Anomalies::all(),
+                "none" => {}
+                "egress" => out.egress = true,
+                "cloud" => out.cloud = true,
+                "exploit" => out.exploit = true,
+                "upload" => out.upload = true,
+                other => {
+                    bail!("unknown anomaly {other:?} (expected egress, cloud, exploit, upload, all or none)")
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for Anomalies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = [
+            (self.egress, "egress"),
+            (self.cloud, "cloud"),
+            (self.exploit, "exploit"),
+            (self.upload, "upload"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if names.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&names.join(","))
+        }
+    }
+}
+
+/// A generated capture: frames in timestamp order plus the ground truth.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub packets: Vec<Packet>,
+    pub truth: Truth,
+}
+
+/// One captured frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// Capture time, microseconds since the Unix epoch.
+    pub ts_micros: u64,
+    /// The full Ethernet II frame.
+    pub data: Vec<u8>,
+}
+
+/// The generator's record of what it put on the wire (from its plan, not from parsing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Truth {
+    /// Every private-address host that sends at least one IPv4 packet, ordered by address.
+    pub devices: Vec<TruthDevice>,
+    /// One entry per 5-tuple conversation, in order of first packet.
+    pub flows: Vec<TruthFlow>,
+    /// Every flow a private-address device initiates towards a public unicast address.
+    pub egress: Vec<TruthEgress>,
+    /// Number of frames.
+    pub packets: u64,
+    /// Sum of frame lengths.
+    pub bytes: u64,
+}
+
+/// A local host seen sending IPv4.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TruthDevice {
+    pub ip: Ipv4Addr,
+    pub mac: [u8; 6],
+    /// `"Hikvision"`, `"Dahua"`, `"Axis"` for cameras, otherwise the role name:
+    /// `"NVR"`, `"Gateway"`, `"Workstation"`, `"VMS"`.
+    pub vendor: String,
+    /// `"camera"`, `"nvr"`, `"gateway"`, `"workstation"` or `"server"` (the VMS server).
+    pub role: String,
+}
+
+/// One conversation; `src` is the initiator, "fwd" counts src→dst packets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TruthFlow {
+    /// IP protocol number (6 TCP, 17 UDP).
+    pub proto: u8,
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub packets_fwd: u64,
+    pub packets_rev: u64,
+    /// Sum of IPv4 total lengths src→dst.
+    pub bytes_fwd: u64,
+    /// Sum of IPv4 total lengths dst→src.
+    pub bytes_rev: u64,
+}
+
+/// A flow from a local device to the internet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TruthEgress {
+    pub device: Ipv4Addr,
+    pub dest: Ipv4Addr,
+    pub dest_port: u16,
+    pub proto: u8,
+    /// `"egress"`, `"cloud"`, `"exploit"` or `"upload"`: the anomaly that caused it.
+    pub kind: String,
+}
+
+/// Builds the packets (timestamp order) and the ground truth.
+///
+/// # Panics
+///
+/// Only on an internal invariant violation (a frame the packet builder rejects), which the
+/// generator never produces; use [`try_generate`] to get such a failure as an error instead.
+pub fn generate(s: &Scenario) -> Capture {
+    match try_generate(s) {
+        Ok(cap) => cap,
+        Err(e) => panic!("synthetic capture generation failed: {e:#}"),
+    }
+}
+
+/// Like [`generate`], but reports internal failures as errors.
+pub fn try_generate(s: &Scenario) -> anyhow::Result<Capture> {
+    let site = net::Site::new(s);
+    let plan = plan::build(s, &site)?;
+    wire::render(s, &site, plan)
+}
+
+/// Writes a classic pcap (Ethernet link type, microsecond timestamps).
+pub fn write_pcap(path: &Path, cap: &Capture) -> anyhow::Result<()> {
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    use pcap_file::{DataLink, Endianness, TsResolution};
+    use std::time::Duration;
+
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let header = PcapHeader {
+        snaplen: 65_535,
+        datalink: DataLink::ETHERNET,
+        ts_resolution: TsResolution::MicroSecond,
+        endianness: Endianness::Little,
+        ..PcapHeader::default()
+    };
+    let mut writer = PcapWriter::with_header(BufWriter::new(file), header)
+        .with_context(|| format!("writing pcap header to {}", path.display()))?;
+    for p in &cap.packets {
+        let len = u32::try_from(p.data.len()).context("frame longer than 4 GiB")?;
+        let pkt = PcapPacket::new(Duration::from_micros(p.ts_micros), len, &p.data);
+        writer.write_packet(&pkt).with_context(|| format!("writing packet to {}", path.display()))?;
+    }
+    let mut inner = writer.into_writer();
+    std::io::Write::flush(&mut inner).with_context(|| format!("flushing {}", path.display()))?;
+    Ok(())
+}

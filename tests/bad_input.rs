@@ -1,0 +1,158 @@
+//! Hostile and broken input: clear errors naming the file, non-zero exits, no panics, and what
+//! was read before the damage is kept.
+
+use std::io::Write;
+
+use camwatch::synth::Anomalies;
+
+use crate::util::*;
+
+fn no_panic(stderr: &str) {
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn truncated_capture_keeps_what_was_read_and_fails_clearly() {
+    let g = generated(21, Anomalies::all());
+    let full = std::fs::read(&g.pcap).unwrap();
+    let cut = g.dir.path().join("cut.pcap");
+    // Cut inside a packet record, three quarters through.
+    std::fs::write(&cut, &full[..full.len() * 3 / 4 + 7]).unwrap();
+    let events = g.dir.path().join("e.jsonl");
+    let out = run(bin()
+        .arg("replay")
+        .arg("-q")
+        .arg("--rules")
+        .arg(rules_dir())
+        .arg("--events")
+        .arg(&events)
+        .arg(&cut));
+    let err = text(&out.stderr);
+    no_panic(&err);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cut.pcap") && err.contains("truncated"), "{err}");
+    let stdout = text(&out.stdout);
+    let packets: u64 =
+        stdout.lines().find_map(|l| l.strip_prefix("packets")).map(|n| n.trim().parse().unwrap()).unwrap();
+    assert!(packets > 0 && packets < g.truth.packets, "{stdout}");
+    assert!(read_jsonl(&events).iter().any(|e| e["event_type"] == "flow"), "flows before the cut are logged");
+}
+
+#[test]
+fn a_file_that_is_not_a_capture_and_an_empty_file_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.pcap");
+    std::fs::write(&notes, "these are meeting notes, not packets\n".repeat(20)).unwrap();
+    let empty = dir.path().join("empty.pcap");
+    std::fs::File::create(&empty).unwrap();
+    for (file, words) in [(&notes, "not a pcap or pcapng capture"), (&empty, "empty file")] {
+        let out = run(bin().arg("replay").arg("--rules").arg(rules_dir()).arg(file));
+        let err = text(&out.stderr);
+        no_panic(&err);
+        assert!(!out.status.success());
+        assert!(err.contains(&file.display().to_string()) && err.contains(words), "{err}");
+    }
+}
+
+#[test]
+fn rules_with_a_syntax_error_or_an_unknown_key_name_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let syntax = dir.path().join("syntax.yaml");
+    std::fs::write(&syntax, "rules:\n  - id: a\n    name: \"unclosed\n    severity: high\n").unwrap();
+    let unknown = dir.path().join("unknown.yaml");
+    let mut f = std::fs::File::create(&unknown).unwrap();
+    write!(
+        f,
+        "rules:\n  - id: a\n    name: A\n    severity: high\n    category: egress\n    match:\n      event: flow_start\n      wher:\n        dest_port: {{ eq: 23 }}\n"
+    )
+    .unwrap();
+    for (file, line, words) in [(&syntax, None, "syntax.yaml:"), (&unknown, Some(8), "unknown field `wher`")]
+    {
+        let out = run(bin().arg("rules").arg("check").arg(file));
+        let err = text(&out.stderr);
+        no_panic(&err);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(words), "{err}");
+        // file:line:column: message
+        let loc = err.trim().split(": ").next().unwrap();
+        let parts: Vec<&str> = loc.rsplitn(3, ':').collect();
+        assert_eq!(parts.len(), 3, "{err}");
+        assert!(parts[0].parse::<usize>().is_ok() && parts[1].parse::<usize>().is_ok(), "{err}");
+        if let Some(l) = line {
+            assert_eq!(parts[1], l.to_string(), "{err}");
+        }
+    }
+    let ok = run(bin().arg("rules").arg("check").arg(rules_dir()));
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).starts_with("ok: "));
+}
+
+#[test]
+fn a_missing_interface_is_a_clear_error() {
+    let out = run(bin()
+        .args(["run", "--listen", "127.0.0.1:0", "--interface", "cw-nosuch0"])
+        .arg("--rules")
+        .arg(rules_dir()));
+    let err = text(&out.stderr);
+    no_panic(&err);
+    assert!(!out.status.success());
+    assert!(err.contains("cw-nosuch0"), "{err}");
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let g = generated(1, Anomalies::default());
+    let out =
+        run(bin().args(["run", "--listen", &addr, "--read"]).arg(&g.pcap).arg("--rules").arg(rules_dir()));
+    let err = text(&out.stderr);
+    no_panic(&err);
+    assert!(!out.status.success());
+    assert!(err.contains(&addr) && err.contains("cannot listen"), "{err}");
+}
+
+#[test]
+fn garbage_frames_are_counted_not_fatal() {
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.pcap");
+    let mut w =
+        PcapWriter::with_header(std::fs::File::create(&path).unwrap(), PcapHeader::default()).unwrap();
+    // Frames of every length up to 80 bytes with IPv4 ethertype and random-looking bytes.
+    let mut state = 0x1234_5678u32;
+    for len in 0..80usize {
+        let mut data: Vec<u8> = (0..len)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (state >> 16) as u8
+            })
+            .collect();
+        if len >= 15 {
+            data[12] = 0x08;
+            data[13] = 0x00;
+            data[14] = 0x45;
+        }
+        w.write_packet(&PcapPacket::new(Duration::from_secs(1_700_000_000 + len as u64), len as u32, &data))
+            .unwrap();
+    }
+    drop(w);
+    let m = dir.path().join("m.txt");
+    let out = run(bin()
+        .arg("replay")
+        .arg("-q")
+        .arg("--rules")
+        .arg(rules_dir())
+        .arg("--metrics-out")
+        .arg(&m)
+        .arg(&path));
+    let err = text(&out.stderr);
+    no_panic(&err);
+    assert!(out.status.success(), "{err}");
+    let metrics = parse_metrics(&std::fs::read_to_string(&m).unwrap());
+    let errors: f64 =
+        metrics.iter().filter(|(k, _)| k.starts_with("camwatch_decode_errors_total")).map(|(_, v)| v).sum();
+    assert!(errors >= 14.0, "frames shorter than an Ethernet header are link errors: {}", keys(&metrics));
+    assert_eq!(metric(&metrics, "camwatch_capture_packets_total{source=\"file\"}"), 80.0);
+}

@@ -1,0 +1,86 @@
+//! `camwatch run`: serves /metrics while it reads, drains on SIGTERM, reloads rules on SIGHUP.
+
+use std::time::Duration;
+
+use camwatch::synth::Anomalies;
+
+use crate::replay::alert_pairs;
+use crate::util::*;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+#[test]
+fn run_read_serves_metrics_prints_alerts_and_exits_cleanly_on_sigterm() {
+    let g = generated(5, Anomalies::all());
+    let dir = g.dir.path();
+    let (alerts, events) = (dir.join("a.jsonl"), dir.join("e.jsonl"));
+    let mut d = Daemon::start(
+        bin()
+            .args(["run", "--listen", "127.0.0.1:0", "--read"])
+            .arg(&g.pcap)
+            .arg("--rules")
+            .arg(rules_dir())
+            .arg("--alerts")
+            .arg(&alerts)
+            .arg("--events")
+            .arg(&events),
+    );
+    let addr = d.metrics_addr();
+    d.wait_for("Capture files done", WAIT);
+    assert_eq!(http_get(&addr, "/healthz").trim(), "ok");
+    let m = parse_metrics(&http_get(&addr, "/metrics"));
+    let pairs: std::collections::BTreeSet<_> =
+        g.truth.egress.iter().map(|e| (e.device.to_string(), e.dest.to_string())).collect();
+    assert_eq!(
+        metric(&m, "camwatch_alerts_total{rule=\"egress-outside-allowed\",severity=\"high\"}"),
+        pairs.len() as f64
+    );
+    assert_eq!(metric(&m, "camwatch_capture_packets_total{source=\"file\"}"), g.truth.packets as f64);
+    assert_eq!(metric(&m, "camwatch_rules_loaded"), 1.0);
+    let (status, log) = d.stop();
+    assert!(status.success(), "exit {status:?}\n{}", log.join("\n"));
+    assert!(log.iter().any(|l| l.contains("Stopped.")), "{}", log.join("\n"));
+    let printed = log.iter().filter(|l| l.contains("Alert: ")).count();
+    assert_eq!(printed, pairs.len(), "{}", log.join("\n"));
+    assert_eq!(alert_pairs(&read_jsonl(&alerts)), pairs);
+    assert!(read_jsonl(&events).iter().any(|e| e["event_type"] == "flow"));
+}
+
+#[test]
+fn sighup_reloads_rules_and_a_bad_file_keeps_the_running_rules() {
+    let g = generated(9, Anomalies::default());
+    let rules = g.dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::copy(rules_dir().join("egress.yaml"), rules.join("egress.yaml")).unwrap();
+    let mut d = Daemon::start(
+        bin()
+            .args(["run", "--listen", "127.0.0.1:0", "--read"])
+            .arg(&g.pcap)
+            .arg("--rules")
+            .arg(&rules)
+            .arg("--alerts")
+            .arg(g.dir.path().join("a.jsonl"))
+            .arg("--events")
+            .arg(g.dir.path().join("e.jsonl")),
+    );
+    let addr = d.metrics_addr();
+    d.wait_for("Capture files done", WAIT);
+
+    std::fs::write(rules.join("site.yaml"), "rules:\n  - id: broken\n    name: [unclosed\n").unwrap();
+    d.signal("HUP");
+    let line = d.wait_for("Rules reload rejected", WAIT);
+    assert!(line.contains("site.yaml:"), "{line}");
+    let m = parse_metrics(&http_get(&addr, "/metrics"));
+    assert_eq!(metric(&m, "camwatch_rules_reloads_total{reason=\"failure\"}"), 1.0);
+    assert_eq!(metric(&m, "camwatch_rules_loaded"), 1.0, "the running rules stay active");
+
+    let telnet = "rules:\n  - id: telnet-to-device\n    name: Telnet to a device\n    severity: medium\n    category: policy\n    match:\n      event: flow_start\n      device: dest\n      where:\n        dest_port: { eq: 23 }\n";
+    std::fs::write(rules.join("site.yaml"), telnet).unwrap();
+    d.signal("HUP");
+    d.wait_for("Rules reloaded", WAIT);
+    let m = parse_metrics(&http_get(&addr, "/metrics"));
+    assert_eq!(metric(&m, "camwatch_rules_reloads_total{reason=\"success\"}"), 1.0);
+    assert_eq!(metric(&m, "camwatch_rules_loaded"), 2.0);
+    let (status, _) = d.stop();
+    assert!(status.success());
+}

@@ -1,0 +1,98 @@
+//! tshark as an oracle: camwatch must see the same packets and the same TCP/UDP conversations
+//! as Wireshark's dissectors, on generated captures and on the real camera captures.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use camwatch::synth::Anomalies;
+
+use crate::replay::{eve_flows, replay};
+use crate::util::*;
+
+/// Canonical (proto, lower endpoint, higher endpoint) of every TCP/UDP packet tshark decodes,
+/// skipping ICMP errors (which quote another packet's headers) and non-first fragments.
+fn tshark_conversations(pcap: &Path) -> BTreeSet<(u8, String, String)> {
+    let out = Command::new(tool("tshark"))
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args(["-Y", "(tcp or udp) and not icmp and not icmpv6 and not (ip.frag_offset > 0)", "-T", "fields"])
+        .args(["-E", "separator=|", "-e", "ip.src", "-e", "ipv6.src", "-e", "ip.dst", "-e", "ipv6.dst"])
+        .args(["-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "udp.srcport", "-e", "udp.dstport"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tshark: {}", text(&out.stderr));
+    let mut set = BTreeSet::new();
+    for line in text(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('|').map(|s| s.split(',').next().unwrap_or("")).collect();
+        let pick = |a: &str, b: &str| if a.is_empty() { b.to_string() } else { a.to_string() };
+        let (src, dst) = (pick(f[0], f[1]), pick(f[2], f[3]));
+        let (proto, sp, dp) = if f[4].is_empty() { (17u8, f[6], f[7]) } else { (6u8, f[4], f[5]) };
+        let fmt = |ip: &str, port: &str| {
+            if ip.contains(':') {
+                format!("[{ip}]:{port}")
+            } else {
+                format!("{ip}:{port}")
+            }
+        };
+        let (a, b) = (fmt(&src, sp), fmt(&dst, dp));
+        set.insert(if a <= b { (proto, a, b) } else { (proto, b, a) });
+    }
+    set
+}
+
+fn camwatch_conversations(pcap: &Path) -> BTreeSet<(u8, String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let r = replay(pcap, dir.path(), &["-q"]);
+    eve_flows(&r.events)
+        .into_keys()
+        .filter(|(p, _, _)| *p == 6 || *p == 17)
+        .map(|(p, a, b)| {
+            let norm = |s: String| match s.rsplit_once(':') {
+                Some((ip, port)) if ip.contains(':') => format!("[{ip}]:{port}"),
+                _ => s,
+            };
+            let (a, b) = (norm(a), norm(b));
+            if a <= b {
+                (p, a, b)
+            } else {
+                (p, b, a)
+            }
+        })
+        .collect()
+}
+
+fn tshark_frames(pcap: &Path) -> u64 {
+    let out = Command::new(tool("tshark"))
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args(["-T", "fields", "-e", "frame.number"])
+        .output()
+        .unwrap();
+    text(&out.stdout).lines().count() as u64
+}
+
+#[test]
+fn conversations_match_tshark_on_a_generated_capture() {
+    let g = generated(13, Anomalies::all());
+    assert_eq!(tshark_frames(&g.pcap), g.truth.packets);
+    let ours = camwatch_conversations(&g.pcap);
+    assert!(ours.len() > 10);
+    assert_eq!(ours, tshark_conversations(&g.pcap));
+}
+
+#[test]
+fn conversations_and_packet_counts_match_tshark_on_real_camera_captures() {
+    let dir = corpus().join("camera");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 5, "camera captures missing from {}", dir.display());
+    for f in files {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = replay(&f, tmp.path(), &["-q"]);
+        let packets =
+            r.stdout.lines().find_map(|l| l.strip_prefix("packets")).unwrap().trim().parse::<u64>().unwrap();
+        assert_eq!(packets, tshark_frames(&f), "{}", f.display());
+        assert_eq!(camwatch_conversations(&f), tshark_conversations(&f), "{}", f.display());
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: one binary (short link times), a module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, reason = "test code")]
+
+mod bad_input;
+mod daemon;
+mod live;
+mod oracle;
+mod replay;
+mod util;
