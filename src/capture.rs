@@ -60,6 +60,8 @@ pub struct Source {
     kind: Kind,
     /// Bytes of the file consumed so far (for progress), approximately.
     pub consumed: u64,
+    /// Packets handed out so far.
+    delivered: u64,
 }
 
 enum Kind {
@@ -95,7 +97,7 @@ impl Source {
         if !linktype::supported(lt) {
             return Err(err(format!("unsupported link type {lt}")));
         }
-        Ok(Self { name: interface.to_string(), kind: Kind::Live(cap), consumed: 0 })
+        Ok(Self { name: interface.to_string(), kind: Kind::Live(cap), consumed: 0, delivered: 0 })
     }
 
     /// Opens a pcap or pcapng file.
@@ -112,12 +114,12 @@ impl Source {
                 if !linktype::supported(lt) {
                     return Err(err(format!("unsupported link type {lt}")));
                 }
-                Ok(Self { name, kind: Kind::File(cap), consumed: 24 })
+                Ok(Self { name, kind: Kind::File(cap), consumed: 24, delivered: 0 })
             }
             Err(pcap_err) => {
                 if is_pcapng(path) {
                     let ng = PcapNgFile::open(path).map_err(|e| err(format!("{e} (libpcap: {pcap_err})")))?;
-                    Ok(Self { name, kind: Kind::PcapNg(ng), consumed: 0 })
+                    Ok(Self { name, kind: Kind::PcapNg(ng), consumed: 0, delivered: 0 })
                 } else {
                     Err(err(format!("not a pcap or pcapng capture ({pcap_err})")))
                 }
@@ -177,9 +179,24 @@ impl Source {
                 match cap.next_packet() {
                     Ok(p) => {
                         self.consumed += 16 + u64::from(p.header.caplen);
-                        Ok(Next::Packet(owned(&p, lt)))
+                        let p = owned(&p, lt);
+                        self.delivered += 1;
+                        Ok(Next::Packet(p))
                     }
                     Err(pcap::Error::NoMorePackets) => Ok(Next::End),
+                    Err(e) if e.to_string().contains("different from the type of the first interface") => {
+                        // libpcap opens a pcapng with mixed link types but stops at the first
+                        // interface of another type: continue with pcap-file from there.
+                        let mut ng = PcapNgFile::open(Path::new(name)).map_err(|m| err("read", m))?;
+                        for _ in 0..self.delivered {
+                            if let Next::End = ng.next().map_err(|m| err("read", m))? {
+                                break;
+                            }
+                        }
+                        tracing::debug!(source = %name, "Mixed link types: reading on with pcap-file.");
+                        self.kind = Kind::PcapNg(ng);
+                        self.next_packet()
+                    }
                     Err(e) => {
                         let text = e.to_string();
                         let reason = if text.contains("truncated") { "truncated" } else { "read" };

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod daemon;
+mod formats;
 mod live;
 mod oracle;
 mod replay;

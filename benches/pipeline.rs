@@ -1,0 +1,68 @@
+//! Throughput of the packet path on a generated camera network: decoding alone, decoding plus
+//! the flow table, and the whole pipeline (capture file → alerts) as `replay` runs it.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+
+use camwatch::capture::Source;
+use camwatch::config::Config;
+use camwatch::decode::{decode, linktype, Decoded};
+use camwatch::flow::{FlowConfig, FlowTable};
+use camwatch::metrics::Metrics;
+use camwatch::pipeline::{Outputs, Sensor};
+use camwatch::rules::RuleSet;
+use camwatch::synth::{generate, write_pcap, Anomalies, Scenario};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn packet_path(c: &mut Criterion) {
+    let cap = generate(&Scenario { seed: 1, anomalies: Anomalies::all(), ..Scenario::default() });
+    let n = cap.packets.len() as u64;
+    let mut g = c.benchmark_group("packets");
+    g.throughput(Throughput::Elements(n));
+    g.sample_size(10);
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            for p in &cap.packets {
+                black_box(decode(linktype::ETHERNET, &p.data).is_ok());
+            }
+        })
+    });
+    g.bench_function("decode_and_flow_table", |b| {
+        b.iter(|| {
+            let mut table = FlowTable::new(FlowConfig::default(), 0, 1);
+            let mut ended = Vec::new();
+            for p in &cap.packets {
+                if let Ok(Decoded::Ip(ip)) = decode(linktype::ETHERNET, &p.data) {
+                    black_box(table.track(&ip, p.ts_micros, &mut ended).0);
+                }
+                table.expire(p.ts_micros, &mut ended);
+                ended.clear();
+            }
+        })
+    });
+    let dir = std::env::temp_dir().join(format!("camwatch-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let pcap = dir.join("net.pcap");
+    if write_pcap(&pcap, &cap).is_ok() {
+        let rules = RuleSet::load(&[std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")]);
+        if let Ok(rules) = rules {
+            g.bench_function("pipeline_replay", |b| {
+                b.iter(|| {
+                    let metrics = Arc::new(Metrics::new("bench"));
+                    let Ok(sensor) = Sensor::new(Config::default(), rules.clone(), metrics) else { return };
+                    let Ok(src) = Source::file(&pcap) else { return };
+                    let outputs = Outputs::default();
+                    let summary =
+                        sensor.run(vec![src], &outputs, &AtomicBool::new(false), &AtomicU64::new(0));
+                    black_box(summary.map(|s| s.packets).unwrap_or(0));
+                })
+            });
+        }
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, packet_path);
+criterion_main!(benches);
