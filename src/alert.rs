@@ -75,10 +75,10 @@ impl Alert {
             None => device_ip.to_string(),
         };
         let proto = proto_name(flow.proto);
-        let peer = if flow.src_ip == device_ip {
-            format!("{}:{}/{proto}", flow.dest_ip, flow.dest_port)
+        let path = if flow.src_ip == device_ip {
+            format!("{who} → {}:{}/{proto}", flow.dest_ip, flow.dest_port)
         } else {
-            format!("from {}:{}/{proto}", flow.src_ip, flow.src_port)
+            format!("{}:{}/{proto} → {who}", flow.src_ip, flow.src_port)
         };
         Self {
             timestamp: rfc3339(ts),
@@ -90,7 +90,7 @@ impl Alert {
                 references: rule.references.clone(),
             },
             category: rule.category.as_str(),
-            summary: format!("{}: {who} {peer}", rule.name),
+            summary: format!("{}: {path}", rule.name),
             device: AlertDevice {
                 ip: device_ip,
                 mac: device.and_then(|d| d.mac).map(format_mac),

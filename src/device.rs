@@ -73,7 +73,12 @@ impl Inventory {
         if !self.is_device(ip) || ip.is_unspecified() {
             return None;
         }
+        let mac_cap = self.max_devices.saturating_mul(2);
         let mac = mac.filter(|m| m[0] & 1 == 0 && *m != [0; 6]).filter(|m| {
+            // Bounded like the inventory: past the cap, new MACs are taken at their word.
+            if self.mac_hosts.len() >= mac_cap && !self.mac_hosts.contains_key(m) {
+                return true;
+            }
             let hosts = self.mac_hosts.entry(*m).or_default();
             if hosts.len() <= ROUTER_MAC_HOSTS {
                 hosts.insert(ip);

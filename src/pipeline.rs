@@ -222,6 +222,9 @@ impl Sensor {
     }
 }
 
+/// Bound on a worker's per-device traffic batch between flushes.
+const MAX_TRAFFIC_KEYS: usize = 16_384;
+
 fn shard_of(p: &RawPacket, shards: usize) -> usize {
     match decode(p.linktype, &p.data) {
         Ok(Decoded::Ip(ip)) => FlowKey::of(&ip).shard(shards),
@@ -317,7 +320,8 @@ impl<'s> Worker<'s> {
             }
         }
         self.expire();
-        if self.now >= self.last_flush + 1_000_000 {
+        // Once a second of packet time, or sooner when many hosts keep the batch large.
+        if self.now >= self.last_flush + 1_000_000 || self.traffic.len() >= MAX_TRAFFIC_KEYS {
             self.flush();
         }
     }
@@ -408,13 +412,18 @@ impl<'s> Analysis<'s> {
         &self.sensor.metrics
     }
 
+    /// The device's metric label: its address, or `overflow` once `max_metric_devices`
+    /// devices have their own series (the map is bounded by the same cap).
     fn label(&mut self, ip: IpAddr) -> String {
-        let cap = self.sensor.config.devices.max_metric_devices;
-        let n = self.labels.len();
-        self.labels
-            .entry(ip)
-            .or_insert_with(|| if n < cap { ip.to_string() } else { "overflow".into() })
-            .clone()
+        if let Some(l) = self.labels.get(&ip) {
+            return l.clone();
+        }
+        if self.labels.len() >= self.sensor.config.devices.max_metric_devices {
+            return "overflow".into();
+        }
+        let l = ip.to_string();
+        self.labels.insert(ip, l.clone());
+        l
     }
 
     fn handle(&mut self, ev: Event) {

@@ -182,7 +182,11 @@ impl Daemon {
         self.signal("TERM");
         let status = self.child.wait().unwrap();
         let mut log = std::mem::take(&mut self.log);
-        log.extend(self.lines.try_iter());
+        // Read to the end of the child's stderr (the reader thread ends there).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            log.push(line);
+        }
         (status, log)
     }
 }
