@@ -29,6 +29,7 @@ pub mod netset;
 pub mod oui;
 pub mod output;
 pub mod pipeline;
+pub mod proto;
 pub mod rules;
 pub mod server;
 pub mod synth;

@@ -1,0 +1,1 @@
+//! dhcp parser (being written).

@@ -1,0 +1,1 @@
+//! dhip parser (being written).

@@ -1,0 +1,1 @@
+//! dns parser (being written).

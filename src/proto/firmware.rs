@@ -1,0 +1,1 @@
+//! firmware parser (being written).

@@ -1,0 +1,1 @@
+//! isapi parser (being written).

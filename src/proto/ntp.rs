@@ -1,0 +1,1 @@
+//! ntp parser (being written).

@@ -1,0 +1,1 @@
+//! onvif parser (being written).

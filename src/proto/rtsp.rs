@@ -1,0 +1,1 @@
+//! rtsp parser (being written).

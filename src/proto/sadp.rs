@@ -1,0 +1,1 @@
+//! sadp parser (being written).

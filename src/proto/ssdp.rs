@@ -1,0 +1,1 @@
+//! ssdp parser (being written).

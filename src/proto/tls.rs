@@ -1,0 +1,1 @@
+//! tls parser (being written).
