@@ -66,17 +66,19 @@ impl Alert {
         device_ip: IpAddr,
         device: Option<&Device>,
         flow: &FlowRecord,
+        dest_name: Option<String>,
         ts: Micros,
         sensor: &str,
     ) -> Self {
-        let vendor = device.and_then(|d| d.vendor).map(str::to_string);
+        let vendor = device.and_then(|d| d.vendor()).map(str::to_string);
         let who = match &vendor {
             Some(v) => format!("{device_ip} ({v})"),
             None => device_ip.to_string(),
         };
         let proto = proto_name(flow.proto);
         let path = if flow.src_ip == device_ip {
-            format!("{who} → {}:{}/{proto}", flow.dest_ip, flow.dest_port)
+            let name = dest_name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            format!("{who} → {}:{}/{proto}{name}", flow.dest_ip, flow.dest_port)
         } else {
             format!("{}:{}/{proto} → {who}", flow.src_ip, flow.src_port)
         };
@@ -95,15 +97,15 @@ impl Alert {
                 ip: device_ip,
                 mac: device.and_then(|d| d.mac).map(format_mac),
                 vendor,
-                model: None,
-                firmware: None,
+                model: device.and_then(|d| d.model()).map(str::to_string),
+                firmware: device.and_then(|d| d.firmware_version()).map(str::to_string),
             },
             src_ip: flow.src_ip,
             src_port: flow.src_port,
             dest_ip: flow.dest_ip,
             dest_port: flow.dest_port,
             proto,
-            dest_name: None,
+            dest_name,
             community_id: flow.community_id.clone(),
             flow_id: flow.flow_id,
             evidence: Evidence {

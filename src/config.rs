@@ -111,6 +111,8 @@ pub struct OutputsConfig {
     pub events: Option<PathBuf>,
     /// Address of the `/metrics` and `/healthz` endpoint.
     pub listen: SocketAddr,
+    /// State database (SQLite): the inventory, firmware history and destinations.
+    pub state: Option<PathBuf>,
 }
 
 impl Default for OutputsConfig {
@@ -119,6 +121,7 @@ impl Default for OutputsConfig {
             alerts: Some(PathBuf::from("var/alerts.jsonl")),
             events: Some(PathBuf::from("var/events.jsonl")),
             listen: SocketAddr::from(([127, 0, 0, 1], 9477)),
+            state: Some(PathBuf::from("var/camwatch.db")),
         }
     }
 }

@@ -129,6 +129,17 @@ pub fn decode(linktype: i32, data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         ETHERNET => {
             let p = LaxSlicedPacket::from_ethernet(data)
                 .map_err(|_| link_err("frame shorter than an Ethernet header"))?;
+            if p.net.is_none() {
+                if let Some(inner) = p.ether_payload().filter(|e| e.ether_type.0 == 0x8864).and_then(|e| pppoe_ip(e.payload)) {
+                    let mut d = from_ip(inner)?;
+                    if let (Decoded::Ip(ip), Some(LinkSlice::Ethernet2(e))) = (&mut d, &p.link) {
+                        ip.src_mac = Some(e.source());
+                        ip.dst_mac = Some(e.destination());
+                        ip.vlan = p.vlan_ids().first().map(|v| v.value());
+                    }
+                    return Ok(d);
+                }
+            }
             from_sliced(&p, None)
         }
         LINUX_SLL => {
@@ -171,6 +182,14 @@ pub fn decode(linktype: i32, data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         }
         _ => Err(link_err("unsupported link type")),
     }
+}
+
+/// The IP packet inside a PPPoE session frame (ethertype 0x8864, RFC 2516), as ISPs deliver it.
+fn pppoe_ip(payload: &[u8]) -> Option<&[u8]> {
+    let hdr = payload.get(..8)?;
+    let is_session_data = hdr[0] == 0x11 && hdr[1] == 0x00;
+    let ppp_proto = u16::from_be_bytes([hdr[6], hdr[7]]);
+    (is_session_data && (ppp_proto == 0x0021 || ppp_proto == 0x0057)).then(|| &payload[8..])
 }
 
 fn from_ip(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
@@ -385,6 +404,18 @@ mod tests {
         let Ok(Decoded::Ip(p)) = decode(linktype::ETHERNET, &f[..96]) else { panic!() };
         assert_eq!(p.ip_len, 1040);
         assert_eq!(p.payload.len(), 96 - 14 - 40);
+    }
+
+    #[test]
+    fn pppoe_session_frames_carry_ip() {
+        let f = tcp_frame(b"pp");
+        let mut q = f[..12].to_vec();
+        q.extend_from_slice(&[0x81, 0x00, 0x01, 0xa5, 0x88, 0x64, 0x11, 0x00, 0x55, 0x6a, 0x00, 0x3f, 0x00, 0x21]);
+        q.extend_from_slice(&f[14..]);
+        let Ok(Decoded::Ip(p)) = decode(linktype::ETHERNET, &q) else { panic!("not decoded") };
+        assert_eq!(p.payload, b"pp");
+        assert_eq!(p.vlan, Some(421));
+        assert_eq!(p.src_mac, Some([0x44, 0x47, 0xcc, 1, 2, 3]));
     }
 
     #[test]

@@ -1,12 +1,38 @@
-//! The device inventory: every monitored host seen, with its MAC address, vendor and the
-//! destinations it reached that rules found unexpected. In memory for now; bounded by config.
+//! The device inventory: every monitored host seen, with its MAC address, identity (vendor,
+//! model, serial, firmware, each with its source), firmware history, the destinations it
+//! talked to and those rules found unexpected. Bounded by config; persisted by [`crate::store`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::event::{DeviceEvent, DeviceEventKind, Micros};
+use crate::identity::{Change, FirmwareChange, FirmwareHistory, Identity, Observation, Source};
 use crate::netset::NetSet;
 use crate::oui;
+
+/// Destinations remembered per device (the baseline of where it talks).
+const MAX_DESTINATIONS: usize = 512;
+
+/// A peer a device opened flows to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    /// Name from DNS, SNI or Host, when known.
+    pub name: Option<String>,
+    pub port: u16,
+    pub proto: u8,
+    pub first_seen: Micros,
+    pub last_seen: Micros,
+    pub flows: u64,
+}
+
+/// What an identity observation changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    Identity(Change),
+    Firmware(FirmwareChange),
+}
 
 /// A MAC address claimed by more hosts than this is a router's, not a device's own.
 const ROUTER_MAC_HOSTS: usize = 4;
@@ -15,13 +41,52 @@ const ROUTER_MAC_HOSTS: usize = 4;
 pub struct Device {
     pub ip: IpAddr,
     pub mac: Option<[u8; 6]>,
-    /// Short vendor name from the MAC's OUI (`Hikvision`), and the registered organisation.
-    pub vendor: Option<&'static str>,
-    pub organization: Option<&'static str>,
+    /// The MAC prefix's registered organisation.
+    pub organization: Option<String>,
     pub first_seen: Micros,
     pub last_seen: Micros,
+    pub identity: Identity,
+    pub firmware: FirmwareHistory,
+    /// Peers the device opened flows to (bounded).
+    pub destinations: BTreeMap<IpAddr, Destination>,
     /// Destinations a rule of category egress or cloud flagged (bounded).
     pub unexpected: BTreeSet<IpAddr>,
+}
+
+impl Device {
+    fn new(ip: IpAddr, ts: Micros) -> Self {
+        Self {
+            ip,
+            mac: None,
+            organization: None,
+            first_seen: ts,
+            last_seen: ts,
+            identity: Identity::default(),
+            firmware: FirmwareHistory::default(),
+            destinations: BTreeMap::new(),
+            unexpected: BTreeSet::new(),
+        }
+    }
+
+    fn attr(a: &Option<crate::identity::Attr>) -> Option<&str> {
+        a.as_ref().map(|a| a.value.as_str())
+    }
+
+    pub fn vendor(&self) -> Option<&str> {
+        Self::attr(&self.identity.vendor)
+    }
+
+    pub fn model(&self) -> Option<&str> {
+        Self::attr(&self.identity.model)
+    }
+
+    pub fn serial(&self) -> Option<&str> {
+        Self::attr(&self.identity.serial)
+    }
+
+    pub fn firmware_version(&self) -> Option<&str> {
+        Self::attr(&self.identity.firmware)
+    }
 }
 
 pub struct Inventory {
@@ -33,6 +98,8 @@ pub struct Inventory {
     max_unexpected: usize,
     /// Devices not added because the inventory was full.
     pub refused: u64,
+    /// Devices changed since the last `take_dirty` (for persistence).
+    dirty: HashSet<IpAddr>,
 }
 
 impl Inventory {
@@ -44,7 +111,67 @@ impl Inventory {
             max_devices,
             max_unexpected,
             refused: 0,
+            dirty: HashSet::new(),
         }
+    }
+
+    /// Devices changed since the last call.
+    pub fn take_dirty(&mut self) -> Vec<IpAddr> {
+        self.dirty.drain().collect()
+    }
+
+    /// Puts back devices loaded from the state database.
+    pub fn restore(&mut self, devices: Vec<Device>) {
+        for d in devices.into_iter().take(self.max_devices) {
+            if let Some(m) = d.mac {
+                self.mac_hosts.entry(m).or_default().insert(d.ip);
+            }
+            self.devices.insert(d.ip, d);
+        }
+    }
+
+    /// Merges what a message said about the device at `ip` (created if it is in the device
+    /// networks). Returns the identity and firmware changes.
+    pub fn identify(&mut self, ip: IpAddr, source: Source, obs: &Observation, ts: Micros) -> Vec<Update> {
+        if !self.is_device(ip) || obs.is_empty() {
+            return Vec::new();
+        }
+        if !self.devices.contains_key(&ip) {
+            if self.devices.len() >= self.max_devices {
+                self.refused += 1;
+                return Vec::new();
+            }
+            self.devices.insert(ip, Device::new(ip, ts));
+        }
+        let Some(d) = self.devices.get_mut(&ip) else { return Vec::new() };
+        let mut out: Vec<Update> = d.identity.merge(source, obs, ts).into_iter().map(Update::Identity).collect();
+        if let Some(fw) = &obs.firmware {
+            if let Some(c) = d.firmware.observe(fw, source, ts) {
+                out.push(Update::Firmware(c));
+            }
+        }
+        self.dirty.insert(ip);
+        out
+    }
+
+    /// Records that a device opened a flow to `dest`.
+    pub fn contacted(&mut self, ip: IpAddr, dest: IpAddr, port: u16, proto: u8, name: Option<&str>, ts: Micros) {
+        let Some(d) = self.devices.get_mut(&ip) else { return };
+        if let Some(e) = d.destinations.get_mut(&dest) {
+            e.last_seen = e.last_seen.max(ts);
+            e.flows += 1;
+            if e.name.is_none() {
+                e.name = name.map(str::to_string);
+            }
+        } else if d.destinations.len() < MAX_DESTINATIONS {
+            d.destinations.insert(
+                dest,
+                Destination { name: name.map(str::to_string), port, proto, first_seen: ts, last_seen: ts, flows: 1 },
+            );
+        } else {
+            return;
+        }
+        self.dirty.insert(ip);
     }
 
     pub fn is_device(&self, ip: IpAddr) -> bool {
@@ -86,6 +213,9 @@ impl Inventory {
             hosts.len() <= ROUTER_MAC_HOSTS
         });
         if let Some(d) = self.devices.get_mut(&ip) {
+            if ts > d.last_seen {
+                self.dirty.insert(ip);
+            }
             d.last_seen = d.last_seen.max(ts);
             d.first_seen = d.first_seen.min(ts);
             let mac = mac?;
@@ -96,27 +226,21 @@ impl Inventory {
             // capture) is announced again once its MAC is known.
             let kind =
                 if d.mac.is_none() { DeviceEventKind::MacLearned } else { DeviceEventKind::MacChanged };
-            set_mac(d, mac);
+            set_mac(d, mac, ts);
+            self.dirty.insert(ip);
             return Some(event(d, kind, ts));
         }
         if self.devices.len() >= self.max_devices {
             self.refused += 1;
             return None;
         }
-        let mut d = Device {
-            ip,
-            mac: None,
-            vendor: None,
-            organization: None,
-            first_seen: ts,
-            last_seen: ts,
-            unexpected: BTreeSet::new(),
-        };
+        let mut d = Device::new(ip, ts);
         if let Some(m) = mac {
-            set_mac(&mut d, m);
+            set_mac(&mut d, m, ts);
         }
         let ev = event(&d, DeviceEventKind::New, ts);
         self.devices.insert(ip, d);
+        self.dirty.insert(ip);
         Some(ev)
     }
 
@@ -130,11 +254,14 @@ impl Inventory {
     }
 }
 
-fn set_mac(d: &mut Device, mac: [u8; 6]) {
+fn set_mac(d: &mut Device, mac: [u8; 6], ts: Micros) {
     d.mac = Some(mac);
     let v = oui::lookup(mac);
-    d.vendor = v.map(|v| v.short);
-    d.organization = v.map(|v| v.organization);
+    d.organization = v.map(|v| v.organization.to_string());
+    if let Some(v) = v {
+        let obs = Observation { vendor: Some(v.short.to_string()), ..Observation::default() };
+        d.identity.merge(Source::Oui, &obs, ts);
+    }
 }
 
 fn event(d: &Device, kind: DeviceEventKind, ts: Micros) -> DeviceEvent {
@@ -143,8 +270,9 @@ fn event(d: &Device, kind: DeviceEventKind, ts: Micros) -> DeviceEvent {
         kind,
         ip: d.ip,
         mac: d.mac,
-        vendor: d.vendor.map(str::to_string),
-        organization: d.organization.map(str::to_string),
+        vendor: d.vendor().map(str::to_string),
+        organization: d.organization.clone(),
+        change: None,
     }
 }
 
@@ -183,7 +311,7 @@ mod tests {
         assert_eq!(late.map(|e| e.kind), Some(DeviceEventKind::MacLearned));
         let moved = i.observe(ip, Some([0x08, 0xed, 0xed, 0, 0, 2]), 3);
         assert_eq!(moved.map(|e| e.kind), Some(DeviceEventKind::MacChanged));
-        assert_eq!(i.get(ip).and_then(|d| d.vendor), Some("Dahua"));
+        assert_eq!(i.get(ip).and_then(|d| d.vendor()), Some("Dahua"));
     }
 
     #[test]

@@ -81,7 +81,10 @@ impl FlowRecord {
     /// the capture missed the SYN: the originator is the packet's receiver.
     pub fn open(flow_id: u64, pkt: &IpPacket<'_>, ts: Micros) -> Self {
         let syn_ack = tcp_flags::SYN | tcp_flags::ACK;
-        let reversed = pkt.proto == PROTO_TCP && pkt.tcp_flags & syn_ack == syn_ack;
+        // A UDP datagram from a well-known port to an ephemeral one is a server's answer whose
+        // request was not captured (as Zeek and Suricata decide too).
+        let reversed = (pkt.proto == PROTO_TCP && pkt.tcp_flags & syn_ack == syn_ack)
+            || (pkt.proto == PROTO_UDP && pkt.src_port < 1024 && pkt.dst_port >= 1024);
         let (src, dst) = if reversed {
             ((pkt.dst_ip, pkt.dst_port), (pkt.src_ip, pkt.src_port))
         } else {
@@ -154,6 +157,8 @@ pub struct DeviceEvent {
     pub mac: Option<[u8; 6]>,
     pub vendor: Option<String>,
     pub organization: Option<String>,
+    /// For `identity` events: the field that changed and its source.
+    pub change: Option<crate::identity::Change>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +169,8 @@ pub enum DeviceEventKind {
     MacLearned,
     /// The device's address moved to another MAC address.
     MacChanged,
+    /// An identity field was learned, changed, or disagreed between sources.
+    Identity,
 }
 
 impl DeviceEventKind {
@@ -172,12 +179,13 @@ impl DeviceEventKind {
             DeviceEventKind::New => "new",
             DeviceEventKind::MacLearned => "mac_learned",
             DeviceEventKind::MacChanged => "mac_changed",
+            DeviceEventKind::Identity => "identity",
         }
     }
 }
 
 /// Everything the analysis stage consumes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A flow's first packet: rules that must fire "at once" (egress) match here.
     FlowStart(FlowRecord),
@@ -189,6 +197,18 @@ pub enum Event {
     },
     Traffic(TrafficBatch),
     Device(DeviceEvent),
+    /// An application-layer message (DNS, TLS, HTTP, discovery, …).
+    App(Box<crate::app::AppEvent>),
+    /// A device's firmware was first seen or changed.
+    Firmware(FirmwareEvent),
+}
+
+/// A firmware version first seen, upgraded, downgraded or changed on a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirmwareEvent {
+    pub ts: Micros,
+    pub ip: IpAddr,
+    pub change: crate::identity::FirmwareChange,
 }
 
 impl Event {
@@ -200,6 +220,8 @@ impl Event {
             Event::Arp { .. } => "arp",
             Event::Traffic(_) => "traffic",
             Event::Device(_) => "device",
+            Event::App(a) => a.app.protocol(),
+            Event::Firmware(_) => "firmware",
         }
     }
 }

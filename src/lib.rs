@@ -18,12 +18,15 @@
 //! - [`synth`]: the synthetic camera-network capture generator used by tests and the demo.
 
 pub mod alert;
+pub mod app;
 pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod device;
 pub mod event;
 pub mod flow;
+pub mod identity;
+pub mod inventory;
 pub mod metrics;
 pub mod netset;
 pub mod oui;
@@ -32,4 +35,7 @@ pub mod pipeline;
 pub mod proto;
 pub mod rules;
 pub mod server;
+pub mod signals;
+pub mod store;
+pub mod stream;
 pub mod synth;

@@ -36,6 +36,17 @@ enum Command {
     },
     /// Write a synthetic camera-network capture (for demos, tests and benchmarks).
     Synth(SynthArgs),
+    /// List the devices in the state database: vendor, model, serial, firmware, destinations.
+    Inventory(InventoryArgs),
+}
+
+#[derive(Args)]
+struct InventoryArgs {
+    /// State database written by `run` or `replay --state`.
+    #[arg(long, default_value = "var/camwatch.db")]
+    state: PathBuf,
+    #[arg(long, value_enum, default_value = "table")]
+    format: camwatch::inventory::Format,
 }
 
 #[derive(Subcommand)]
@@ -64,6 +75,9 @@ struct Common {
     /// Packet worker threads.
     #[arg(long)]
     workers: Option<usize>,
+    /// State database (SQLite): the inventory is loaded from it and kept up to date.
+    #[arg(long)]
+    state: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -132,6 +146,8 @@ fn main() -> ExitCode {
         Command::Replay(a) => with_runtime(|| replay(a)),
         Command::Rules { command: RulesCommand::Check { paths } } => rules_check(&paths),
         Command::Synth(a) => synth(&a),
+        Command::Inventory(a) => camwatch::inventory::print(&a.state, a.format, &mut std::io::stdout().lock())
+            .map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -231,6 +247,9 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     if a.common.events.is_some() {
         cfg.outputs.events = a.common.events.clone();
     }
+    if a.common.state.is_some() {
+        cfg.outputs.state = a.common.state.clone();
+    }
     let mut interfaces = cfg.capture.interfaces.clone();
     interfaces.extend(a.interface.iter().cloned());
     anyhow::ensure!(
@@ -243,7 +262,12 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     let sources = Source::open_all(&interfaces, &a.read, &cfg.capture)?;
     let outputs =
-        Outputs { alerts: cfg.outputs.alerts.clone(), events: cfg.outputs.events.clone(), log_alerts: true };
+        Outputs {
+            alerts: cfg.outputs.alerts.clone(),
+            events: cfg.outputs.events.clone(),
+            log_alerts: true,
+            state: cfg.outputs.state.clone(),
+        };
     let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::new(tokio::sync::Notify::new());
@@ -291,7 +315,12 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let sources = Source::open_all(&[], &a.files, &cfg.capture)?;
     let total: u64 = a.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let outputs =
-        Outputs { alerts: a.common.alerts.clone(), events: a.common.events.clone(), log_alerts: !a.quiet };
+        Outputs {
+            alerts: a.common.alerts.clone(),
+            events: a.common.events.clone(),
+            log_alerts: !a.quiet,
+            state: a.common.state.clone(),
+        };
     let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signals(sensor.clone(), rule_paths, stop.clone(), Arc::new(tokio::sync::Notify::new()))?;

@@ -46,6 +46,23 @@ pub struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    pub protocol: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ParseErrorLabels {
+    pub protocol: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransferLabels {
+    pub direction: &'static str,
+    pub completed: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeviceLabels {
     pub device: String,
 }
@@ -152,6 +169,12 @@ pub struct Metrics {
     pub alerts_suppressed: Family<RuleLabels, Counter>,
     pub deliveries: Family<DeliveryLabels, Counter>,
     pub event_log_errors: Counter,
+    pub app_messages: Family<ProtocolLabels, Counter>,
+    pub parse_errors: Family<ParseErrorLabels, Counter>,
+    pub streams_refused: Counter,
+    pub passive_dns_entries: Gauge,
+    pub firmware_transfers: Family<TransferLabels, Counter>,
+    pub state_errors: Counter,
     pub rules_loaded: Gauge,
     pub rules_reloads: Family<ReasonLabels, Counter>,
 }
@@ -181,6 +204,12 @@ impl Metrics {
             alerts_suppressed: Family::default(),
             deliveries: Family::default(),
             event_log_errors: Counter::default(),
+            app_messages: Family::default(),
+            parse_errors: Family::default(),
+            streams_refused: Counter::default(),
+            passive_dns_entries: Gauge::default(),
+            firmware_transfers: Family::default(),
+            state_errors: Counter::default(),
             rules_loaded: Gauge::default(),
             rules_reloads: Family::default(),
             registry: Registry::default(),
@@ -226,6 +255,16 @@ impl Metrics {
         );
         r.register("alert_deliveries", "Alert deliveries, by sink and result", m.deliveries.clone());
         r.register("event_log_errors", "Event log writes that failed", m.event_log_errors.clone());
+        r.register("app_messages", "Application messages parsed, by protocol", m.app_messages.clone());
+        r.register("parse_errors", "Application messages that failed to parse", m.parse_errors.clone());
+        r.register(
+            "streams_refused",
+            "TCP streams not followed because the worker's buffer budget was spent",
+            m.streams_refused.clone(),
+        );
+        r.register("passive_dns_entries", "Addresses in the passive DNS map", m.passive_dns_entries.clone());
+        r.register("firmware_transfers", "Firmware images seen moving over HTTP", m.firmware_transfers.clone());
+        r.register("state_errors", "State database writes that failed", m.state_errors.clone());
         r.register("rules_loaded", "Rules active", m.rules_loaded.clone());
         r.register("rules_reloads", "Rule reloads, by result", m.rules_reloads.clone());
         Self { registry: r, ..m }

@@ -103,6 +103,16 @@ pub fn short_name(org: &'static str) -> &'static str {
     SHORT_NAMES.iter().find(|(needle, _)| lower.contains(needle)).map_or(org, |(_, short)| short)
 }
 
+/// The short vendor name for a vendor string from any source (ONVIF `Manufacturer`, a banner):
+/// a known name, else the string without corporate suffixes.
+pub fn short_vendor(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if let Some((_, short)) = SHORT_NAMES.iter().find(|(needle, _)| lower.contains(needle)) {
+        return (*short).to_string();
+    }
+    name.trim().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,6 +107,134 @@ pub fn eve_device(d: &DeviceEvent, sensor: &str) -> Value {
             "mac": d.mac.map(format_mac),
             "vendor": d.vendor,
             "organization": d.organization,
+            "change": d.change,
+        },
+        "sensor": sensor,
+    })
+}
+
+fn header(ts: crate::event::Micros, event_type: &str, e: &crate::app::AppEvent, sensor: &str) -> serde_json::Map<String, Value> {
+    let v = json!({
+        "timestamp": rfc3339(ts),
+        "flow_id": e.flow_id,
+        "event_type": event_type,
+        "src_ip": e.src_ip,
+        "src_port": e.src_port,
+        "dest_ip": e.dest_ip,
+        "dest_port": e.dest_port,
+        "proto": proto_name(e.proto),
+        "community_id": e.community_id,
+        "sensor": sensor,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// DNS in Suricata's EVE version 3 shape (`dns.type` request/response, `queries`, `answers`,
+/// `grouped`).
+fn eve_dns(m: &crate::proto::dns::DnsMessage) -> Value {
+    let mut grouped: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for a in &m.answers {
+        grouped.entry(a.rrtype.as_str()).or_default().push(a.rdata.as_str());
+    }
+    let mut v = json!({
+        "version": 3,
+        "type": if m.response { "response" } else { "request" },
+        "id": m.id,
+        "flags": m.flags,
+        "qr": m.response,
+        "rd": m.rd,
+        "queries": m.queries,
+    });
+    if let Some(o) = v.as_object_mut() {
+        if m.aa {
+            o.insert("aa".into(), json!(true));
+        }
+        if m.tc {
+            o.insert("tc".into(), json!(true));
+        }
+        if m.response {
+            o.insert("ra".into(), json!(m.ra));
+            o.insert("rcode".into(), json!(m.rcode));
+            if !m.answers.is_empty() {
+                o.insert("answers".into(), json!(m.answers));
+                o.insert("grouped".into(), json!(grouped));
+            }
+            if !m.authorities.is_empty() {
+                o.insert("authorities".into(), json!(m.authorities));
+            }
+        }
+        if !m.anomalies.is_empty() {
+            o.insert("anomalies".into(), json!(m.anomalies));
+        }
+    }
+    v
+}
+
+/// An application message as an EVE event: `dns`, `tls`, `http`, `dhcp`, `rtsp`, `ntp`,
+/// `discovery` (SSDP, SADP, DHIP, WS-Discovery, with `discovery.protocol`) or `firmware`
+/// (`firmware.event: transfer`).
+pub fn eve_app(e: &crate::app::AppEvent, sensor: &str) -> Value {
+    use crate::app::App;
+    let (ty, key, body) = match &e.app {
+        App::Dns(m) => ("dns", "dns", eve_dns(m)),
+        App::Tls(h) => ("tls", "tls", json!(h)),
+        App::Http(t) => {
+            let mut v = json!(t.request);
+            if let (Some(o), Some(r)) = (v.as_object_mut(), &t.response) {
+                o.insert("status".into(), json!(r.status));
+                if let Some(s) = &r.server {
+                    o.insert("server".into(), json!(s));
+                }
+                if let Some(ct) = &r.http_content_type {
+                    o.insert("response_content_type".into(), json!(ct));
+                }
+                if let Some(l) = r.content_length {
+                    o.insert("length".into(), json!(l));
+                }
+                if let Some(realm) = &r.www_authenticate_realm {
+                    o.insert("www_authenticate_realm".into(), json!(realm));
+                }
+            }
+            if let (Some(o), Some(id)) = (v.as_object_mut(), &t.identity) {
+                o.insert("identity".into(), json!(id));
+            }
+            ("http", "http", v)
+        }
+        App::Dhcp(m) => ("dhcp", "dhcp", json!(m)),
+        App::Ntp(m) => ("ntp", "ntp", json!(m)),
+        App::Rtsp(m) => ("rtsp", "rtsp", json!(m)),
+        App::Ssdp(m) => ("discovery", "discovery", json!({"protocol": "ssdp", "ssdp": m})),
+        App::Sadp(m) => ("discovery", "discovery", json!({"protocol": "sadp", "sadp": m})),
+        App::Dhip(m) => ("discovery", "discovery", json!({"protocol": "dhip", "dhip": m})),
+        App::Wsd(m) => ("discovery", "discovery", json!({"protocol": "wsd", "wsd": m})),
+        App::FirmwareTransfer(t) => {
+            let mut v = json!(t);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("event".into(), json!("transfer"));
+            }
+            ("firmware", "firmware", v)
+        }
+    };
+    let mut m = header(e.ts, ty, e, sensor);
+    m.insert(key.into(), body);
+    Value::Object(m)
+}
+
+/// A firmware change on a device as camwatch's `firmware` event.
+pub fn eve_firmware(f: &crate::event::FirmwareEvent, sensor: &str) -> Value {
+    json!({
+        "timestamp": rfc3339(f.ts),
+        "event_type": "firmware",
+        "src_ip": f.ip,
+        "firmware": {
+            "event": f.change.kind.as_str(),
+            "device": f.ip,
+            "version": f.change.version,
+            "previous": f.change.previous,
+            "source": f.change.source.as_str(),
         },
         "sensor": sensor,
     })

@@ -19,18 +19,25 @@ use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::alert::Alert;
+use crate::app::{AppEvent, AppLayer, Output as AppOutput};
+use crate::identity::{FirmwareChangeKind, Source as IdentitySource};
+use crate::proto::dns::PassiveDns;
+use crate::store::Store;
 use crate::capture::{Drops, Next, RawPacket, Source};
 use crate::config::Config;
 use crate::decode::{decode, Decoded, ErrorLayer};
 use crate::device::Inventory;
-use crate::event::{DeviceEvent, Event, FlowEndReason, FlowRecord, Micros, TrafficBatch, TrafficKey};
+use crate::event::{
+    DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, FlowRecord, Micros, TrafficBatch, TrafficKey,
+};
 use crate::flow::{FlowKey, FlowTable};
 use crate::metrics::{
     AlertLabels, DeliveryLabels, DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DropLabels, EventLabels,
-    LayerLabels, Metrics, ReasonLabels, RuleLabels, SourceLabels,
+    FirmwareLabels, LayerLabels, Metrics, ParseErrorLabels, ProtocolLabels, ReasonLabels, RuleLabels,
+    SourceLabels, TransferLabels,
 };
 use crate::netset::{self, DestClass, NetSet};
-use crate::output::{eve_device, eve_flow, JsonLines};
+use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
 use crate::rules::{Category, RuleSet, Suppressor};
 
 /// Where the analysis stage writes.
@@ -40,6 +47,8 @@ pub struct Outputs {
     pub events: Option<PathBuf>,
     /// Log each alert as it is raised (the daemon does; replay prints a summary instead).
     pub log_alerts: bool,
+    /// State database: the inventory is loaded from it at start and written back as it changes.
+    pub state: Option<PathBuf>,
 }
 
 /// What a run saw, for `replay`'s closing summary.
@@ -249,6 +258,9 @@ struct Worker<'s> {
     flows_opened: u64,
     ended: Vec<FlowRecord>,
     reported_active: i64,
+    app: AppLayer,
+    app_out: AppOutput,
+    reported_refused: u64,
 }
 
 impl<'s> Worker<'s> {
@@ -265,6 +277,9 @@ impl<'s> Worker<'s> {
             flows_opened: 0,
             ended: Vec::new(),
             reported_active: 0,
+            app: AppLayer::default(),
+            app_out: AppOutput::default(),
+            reported_refused: 0,
         }
     }
 
@@ -305,6 +320,8 @@ impl<'s> Worker<'s> {
                     start.reason = FlowEndReason::Active;
                     let _ = self.events.send(Event::FlowStart(start));
                 }
+                self.app.packet(rec, &ip, tracked.to_server, p.ts, &mut self.app_out);
+                self.send_app();
                 let len = u64::from(ip.ip_len);
                 let devices = &self.sensor.devices;
                 if devices.contains(ip.src_ip) {
@@ -332,15 +349,25 @@ impl<'s> Worker<'s> {
     }
 
     fn send_ended(&mut self) {
-        for rec in self.ended.drain(..) {
+        let ended = std::mem::take(&mut self.ended);
+        for rec in ended {
             if rec.reason != FlowEndReason::Active {
-                self.sensor
-                    .metrics
-                    .flows_evicted
-                    .get_or_create(&ReasonLabels { reason: rec.reason.as_str() })
-                    .inc();
+                let labels = ReasonLabels { reason: rec.reason.as_str() };
+                self.sensor.metrics.flows_evicted.get_or_create(&labels).inc();
+                self.app.end(&rec, &mut self.app_out);
+                self.send_app();
             }
             let _ = self.events.send(Event::Flow(rec));
+        }
+    }
+
+    fn send_app(&mut self) {
+        for f in self.app_out.failures.drain(..) {
+            let labels = ParseErrorLabels { protocol: f.protocol, reason: f.reason };
+            self.sensor.metrics.parse_errors.get_or_create(&labels).inc();
+        }
+        for e in self.app_out.events.drain(..) {
+            let _ = self.events.send(Event::App(Box::new(e)));
         }
     }
 
@@ -355,6 +382,8 @@ impl<'s> Worker<'s> {
             }
         }
         m.flows.inc_by(std::mem::take(&mut self.flows_opened));
+        m.streams_refused.inc_by(self.app.refused - self.reported_refused);
+        self.reported_refused = self.app.refused;
         let active = i64::try_from(self.table.len()).unwrap_or(i64::MAX);
         m.flows_active.inc_by(active - self.reported_active);
         self.reported_active = active;
@@ -382,7 +411,12 @@ struct Analysis<'s> {
     labels: HashMap<IpAddr, String>,
     summary: Summary,
     last_event_flush: Instant,
+    passive_dns: PassiveDns,
+    store: Option<Store>,
 }
+
+/// Addresses remembered by the passive DNS map.
+const PASSIVE_DNS_ENTRIES: usize = 100_000;
 
 impl<'s> Analysis<'s> {
     fn new(sensor: &'s Sensor, outputs: &Outputs) -> anyhow::Result<Self> {
@@ -395,9 +429,20 @@ impl<'s> Analysis<'s> {
                 .transpose()
         };
         let d = &sensor.config.devices;
-        Ok(Self {
+        let mut inventory = Inventory::new(sensor.devices.clone(), d.max_devices, d.max_unexpected_destinations);
+        let store = match &outputs.state {
+            Some(path) => {
+                let store = Store::open(path).map_err(anyhow::Error::msg)?;
+                let devices = store.load().map_err(anyhow::Error::msg)?;
+                tracing::info!(devices = devices.len(), path = %path.display(), "Inventory loaded.");
+                inventory.restore(devices);
+                Some(store)
+            }
+            None => None,
+        };
+        let mut a = Self {
             sensor,
-            inventory: Inventory::new(sensor.devices.clone(), d.max_devices, d.max_unexpected_destinations),
+            inventory,
             suppressor: Suppressor::new(100_000),
             journal: open(&outputs.alerts)?,
             events: open(&outputs.events)?,
@@ -405,7 +450,106 @@ impl<'s> Analysis<'s> {
             labels: HashMap::new(),
             summary: Summary::default(),
             last_event_flush: Instant::now(),
-        })
+            passive_dns: PassiveDns::new(PASSIVE_DNS_ENTRIES),
+            store,
+        };
+        let restored: Vec<IpAddr> = a.inventory.devices().map(|d| d.ip).collect();
+        for ip in restored {
+            a.publish_device(ip);
+        }
+        a.inventory.take_dirty();
+        Ok(a)
+    }
+
+    /// Sets the device's info series from the inventory.
+    fn publish_device(&mut self, ip: IpAddr) {
+        let Some(d) = self.inventory.get(ip) else { return };
+        let (mac, vendor, model, firmware) = (
+            d.mac.map(crate::event::format_mac).unwrap_or_default(),
+            d.vendor().unwrap_or_default().to_string(),
+            d.model().unwrap_or_default().to_string(),
+            d.firmware_version().unwrap_or_default().to_string(),
+        );
+        self.metrics().devices.set(i64::try_from(self.inventory.len()).unwrap_or(i64::MAX));
+        let device = self.label(ip);
+        if device != "overflow" {
+            self.metrics().device_info.set(DeviceInfoLabels { device, mac, vendor, model, firmware });
+        }
+    }
+
+    fn app(&mut self, e: &AppEvent) {
+        self.metrics().app_messages.get_or_create(&ProtocolLabels { protocol: e.app.protocol() }).inc();
+        let line = eve_app(e, &self.sensor.config.sensor);
+        self.log(&line);
+        match &e.app {
+            crate::app::App::Dns(m) if m.response => {
+                self.passive_dns.learn(m, e.ts);
+                let n = i64::try_from(self.passive_dns.len()).unwrap_or(i64::MAX);
+                self.metrics().passive_dns_entries.set(n);
+            }
+            crate::app::App::FirmwareTransfer(t) => {
+                let labels =
+                    TransferLabels { direction: t.direction, completed: if t.completed { "true" } else { "false" } };
+                self.metrics().firmware_transfers.get_or_create(&labels).inc();
+            }
+            _ => {}
+        }
+        for (ip, source, obs) in crate::signals::observations(e) {
+            self.identify(ip, source, &obs, e.ts);
+        }
+    }
+
+    fn identify(&mut self, ip: IpAddr, source: IdentitySource, obs: &crate::identity::Observation, ts: Micros) {
+        let updates = self.inventory.identify(ip, source, obs, ts);
+        if updates.is_empty() {
+            return;
+        }
+        for u in updates {
+            match u {
+                crate::device::Update::Identity(change) => {
+                    let d = self.inventory.get(ip);
+                    let ev = DeviceEvent {
+                        ts,
+                        kind: DeviceEventKind::Identity,
+                        ip,
+                        mac: d.and_then(|d| d.mac),
+                        vendor: d.and_then(|d| d.vendor()).map(str::to_string),
+                        organization: d.and_then(|d| d.organization.clone()),
+                        change: Some(change),
+                    };
+                    self.metrics().events.get_or_create(&EventLabels { event: "device" }).inc();
+                    let line = eve_device(&ev, &self.sensor.config.sensor);
+                    self.log(&line);
+                }
+                crate::device::Update::Firmware(change) => {
+                    let kind = change.kind;
+                    let ev = FirmwareEvent { ts, ip, change };
+                    self.metrics().events.get_or_create(&EventLabels { event: "firmware" }).inc();
+                    let line = eve_firmware(&ev, &self.sensor.config.sensor);
+                    self.log(&line);
+                    if kind != FirmwareChangeKind::FirstSeen {
+                        tracing::warn!(device = %ip, kind = kind.as_str(), "Firmware {} to {}.", kind.as_str(), ev.change.version);
+                    }
+                    let device = self.label(ip);
+                    self.metrics().firmware_changes.get_or_create(&FirmwareLabels { device, kind: kind.as_str() }).inc();
+                }
+            }
+        }
+        self.publish_device(ip);
+    }
+
+    /// Writes changed devices to the state database.
+    fn save_state(&mut self) {
+        let Some(store) = &mut self.store else { return };
+        let dirty = self.inventory.take_dirty();
+        if dirty.is_empty() {
+            return;
+        }
+        let inventory = &self.inventory;
+        if let Err(e) = store.save(dirty.iter().filter_map(|ip| inventory.get(*ip))) {
+            tracing::error!("State database write failed: {e}.");
+            self.sensor.metrics.state_errors.inc();
+        }
     }
 
     fn metrics(&self) -> &Metrics {
@@ -432,6 +576,10 @@ impl<'s> Analysis<'s> {
             Event::FlowStart(f) => {
                 self.observe(f.src_ip, f.src_mac, f.start);
                 self.observe(f.dest_ip, f.dest_mac, f.start);
+                if self.inventory.is_device(f.src_ip) {
+                    let name = self.passive_dns.lookup(f.dest_ip, f.start).map(str::to_string);
+                    self.inventory.contacted(f.src_ip, f.dest_ip, f.dest_port, f.proto, name.as_deref(), f.start);
+                }
                 self.evaluate(&ev, f, f.start);
             }
             Event::Flow(f) => {
@@ -446,7 +594,8 @@ impl<'s> Analysis<'s> {
             }
             Event::Arp { ts, arp } => self.observe(IpAddr::V4(arp.sender_ip), Some(arp.sender_mac), *ts),
             Event::Traffic(batch) => self.traffic(batch),
-            Event::Device(_) => {}
+            Event::App(a) => self.app(a),
+            Event::Device(_) | Event::Firmware(_) => {}
         }
     }
 
@@ -460,19 +609,7 @@ impl<'s> Analysis<'s> {
         self.metrics().events.get_or_create(&EventLabels { event: "device" }).inc();
         let line = eve_device(dev, &self.sensor.config.sensor);
         self.log(&line);
-        self.metrics().devices.set(i64::try_from(self.inventory.len()).unwrap_or(i64::MAX));
-        let device = self.label(dev.ip);
-        if device == "overflow" {
-            return;
-        }
-        let labels = DeviceInfoLabels {
-            device,
-            mac: dev.mac.map(crate::event::format_mac).unwrap_or_default(),
-            vendor: dev.vendor.clone().unwrap_or_default(),
-            model: String::new(),
-            firmware: String::new(),
-        };
-        self.metrics().device_info.set(labels);
+        self.publish_device(dev.ip);
     }
 
     fn traffic(&mut self, batch: &TrafficBatch) {
@@ -517,14 +654,9 @@ impl<'s> Analysis<'s> {
                 self.metrics().alerts_suppressed.get_or_create(&RuleLabels { rule: rule.id.clone() }).inc();
                 continue;
             }
-            let alert = Alert::new(
-                rule,
-                m.device,
-                self.inventory.get(m.device),
-                flow,
-                ts,
-                &self.sensor.config.sensor,
-            );
+            let name = self.passive_dns.lookup(flow.dest_ip, ts).map(str::to_string);
+            let device = self.inventory.get(m.device);
+            let alert = Alert::new(rule, m.device, device, flow, name, ts, &self.sensor.config.sensor);
             self.raise(&alert);
         }
     }
@@ -569,6 +701,7 @@ impl<'s> Analysis<'s> {
 
     fn flush_events(&mut self) {
         self.last_event_flush = Instant::now();
+        self.save_state();
         if let Some(out) = &mut self.events {
             if let Err(e) = out.flush() {
                 tracing::error!(path = %out.path().display(), "Event log flush failed: {e}.");

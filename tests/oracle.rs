@@ -96,3 +96,96 @@ fn conversations_and_packet_counts_match_tshark_on_real_camera_captures() {
         assert_eq!(camwatch_conversations(&f), tshark_conversations(&f), "{}", f.display());
     }
 }
+
+fn tshark_values(pcap: &Path, filter: &str, field: &str) -> BTreeSet<String> {
+    let out = Command::new(tool("tshark"))
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args(["-Y", filter, "-T", "fields", "-E", "aggregator=|", "-e", field])
+        .output()
+        .unwrap();
+    // Names are compared exactly as sent (an mDNS label may start with a space).
+    text(&out.stdout)
+        .lines()
+        .flat_map(|l| l.split('|').map(str::to_string).collect::<Vec<_>>())
+        .map(|v| v.trim_end_matches('.').to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// DNS query names, TLS SNI and HTTP hosts as camwatch logs them.
+fn camwatch_names(events: &[serde_json::Value]) -> [BTreeSet<String>; 3] {
+    let mut dns = BTreeSet::new();
+    let mut sni = BTreeSet::new();
+    let mut host = BTreeSet::new();
+    for e in events {
+        if let Some(qs) = e["dns"]["queries"].as_array() {
+            dns.extend(qs.iter().filter_map(|q| q["rrname"].as_str()).map(|s| s.trim_end_matches('.').to_string()));
+        }
+        if let Some(s) = e["tls"]["sni"].as_str() {
+            sni.insert(s.to_string());
+        }
+        if let Some(h) = e["http"]["hostname"].as_str() {
+            host.insert(h.to_string());
+        }
+        // SSDP is HTTP over UDP: tshark reports its Host header as http.host.
+        if let Some(h) = e["discovery"]["ssdp"]["host"].as_str() {
+            host.insert(strip_port(h));
+        }
+    }
+    [dns, sni, host]
+}
+
+fn strip_port(h: &str) -> String {
+    match h.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.contains(':') => name.to_string(),
+        _ => h.to_string(),
+    }
+}
+
+fn tshark_names(pcap: &Path) -> [BTreeSet<String>; 3] {
+    let host: BTreeSet<String> =
+        tshark_values(pcap, "http.request", "http.host").into_iter().map(|h| strip_port(&h)).collect();
+    [
+        tshark_values(pcap, "(dns or mdns) and not icmp and not icmpv6", "dns.qry.name"),
+        tshark_values(pcap, "tls.handshake.type == 1", "tls.handshake.extensions_server_name"),
+        host,
+    ]
+}
+
+#[test]
+fn dns_names_sni_and_http_hosts_match_tshark() {
+    let g = generated(17, Anomalies::all());
+    let mut pcaps = vec![g.pcap.clone()];
+    for sub in ["ndpi", "camera"] {
+        let mut v: Vec<_> = std::fs::read_dir(corpus().join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+            .collect();
+        v.sort();
+        pcaps.extend(v);
+    }
+    let mut mismatches = Vec::new();
+    let mut compared = 0;
+    let expected = crate::conformance::expectations();
+    for pcap in &pcaps {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = camwatch_names(&replay(pcap, dir.path(), &["-q"]).events);
+        let theirs = tshark_names(pcap);
+        let source = format!("tshark/{}", pcap.file_name().unwrap().to_string_lossy());
+        for (i, what) in ["dns.qry.name", "tls.sni", "http.host"].iter().enumerate() {
+            compared += theirs[i].len();
+            let listed = expected.iter().any(|e| e.source == source && e.field == *what);
+            if (ours[i] != theirs[i]) != listed {
+                mismatches.push(format!(
+                    "{source} {what} (listed in expectations: {listed}): only tshark {:?}, only camwatch {:?}",
+                    theirs[i].difference(&ours[i]).collect::<Vec<_>>(),
+                    ours[i].difference(&theirs[i]).collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    assert!(compared > 20, "too few names compared: {compared}");
+    assert!(mismatches.is_empty(), "camwatch and tshark disagree:\n{}", mismatches.join("\n"));
+}

@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, reason = "test code")]
 
 mod bad_input;
+mod conformance;
 mod daemon;
 mod formats;
+mod identity;
 mod live;
 mod oracle;
 mod replay;

@@ -210,3 +210,59 @@ pub fn http_get(addr: &str, path: &str) -> String {
     assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
     body.to_string()
 }
+
+/// Frames of one TCP conversation on Ethernet: handshake, each (request, response) exchange
+/// with correct sequence numbers (split into 1400-byte segments), and FIN teardown.
+pub fn tcp_conversation(
+    client: ([u8; 6], [u8; 4], u16),
+    server: ([u8; 6], [u8; 4], u16),
+    exchanges: &[(&[u8], &[u8])],
+) -> Vec<Vec<u8>> {
+    use etherparse::PacketBuilder;
+    let (cmac, cip, cport) = client;
+    let (smac, sip, sport) = server;
+    let mut frames = Vec::new();
+    let (mut cseq, mut sseq) = (1000u32, 5000u32);
+    let mut push = |from_client: bool, seq: u32, ack: u32, syn: bool, fin: bool, payload: &[u8]| {
+        let b = if from_client {
+            PacketBuilder::ethernet2(cmac, smac).ipv4(cip, sip, 64).tcp(cport, sport, seq, 64240)
+        } else {
+            PacketBuilder::ethernet2(smac, cmac).ipv4(sip, cip, 64).tcp(sport, cport, seq, 64240)
+        };
+        let b = if syn { b.syn() } else { b };
+        let b = if syn && !from_client { b.ack(ack) } else if !syn { b.ack(ack) } else { b };
+        let b = if fin { b.fin() } else { b };
+        let mut f = Vec::new();
+        b.write(&mut f, payload).unwrap();
+        frames.push(f);
+    };
+    push(true, cseq, 0, true, false, b"");
+    push(false, sseq, cseq + 1, true, false, b"");
+    cseq += 1;
+    sseq += 1;
+    push(true, cseq, sseq, false, false, b"");
+    for (req, resp) in exchanges {
+        for chunk in req.chunks(1400) {
+            push(true, cseq, sseq, false, false, chunk);
+            cseq += chunk.len() as u32;
+        }
+        for chunk in resp.chunks(1400) {
+            push(false, sseq, cseq, false, false, chunk);
+            sseq += chunk.len() as u32;
+        }
+    }
+    push(true, cseq, sseq, false, true, b"");
+    push(false, sseq, cseq + 1, false, true, b"");
+    push(true, cseq + 1, sseq + 1, false, false, b"");
+    frames
+}
+
+/// Writes Ethernet frames as a classic pcap, one millisecond apart.
+pub fn write_frames(path: &Path, frames: &[Vec<u8>]) {
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    let mut w = PcapWriter::with_header(std::fs::File::create(path).unwrap(), PcapHeader::default()).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        let ts = Duration::from_micros(1_767_225_600_000_000 + i as u64 * 1000);
+        w.write_packet(&PcapPacket::new(ts, f.len() as u32, f)).unwrap();
+    }
+}

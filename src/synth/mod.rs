@@ -10,7 +10,8 @@
 //!
 //! Layout: `net` holds the site's hosts and identities, `plan` the traffic schedule, `tcp` the
 //! TCP connection model, `wire` the plan's data model and its rendering into frames plus the
-//! ground truth, and `payloads` the application-layer messages.
+//! ground truth, `payloads` the application-layer messages and `mgmt` the management-plane
+//! ones (Hikvision ISAPI, ONVIF, WS-Discovery, the `digicap.dav` firmware image).
 
 use std::fmt;
 use std::io::BufWriter;
@@ -20,6 +21,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use serde::Serialize;
 
+mod mgmt;
 mod net;
 mod payloads;
 mod plan;
@@ -47,6 +49,9 @@ pub struct Scenario {
     pub upload_bytes: usize,
     /// Unix timestamp of the first packet (default 2026-01-01T00:00:00Z).
     pub start_unix: u64,
+    /// Size of the `digicap.dav` image of the firmware anomaly (default 600 000; at least 256
+    /// are sent).
+    pub firmware_bytes: usize,
 }
 
 impl Default for Scenario {
@@ -58,6 +63,7 @@ impl Default for Scenario {
             anomalies: Anomalies::default(),
             upload_bytes: 3_000_000,
             start_unix: DEFAULT_START_UNIX,
+            firmware_bytes: 600_000,
         }
     }
 }
@@ -73,15 +79,18 @@ pub struct Anomalies {
     pub exploit: bool,
     /// A camera uploads `upload_bytes` to an internet address.
     pub upload: bool,
+    /// The workstation uploads a firmware image (`firmware_bytes`) to a Hikvision camera over
+    /// ISAPI; the camera then announces a new firmware version.
+    pub firmware: bool,
 }
 
 impl Anomalies {
     /// Every anomaly enabled.
     pub fn all() -> Self {
-        Anomalies { egress: true, cloud: true, exploit: true, upload: true }
+        Anomalies { egress: true, cloud: true, exploit: true, upload: true, firmware: true }
     }
 
-    /// Parses a comma-separated list such as `"egress,cloud,exploit,upload"`, `"all"` or
+    /// Parses a comma-separated list such as `"egress,cloud,exploit,upload,firmware"`, `"all"` or
     /// `"none"` (an empty string also means none).
     pub fn parse_list(s: &str) -> anyhow::Result<Self> {
         let mut out = Anomalies::default();
@@ -93,8 +102,12 @@ impl Anomalies {
                 "cloud" => out.cloud = true,
                 "exploit" => out.exploit = true,
                 "upload" => out.upload = true,
+                "firmware" => out.firmware = true,
                 other => {
-                    bail!("unknown anomaly {other:?} (expected egress, cloud, exploit, upload, all or none)")
+                    bail!(
+                        "unknown anomaly {other:?} (expected egress, cloud, exploit, upload, firmware, all \
+                         or none)"
+                    )
                 }
             }
         }
@@ -109,6 +122,7 @@ impl fmt::Display for Anomalies {
             (self.cloud, "cloud"),
             (self.exploit, "exploit"),
             (self.upload, "upload"),
+            (self.firmware, "firmware"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -146,6 +160,10 @@ pub struct Truth {
     pub flows: Vec<TruthFlow>,
     /// Every flow a private-address device initiates towards a public unicast address.
     pub egress: Vec<TruthEgress>,
+    /// The identity every camera puts on the wire, in address order.
+    pub firmware: Vec<TruthFirmware>,
+    /// Firmware images uploaded to devices (the `firmware` anomaly), in time order.
+    pub firmware_uploads: Vec<TruthFirmwareUpload>,
     /// Number of frames.
     pub packets: u64,
     /// Sum of frame lengths.
@@ -188,6 +206,37 @@ pub struct TruthEgress {
     pub proto: u8,
     /// `"egress"`, `"cloud"`, `"exploit"` or `"upload"`: the anomaly that caused it.
     pub kind: String,
+}
+
+/// A camera's identity as it reports it (SADP/DHIP discovery, ISAPI, ONVIF, WS-Discovery).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TruthFirmware {
+    pub device: Ipv4Addr,
+    /// `"Hikvision"`, `"Dahua"` or `"Axis"` (as in [`TruthDevice::vendor`]).
+    pub vendor: String,
+    pub model: String,
+    pub serial: String,
+    /// Every firmware version the device reports, in the order it reports them, without
+    /// repeats. Hikvision versions are in SADP form (`"V5.7.3build 220112"`, which ISAPI splits
+    /// into `firmwareVersion` `V5.7.3` and `firmwareReleasedDate` `build 220112`), Dahua ones as
+    /// in DHIP and ONVIF (`"2.800.0000000.29.R"`), Axis ones as in ONVIF (`"10.12.182"`).
+    pub versions: Vec<String>,
+}
+
+/// One firmware image sent to a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TruthFirmwareUpload {
+    /// The device receiving the image.
+    pub device: Ipv4Addr,
+    /// The host uploading it.
+    pub from: Ipv4Addr,
+    /// Size of the image (the HTTP body) in bytes.
+    pub size: u64,
+    /// SHA-256 of the image, lower-case hex.
+    pub sha256: String,
+    /// The version the device runs after the upgrade, in the form of [`TruthFirmware::versions`]
+    /// (it appears there only if the device announces itself again before the capture ends).
+    pub new_version: String,
 }
 
 /// Builds the packets (timestamp order) and the ground truth.

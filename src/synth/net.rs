@@ -263,7 +263,7 @@ fn serial_number(rng: &mut ChaCha8Rng, vendor: Vendor, model: &str, mac: [u8; 6]
     }
 }
 
-fn uuid(rng: &mut ChaCha8Rng) -> String {
+pub(crate) fn uuid(rng: &mut impl Rng) -> String {
     let mut b = [0u8; 16];
     rng.fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;

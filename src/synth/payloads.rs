@@ -448,8 +448,9 @@ fn mac_string(mac: [u8; 6], sep: char) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(&sep.to_string())
 }
 
-/// Hikvision SADP `Hello` announcement (UDP 37020 → 239.255.255.250:37020).
-pub(crate) fn sadp_hello(cam: &Camera) -> Vec<u8> {
+/// Hikvision SADP `Hello` announcement (UDP 37020 → 239.255.255.250:37020) of a camera running
+/// `firmware`.
+pub(crate) fn sadp_hello(cam: &Camera, firmware: &str) -> Vec<u8> {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Hello><Uuid>{uuid}</Uuid><Types>hello</Types>\
          <DeviceType>139267</DeviceType><DeviceDescription>{model}</DeviceDescription>\
@@ -464,7 +465,7 @@ pub(crate) fn sadp_hello(cam: &Camera) -> Vec<u8> {
         mac = mac_string(cam.mac, '-'),
         ip = cam.ip,
         gw = GATEWAY_IP,
-        fw = cam.firmware,
+        fw = firmware,
     )
     .into_bytes()
 }

@@ -9,11 +9,12 @@ use std::collections::VecDeque;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use super::mgmt;
 use super::net::{sub_rng, Camera, HostId, Site, Vendor, DAHUA_CLOUD_IP, GATEWAY_IP, HIK_CLOUD_IP, VMS_IP};
 use super::payloads::{self as p, jitter, Answer, RtpStream};
 use super::tcp::{Conn, Dial, Rtt, SEG_PAYLOAD};
 use super::wire::{Peer, Plan, ARP_LEAD, UDP};
-use super::Scenario;
+use super::{Scenario, TruthFirmware, TruthFirmwareUpload};
 
 const MS: u64 = 1_000;
 const SEC: u64 = 1_000_000;
@@ -37,6 +38,12 @@ const HIK_CLOUD_LB: &str = "hik-connect-lb.example.com";
 const DAHUA_CLOUD_NAME: &str = "www.easy4ipcloud.com";
 const UPLOAD_SNI: &str = "storage.example.org";
 const HTTP_CLIENT: &str = "python-requests/2.31.0";
+/// WS-Discovery multicast group and port.
+const WSD_GROUP: [u8; 4] = [239, 255, 255, 250];
+const WSD_PORT: u16 = 3702;
+/// Firmware a Hikvision camera runs after the `firmware` anomaly's upgrade (SADP form; as long
+/// as the original version, so the SADP flow's byte counts do not change).
+pub(crate) const HIK_UPGRADE_FIRMWARE: &str = "V5.7.9build 230217";
 
 /// Every SNI the generator can put in a ClientHello (for tests).
 #[cfg(test)]
@@ -68,6 +75,11 @@ impl Ctx<'_> {
         p::http_date(self.unix(t) / SEC)
     }
 
+    /// `2026-01-01T00:00:01Z` at plan time `t`.
+    fn iso_time(&self, t: u64) -> anyhow::Result<String> {
+        mgmt::iso_time(self.unix(t) / SEC)
+    }
+
     /// A random time within fractions `lo..hi` of the capture.
     fn window(&self, rng: &mut ChaCha8Rng, lo: u64, hi: u64) -> u64 {
         jitter(rng, self.dur * lo / 100, self.dur * hi / 100)
@@ -92,17 +104,42 @@ pub(crate) fn build(s: &Scenario, site: &Site) -> anyhow::Result<Plan> {
         dur: s.duration_secs.max(10) * SEC,
         site,
     };
+    let a = s.anomalies;
     let mut plan = Plan::default();
     for (i, cam) in site.cameras.iter().enumerate() {
         rtsp_session(&mut plan, &ctx, i, cam)?;
     }
+    // Planned ahead of the discovery announcements, which report the new version afterwards.
+    // (It only takes ports of the workstation, which has no baseline traffic.)
+    let upgrade = if a.firmware { firmware(&mut plan, &ctx, s.firmware_bytes)? } else { None };
+    let mut announced_upgrade = vec![false; site.cameras.len()];
     for (i, cam) in site.cameras.iter().enumerate() {
         time_sync(&mut plan, &ctx, i, cam)?;
-        discovery(&mut plan, &ctx, i, cam)?;
+        let up = upgrade.as_ref().filter(|u| u.camera == i);
+        announced_upgrade[i] = discovery(&mut plan, &ctx, i, cam, up)?;
     }
     vms_session(&mut plan, &ctx)?;
+    ws_discovery(&mut plan, &ctx)?;
+    for (i, cam) in site.cameras.iter().enumerate() {
+        match cam.vendor {
+            Vendor::Hikvision => isapi_device_info(&mut plan, &ctx, i, cam)?,
+            Vendor::Dahua | Vendor::Axis => onvif_device_information(&mut plan, &ctx, i, cam)?,
+        }
+    }
+    for (cam, announced) in site.cameras.iter().zip(announced_upgrade) {
+        let mut versions = vec![cam.firmware.to_string()];
+        if let Some(u) = upgrade.as_ref().filter(|_| announced) {
+            versions.push(u.version.to_string());
+        }
+        plan.firmware.push(TruthFirmware {
+            device: cam.ip,
+            vendor: cam.vendor.name().to_string(),
+            model: cam.model.to_string(),
+            serial: cam.serial.clone(),
+            versions,
+        });
+    }
 
-    let a = s.anomalies;
     if a.egress {
         egress(&mut plan, &ctx)?;
     }
@@ -338,26 +375,110 @@ fn time_sync(plan: &mut Plan, ctx: &Ctx, i: usize, cam: &Camera) -> anyhow::Resu
     Ok(())
 }
 
-/// Vendor discovery multicast every 30 s: SADP for Hikvision, DHIP for Dahua.
-fn discovery(plan: &mut Plan, ctx: &Ctx, i: usize, cam: &Camera) -> anyhow::Result<()> {
+/// Times of camera `i`'s discovery announcements: every 30 s from a random start.
+fn discovery_times(ctx: &Ctx, i: usize) -> Vec<u64> {
+    let mut rng = ctx.rng("discovery", i);
+    let mut t = jitter(&mut rng, 50 * MS, DISCOVERY_PERIOD.min(ctx.dur / 2));
+    let mut out = Vec::new();
+    while t < ctx.dur {
+        out.push(t);
+        t += DISCOVERY_PERIOD + jitter(&mut rng, 0, 5 * MS);
+    }
+    out
+}
+
+/// A firmware upgrade of one camera: from `at` on it reports `version`.
+struct Upgrade {
+    camera: usize,
+    at: u64,
+    version: &'static str,
+}
+
+/// Vendor discovery multicast every 30 s: SADP for Hikvision, DHIP for Dahua. Announcements
+/// after an `upgrade` carry the new version; returns whether any did.
+fn discovery(
+    plan: &mut Plan,
+    ctx: &Ctx,
+    i: usize,
+    cam: &Camera,
+    upgrade: Option<&Upgrade>,
+) -> anyhow::Result<bool> {
     let (group, port) = match cam.vendor {
         Vendor::Hikvision => ([239, 255, 255, 250], 37_020),
         Vendor::Dahua => ([239, 255, 255, 251], 37_810),
-        Vendor::Axis => return Ok(()),
+        Vendor::Axis => return Ok(false),
     };
-    let mut rng = ctx.rng("discovery", i);
     let flow = plan.flow(UDP, cam.host, port, Peer::Group(group.into()), port, None)?;
-    let mut t = jitter(&mut rng, 50 * MS, DISCOVERY_PERIOD.min(ctx.dur / 2));
     let mut request = 0u32;
-    while t < ctx.dur {
+    let mut announced = false;
+    for t in discovery_times(ctx, i) {
         request += 1;
+        let firmware = match upgrade {
+            Some(u) if t > u.at => {
+                announced = true;
+                u.version
+            }
+            _ => cam.firmware,
+        };
         let payload = match cam.vendor {
             Vendor::Dahua => p::dhip_notify(cam, 0, request),
-            _ => p::sadp_hello(cam),
+            _ => p::sadp_hello(cam, firmware),
         };
         plan.udp(t, flow, true, payload);
-        t += DISCOVERY_PERIOD + jitter(&mut rng, 0, 5 * MS);
     }
+    Ok(announced)
+}
+
+/// Start of the NVR's device-information polls: within the first seconds of the capture.
+fn poll_time(ctx: &Ctx, rng: &mut ChaCha8Rng) -> u64 {
+    jitter(rng, 500 * MS, (5 * SEC).min(ctx.dur / 4))
+}
+
+/// The NVR's WS-Discovery `Probe` to the multicast group at the start of the capture, and every
+/// camera's unicast `ProbeMatches` back to the probe's source port.
+fn ws_discovery(plan: &mut Plan, ctx: &Ctx) -> anyhow::Result<()> {
+    let mut rng = ctx.rng("ws-discovery", 0);
+    let rng = &mut rng;
+    let site = ctx.site;
+    let t = jitter(rng, 100 * MS, 300 * MS);
+    let probe = plan.udp_flow(rng, site.nvr, Peer::Group(WSD_GROUP.into()), WSD_PORT, None)?;
+    let nvr_port = plan.flows[probe].client_port;
+    let id = mgmt::wsd_message_id(rng);
+    plan.udp(t, probe, true, mgmt::wsd_probe(&id));
+    for cam in &site.cameras {
+        // Each device answers after a random delay below APP_MAX_DELAY (500 ms).
+        let tr = t + jitter(rng, 5 * MS, 450 * MS);
+        let flow = plan.flow(UDP, cam.host, WSD_PORT, Peer::Host(site.nvr), nvr_port, None)?;
+        plan.udp(tr, flow, true, mgmt::wsd_probe_matches(rng, cam, &id));
+    }
+    Ok(())
+}
+
+/// The NVR reads a Hikvision camera's `/ISAPI/System/deviceInfo` once (digest authentication).
+fn isapi_device_info(plan: &mut Plan, ctx: &Ctx, i: usize, cam: &Camera) -> anyhow::Result<()> {
+    let mut rng = ctx.rng("isapi", i);
+    let rng = &mut rng;
+    let t = poll_time(ctx, rng);
+    let dial = Dial { client: ctx.site.nvr, server: cam.host, port: 80, kind: None };
+    let rtt = lan_rtt(rng);
+    let mut auth = mgmt::Digest::new(rng, cam);
+    let request = mgmt::isapi_device_info_request(cam, &mut auth);
+    let body = mgmt::isapi_device_info(cam, cam.firmware);
+    http_exchange(plan, rng, dial, rtt, t, &request, |t| Ok(mgmt::isapi_response(&ctx.date(t)?, &body)))?;
+    Ok(())
+}
+
+/// The NVR asks a Dahua or Axis camera for ONVIF `GetDeviceInformation` once.
+fn onvif_device_information(plan: &mut Plan, ctx: &Ctx, i: usize, cam: &Camera) -> anyhow::Result<()> {
+    let mut rng = ctx.rng("onvif", i);
+    let rng = &mut rng;
+    let t = poll_time(ctx, rng);
+    let dial = Dial { client: ctx.site.nvr, server: cam.host, port: 80, kind: None };
+    let rtt = lan_rtt(rng);
+    let request = mgmt::onvif_get_device_information(rng, cam, &ctx.iso_time(t)?);
+    http_exchange(plan, rng, dial, rtt, t, &request, |t| {
+        Ok(mgmt::onvif_device_information_response(cam, &ctx.date(t)?))
+    })?;
     Ok(())
 }
 
@@ -603,6 +724,34 @@ fn exploit(plan: &mut Plan, ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The client sends `data` in full-sized segments `gap` apart from `start`, the server
+/// acknowledging every second segment `delay` later. Returns the time of the last segment and
+/// the acknowledgements (time, number) still due after it.
+fn paced_send(
+    plan: &mut Plan,
+    c: &mut Conn,
+    start: u64,
+    gap: u64,
+    delay: u64,
+    data: &[u8],
+) -> (u64, VecDeque<(u64, u32)>) {
+    let mut acks: VecDeque<(u64, u32)> = VecDeque::new();
+    let mut last = start;
+    for (i, chunk) in data.chunks(SEG_PAYLOAD).enumerate() {
+        let ts = start + gap * i as u64;
+        while let Some(&(at, ack)) = acks.front().filter(|(at, _)| *at <= ts) {
+            c.ack_to(plan, false, at, ack);
+            acks.pop_front();
+        }
+        c.segment(plan, true, ts, chunk.to_vec());
+        if i % 2 == 1 {
+            acks.push_back((ts + delay, c.next_seq(true)));
+        }
+        last = ts;
+    }
+    (last, acks)
+}
+
 /// A camera pushes `bytes` of TLS application data to an internet host in full-sized
 /// segments, the far end acknowledging every second segment one round trip later.
 fn upload(plan: &mut Plan, ctx: &Ctx, bytes: usize) -> anyhow::Result<()> {
@@ -622,21 +771,8 @@ fn upload(plan: &mut Plan, ctx: &Ctx, bytes: usize) -> anyhow::Result<()> {
     // server's window).
     let data = p::tls_bulk(rng, bytes);
     let gap = (rtt.server / 24).max(100);
-    let mut acks: VecDeque<(u64, u32)> = VecDeque::new();
     let start = t + jitter(rng, 200, MS);
-    let mut last = start;
-    for (i, chunk) in data.chunks(SEG_PAYLOAD).enumerate() {
-        let ts = start + gap * i as u64;
-        while let Some(&(at, ack)) = acks.front().filter(|(at, _)| *at <= ts) {
-            c.ack_to(plan, false, at, ack);
-            acks.pop_front();
-        }
-        c.segment(plan, true, ts, chunk.to_vec());
-        if i % 2 == 1 {
-            acks.push_back((ts + rtt.server, c.next_seq(true)));
-        }
-        last = ts;
-    }
+    let (last, mut acks) = paced_send(plan, &mut c, start, gap, rtt.server, &data);
     let t_fin = last + gap;
     while let Some(&(at, ack)) = acks.front().filter(|(at, _)| *at <= t_fin) {
         c.ack_to(plan, false, at, ack);
@@ -650,4 +786,52 @@ fn upload(plan: &mut Plan, ctx: &Ctx, bytes: usize) -> anyhow::Result<()> {
     c.fin(plan, false, t);
     c.pure_ack(plan, true, t + rtt.client);
     Ok(())
+}
+
+/// The workstation uploads a `digicap.dav` image to the first Hikvision camera with
+/// `PUT /ISAPI/System/updateFirmware`; the camera accepts it and from then on announces
+/// [`HIK_UPGRADE_FIRMWARE`]. Timed so that a discovery announcement follows when the capture
+/// is long enough.
+fn firmware(plan: &mut Plan, ctx: &Ctx, bytes: usize) -> anyhow::Result<Option<Upgrade>> {
+    let Some((i, cam)) = ctx.site.cameras.iter().enumerate().find(|(_, c)| c.vendor == Vendor::Hikvision)
+    else {
+        return Ok(None);
+    };
+    let mut rng = ctx.rng("firmware", 0);
+    let rng = &mut rng;
+    let image = mgmt::digicap(rng, bytes);
+    // About 75-95 Mbit/s on the camera's 100 Mbit/s port.
+    let gap = jitter(rng, 125, 160);
+    let (lo, hi) = (ctx.dur * 30 / 100, ctx.dur * 60 / 100);
+    let needed = (image.len() / SEG_PAYLOAD + 2) as u64 * gap + 4 * SEC;
+    let latest = discovery_times(ctx, i).last().map_or(0, |h| h.saturating_sub(needed));
+    let t = if latest > lo { jitter(rng, lo, hi.min(latest)) } else { jitter(rng, lo, hi) };
+
+    let dial = Dial { client: ctx.site.workstation, server: cam.host, port: 80, kind: Some("firmware") };
+    let rtt = lan_rtt(rng);
+    let (mut c, t) = Conn::connect(plan, rng, dial, t, rtt)?;
+    let mut auth = mgmt::Digest::new(rng, cam);
+    let mut data = mgmt::isapi_update_firmware_head(cam, &mut auth, image.len());
+    data.extend_from_slice(&image);
+    let start = t + jitter(rng, 200, MS);
+    let (last, acks) = paced_send(plan, &mut c, start, gap, rtt.server, &data);
+    for (at, ack) in acks {
+        c.ack_to(plan, false, at, ack);
+    }
+    // Delayed ACK of an odd last segment, then the answer once the image is checked.
+    c.pure_ack(plan, false, last + rtt.server + jitter(rng, 20 * MS, 40 * MS));
+    let tr = last + rtt.server + jitter(rng, 800 * MS, 2 * SEC);
+    let response = mgmt::isapi_response(&ctx.date(tr)?, &mgmt::isapi_upgrade_status());
+    let t = c.send(plan, false, tr, 40, &response);
+    let t = t + rtt.client + jitter(rng, 100, MS);
+    let done = c.close(plan, true, t, rtt.server, rtt.client);
+
+    plan.firmware_uploads.push(TruthFirmwareUpload {
+        device: cam.ip,
+        from: ctx.site.ip(ctx.site.workstation),
+        size: image.len() as u64,
+        sha256: mgmt::sha256_hex(&image),
+        new_version: HIK_UPGRADE_FIRMWARE.to_string(),
+    });
+    Ok(Some(Upgrade { camera: i, at: done, version: HIK_UPGRADE_FIRMWARE }))
 }

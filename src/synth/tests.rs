@@ -110,10 +110,15 @@ fn parse_list_accepts_names_all_and_none() {
     assert_eq!(Anomalies::parse_list("none").unwrap(), Anomalies::default());
     assert_eq!(Anomalies::parse_list("").unwrap(), Anomalies::default());
     let a = Anomalies::parse_list("egress, upload").unwrap();
-    assert!(a.egress && a.upload && !a.cloud && !a.exploit);
-    assert_eq!(Anomalies::parse_list("egress,cloud,exploit,upload").unwrap(), Anomalies::all());
+    assert!(a.egress && a.upload && !a.cloud && !a.exploit && !a.firmware);
+    assert_eq!(Anomalies::parse_list("egress,cloud,exploit,upload,firmware").unwrap(), Anomalies::all());
+    assert_eq!(
+        Anomalies::parse_list("Firmware").unwrap(),
+        Anomalies { firmware: true, ..Anomalies::default() }
+    );
     assert!(Anomalies::parse_list("egress,bogus").is_err());
-    assert_eq!(Anomalies::all().to_string(), "egress,cloud,exploit,upload");
+    assert_eq!(Anomalies::all().to_string(), "egress,cloud,exploit,upload,firmware");
+    assert_eq!(Anomalies::parse_list(&Anomalies::all().to_string()).unwrap(), Anomalies::all());
     assert_eq!(Anomalies::default().to_string(), "none");
 }
 
@@ -128,14 +133,19 @@ fn same_seed_is_byte_identical_and_other_seed_keeps_structure() {
     let c = short(8, Anomalies::all());
     assert_ne!(pcap_bytes(&a), pcap_bytes(&c));
     // Same structure: the same hosts and roles, the same conversations (up to ephemeral
-    // ports) and the same egress.
+    // ports: a conversation is keyed by its lower port, the service one), the same egress and
+    // the same identities.
     let hosts = |cap: &Capture| -> Vec<(Ipv4Addr, String, String)> {
         cap.truth.devices.iter().map(|d| (d.ip, d.vendor.clone(), d.role.clone())).collect()
     };
     assert_eq!(hosts(&a), hosts(&c));
     let convs = |cap: &Capture| -> Vec<(u8, Ipv4Addr, Ipv4Addr, u16)> {
-        let mut v: Vec<_> =
-            cap.truth.flows.iter().map(|f| (f.proto, *f.src.ip(), *f.dst.ip(), f.dst.port())).collect();
+        let mut v: Vec<_> = cap
+            .truth
+            .flows
+            .iter()
+            .map(|f| (f.proto, *f.src.ip(), *f.dst.ip(), f.src.port().min(f.dst.port())))
+            .collect();
         v.sort();
         v
     };
@@ -146,6 +156,21 @@ fn same_seed_is_byte_identical_and_other_seed_keeps_structure() {
         v
     };
     assert_eq!(egress(&a), egress(&c));
+    // (Whether a 30 s capture shows the upgraded camera's next announcement depends on when
+    // things happen; from a minute on it always does, see the test below.)
+    let identities = |cap: &Capture| -> Vec<(Ipv4Addr, String, String, String)> {
+        cap.truth
+            .firmware
+            .iter()
+            .map(|f| (f.device, f.vendor.clone(), f.model.clone(), f.versions[0].clone()))
+            .collect()
+    };
+    assert_eq!(identities(&a), identities(&c));
+    let uploads = |cap: &Capture| -> Vec<(Ipv4Addr, Ipv4Addr, u64, String)> {
+        cap.truth.firmware_uploads.iter().map(|u| (u.device, u.from, u.size, u.new_version.clone())).collect()
+    };
+    assert_eq!(uploads(&a), uploads(&c));
+    assert_ne!(a.truth.firmware_uploads[0].sha256, c.truth.firmware_uploads[0].sha256);
 }
 
 #[test]
@@ -194,6 +219,17 @@ fn anomaly_toggles_change_egress_as_expected() {
         .any(|f| f.src.ip() == &Ipv4Addr::new(198, 51, 100, 66) && f.dst.port() == 80));
     assert_eq!(exploit.truth.flows.iter().filter(|f| f.src.ip() == &ws).count(), 2);
 
+    // The firmware upload is local (workstation → Hikvision camera): no egress.
+    let firmware = one(|a| a.firmware = true);
+    assert!(firmware.truth.egress.is_empty());
+    assert!(firmware.truth.devices.iter().any(|d| d.ip == ws && d.role == "workstation"));
+    let put: Vec<_> = firmware.truth.flows.iter().filter(|f| f.src.ip() == &ws).collect();
+    assert_eq!(put.len(), 1);
+    assert_eq!((put[0].dst.ip(), put[0].dst.port(), put[0].proto), (&Ipv4Addr::new(192, 168, 10, 11), 80, 6));
+    assert!(put[0].bytes_fwd > 600_000);
+    assert_eq!(firmware.truth.firmware_uploads.len(), 1);
+    assert!(none.truth.firmware_uploads.is_empty() && !none.truth.firmware.is_empty());
+
     let all = short(3, Anomalies::all());
     assert_eq!(all.truth.egress.len(), 4);
     for e in &all.truth.egress {
@@ -204,6 +240,11 @@ fn anomaly_toggles_change_egress_as_expected() {
     let all_flows: HashSet<_> = all.truth.flows.iter().map(|f| format!("{f:?}")).collect();
     for f in &none.truth.flows {
         assert!(all_flows.contains(&format!("{f:?}")), "baseline flow changed: {f:?}");
+    }
+    // The upgraded camera keeps its identity, apart from the firmware it may report afterwards.
+    for (n, a) in none.truth.firmware.iter().zip(&all.truth.firmware) {
+        assert_eq!((n.device, &n.vendor, &n.model, &n.serial), (a.device, &a.vendor, &a.model, &a.serial));
+        assert_eq!(n.versions[..], a.versions[..n.versions.len()]);
     }
 }
 
@@ -292,6 +333,7 @@ fn ip_headers_arp_and_checksums_are_sane() {
         let ip = decode(d).expect("only ARP and IPv4 on the wire");
         assert_eq!(ip.ttl, 64);
         assert_eq!(usize::from(ip.total_len) + 14, d.len());
+        assert!(d.len() <= 1514, "frame of {} bytes from {}", d.len(), ip.src);
         if ip.dst.ip().is_multicast() {
             let o = ip.dst.ip().octets();
             assert_eq!(ip.dst_mac, [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]);
@@ -512,5 +554,357 @@ fn tshark_dissects_the_capture_cleanly() {
         .collect();
     assert_eq!(methods, expected);
     let http = fields("http.request", "http.request.method");
-    assert_eq!(http, ["GET", "PUT"].iter().map(|s| s.to_string()).collect());
+    assert_eq!(http, ["GET", "POST", "PUT"].iter().map(|s| s.to_string()).collect());
+
+    // Management traffic: ISAPI device info and firmware upload, ONVIF, WS-Discovery.
+    let count = |args: &[&str]| -> usize {
+        let mut all = vec!["-r", file];
+        all.extend_from_slice(args);
+        let (ok, out) = tshark(&all);
+        assert!(ok, "tshark failed on {args:?}");
+        out.lines().count()
+    };
+    let cap = all_anomalies();
+    let (hik, others) = (2, 4);
+    assert_eq!(count(&["-Y", "http.request.uri == \"/ISAPI/System/deviceInfo\""]), hik);
+    assert_eq!(
+        count(&[
+            "-Y",
+            "http.request.method == \"POST\" and http.request.uri == \"/onvif/device_service\" \
+                       and http.content_type contains \"application/soap+xml\""
+        ]),
+        others
+    );
+    assert_eq!(
+        count(&["-Y", "http.response.code == 200 and http.content_type contains \"soap+xml\""]),
+        others
+    );
+    assert_eq!(count(&["-Y", "http.server == \"App-webs/\" and xml"]), hik + 2);
+    let put = format!(
+        "http.request.method == \"PUT\" and http.request.uri == \"/ISAPI/System/updateFirmware\" \
+         and http.content_type == \"application/octet-stream\" and http.content_length == {}",
+        cap.truth.firmware_uploads[0].size
+    );
+    assert_eq!(count(&["-Y", &put]), 1);
+    assert_eq!(count(&["-Y", "udp.port == 3702"]), 1 + 6);
+    assert_eq!(count(&["-Y", "udp.dstport == 3702 and ip.dst == 239.255.255.250"]), 1);
+    // WS-Discovery has no dissector of its own here: with the XML heuristic every message
+    // parses, without warnings.
+    let xml = ["--enable-heuristic", "xml_udp"];
+    assert_eq!(count(&[&xml[..], &["-Y", "udp.port == 3702 and xml and not _ws.malformed"]].concat()), 7);
+    assert_eq!(count(&[&xml[..], &["-Y", "_ws.expert.severity >= warning or _ws.malformed"]].concat()), 0);
+}
+
+/// Payload bytes of every TCP connection, per direction, keyed by (sender, receiver), in order
+/// (the generator never retransmits or reorders).
+fn tcp_streams(
+    cap: &Capture,
+) -> (Vec<(SocketAddrV4, SocketAddrV4)>, HashMap<(SocketAddrV4, SocketAddrV4), Vec<u8>>) {
+    let mut order = Vec::new();
+    let mut data: HashMap<(SocketAddrV4, SocketAddrV4), Vec<u8>> = HashMap::new();
+    for p in &cap.packets {
+        let Some(ip) = decode(&p.data) else { continue };
+        let Some(t) = &ip.tcp else { continue };
+        if t.syn() && !t.ack() {
+            order.push((ip.src, ip.dst));
+        }
+        data.entry((ip.src, ip.dst)).or_default().extend_from_slice(ip.payload);
+    }
+    (order, data)
+}
+
+/// One HTTP message: start line, headers (lower-case names) and body, checking that the body
+/// is exactly `Content-Length` bytes (or empty without it).
+struct Http {
+    start: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+fn parse_http(bytes: &[u8]) -> Http {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("end of HTTP head") + 4;
+    let head = std::str::from_utf8(&bytes[..end]).unwrap();
+    let mut lines = head.split("\r\n");
+    let start = lines.next().unwrap().to_string();
+    let mut headers = HashMap::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let (k, v) = line.split_once(": ").unwrap();
+        assert!(headers.insert(k.to_ascii_lowercase(), v.to_string()).is_none(), "repeated {k}");
+    }
+    let body = bytes[end..].to_vec();
+    let len = headers.get("content-length").map_or(0, |v| v.parse::<usize>().unwrap());
+    assert_eq!(len, body.len(), "Content-Length of {start}");
+    Http { start, headers, body }
+}
+
+/// Local names of every element in document order; panics unless the XML is well-formed.
+fn xml_elements(xml: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut out = Vec::new();
+    loop {
+        match reader.read_event().unwrap() {
+            Event::Start(e) | Event::Empty(e) => out.push(e.local_name().as_ref().to_string()),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Text of the first `<tag …>…</tag>` (tag with its prefix, if any).
+fn xml_text<'a>(xml: &'a str, tag: &str) -> &'a str {
+    let open = format!("<{tag}");
+    let at = xml
+        .match_indices(&open)
+        .map(|(i, _)| i + open.len())
+        .find(|&i| matches!(xml.as_bytes().get(i), Some(b'>' | b' ')))
+        .unwrap_or_else(|| panic!("no <{tag}>"));
+    let start = at + xml[at..].find('>').unwrap() + 1;
+    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
+    &xml[start..end]
+}
+
+/// The real ISAPI body the generator's `DeviceInfo` is shaped after.
+fn corpus_device_info() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/corpus/hikvision-isapi/ISAPI__System.deviceInfo__ipc1.xml"
+    );
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("the shared corpus is missing ({path}): {e}"))
+}
+
+#[test]
+fn management_messages_carry_the_truth_identity() {
+    let cap = all_anomalies();
+    let nvr = Ipv4Addr::new(192, 168, 10, 2);
+    let truth: HashMap<Ipv4Addr, &TruthFirmware> = cap.truth.firmware.iter().map(|f| (f.device, f)).collect();
+    let devices: HashMap<Ipv4Addr, &TruthDevice> = cap.truth.devices.iter().map(|d| (d.ip, d)).collect();
+    assert_eq!(truth.len(), 6);
+    let upload = &cap.truth.firmware_uploads[..];
+    assert_eq!(upload.len(), 1);
+    let upload = &upload[0];
+    let mac_colon =
+        |ip: Ipv4Addr| devices[&ip].mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+
+    // Discovery announcements, in time order per camera.
+    let mut sadp: BTreeMap<Ipv4Addr, Vec<(u64, String)>> = BTreeMap::new();
+    let mut dhip: BTreeMap<Ipv4Addr, Vec<serde_json::Value>> = BTreeMap::new();
+    let mut probe: Option<(SocketAddrV4, String)> = None;
+    let mut matches: BTreeMap<Ipv4Addr, (SocketAddrV4, String)> = BTreeMap::new();
+    for p in &cap.packets {
+        let Some(ip) = decode(&p.data) else { continue };
+        match (ip.proto, ip.src.port(), ip.dst.port()) {
+            (17, 37_020, 37_020) => {
+                sadp.entry(*ip.src.ip())
+                    .or_default()
+                    .push((p.ts_micros, String::from_utf8(ip.payload.to_vec()).unwrap()));
+            }
+            (17, 37_810, 37_810) => {
+                dhip.entry(*ip.src.ip())
+                    .or_default()
+                    .push(serde_json::from_slice(&ip.payload[32..]).unwrap());
+            }
+            (17, _, 3702) => {
+                assert!(probe.is_none(), "one Probe");
+                assert_eq!((*ip.src.ip(), *ip.dst.ip()), (nvr, Ipv4Addr::new(239, 255, 255, 250)));
+                probe = Some((ip.src, String::from_utf8(ip.payload.to_vec()).unwrap()));
+            }
+            (17, 3702, _) => {
+                let xml = String::from_utf8(ip.payload.to_vec()).unwrap();
+                assert!(matches.insert(*ip.src.ip(), (ip.dst, xml)).is_none(), "one ProbeMatches per camera");
+            }
+            _ => {}
+        }
+    }
+
+    // WS-Discovery: one Probe, every camera answers the probe's source with its identity.
+    let (probe_src, probe) = probe.expect("a WS-Discovery Probe");
+    xml_elements(&probe);
+    assert!(probe.contains("<Types>dn:NetworkVideoTransmitter</Types>"));
+    let probe_id = xml_text(&probe, "wsa:MessageID");
+    assert_eq!(matches.len(), 6);
+    for (ip, (dst, xml)) in &matches {
+        let f = truth[ip];
+        assert_eq!(*dst, probe_src);
+        let names = xml_elements(xml);
+        assert!(names.starts_with(&["Envelope".to_string(), "Header".to_string()]));
+        assert!(names.contains(&"ProbeMatch".to_string()));
+        assert_eq!(xml_text(xml, "wsa:RelatesTo"), probe_id);
+        assert!(xml_text(xml, "wsd:Types").split(' ').any(|t| t == "dn:NetworkVideoTransmitter"));
+        assert_eq!(xml_text(xml, "wsd:XAddrs"), format!("http://{ip}/onvif/device_service"));
+        let scopes: Vec<&str> = xml_text(xml, "wsd:Scopes").split(' ').collect();
+        let model = f.model.replace(' ', "%20");
+        let vendor = match f.vendor.as_str() {
+            "Hikvision" => "HIKVISION",
+            "Dahua" => "Dahua",
+            _ => "AXIS",
+        };
+        for want in [
+            "onvif://www.onvif.org/type/video_encoder".to_string(),
+            format!("onvif://www.onvif.org/hardware/{model}"),
+            format!("onvif://www.onvif.org/name/{vendor}%20{model}"),
+            format!("onvif://www.onvif.org/MAC/{}", mac_colon(*ip)),
+        ] {
+            assert!(scopes.contains(&want.as_str()), "{ip}: no scope {want} in {scopes:?}");
+        }
+    }
+
+    // HTTP on port 80, per connection.
+    let (order, streams) = tcp_streams(cap);
+    let (mut isapi, mut onvif, mut puts) = (0, 0, 0);
+    let corpus = corpus_device_info();
+    for (client, server) in order.iter().filter(|(_, s)| s.port() == 80) {
+        let req = parse_http(&streams[&(*client, *server)]);
+        let resp = parse_http(&streams[&(*server, *client)]);
+        let ip = *server.ip();
+        let host = ip.to_string();
+        match req.start.as_str() {
+            "GET /ISAPI/System/deviceInfo HTTP/1.1" => {
+                isapi += 1;
+                let f = truth[&ip];
+                assert_eq!((*client.ip(), f.vendor.as_str()), (nvr, "Hikvision"));
+                assert_eq!(req.headers["host"], host);
+                let auth = &req.headers["authorization"];
+                assert!(auth.starts_with("Digest username=\"admin\", realm=\"IP Camera("), "{auth}");
+                assert!(auth.contains("uri=\"/ISAPI/System/deviceInfo\""));
+                let response = auth.split("response=\"").nth(1).unwrap().split('"').next().unwrap();
+                assert!(response.len() == 32 && response.bytes().all(|b| b.is_ascii_hexdigit()));
+                assert_eq!(resp.start, "HTTP/1.1 200 OK");
+                assert_eq!(resp.headers["server"], "App-webs/");
+                assert_eq!(resp.headers["content-type"], "application/xml");
+                let body = std::str::from_utf8(&resp.body).unwrap();
+                assert!(body.contains(
+                    "<DeviceInfo version=\"2.0\" xmlns=\"http://www.hikvision.com/ver20/XMLSchema\">"
+                ));
+                assert_eq!(xml_elements(body), xml_elements(&corpus), "same elements as a real camera");
+                assert_eq!(xml_text(body, "model"), f.model);
+                assert_eq!(xml_text(body, "serialNumber"), f.serial);
+                assert_eq!(xml_text(body, "macAddress"), mac_colon(ip));
+                // SADP `V5.7.3build 220112` is ISAPI `V5.7.3` + `build 220112`.
+                let version = xml_text(body, "firmwareVersion");
+                let build = xml_text(body, "firmwareReleasedDate");
+                assert!(version.starts_with('V') && build.starts_with("build "), "{version} {build}");
+                assert_eq!(format!("{version}{build}"), f.versions[0]);
+                // The same identity as the camera's SADP Hello.
+                let hello = &sadp[&ip][0].1;
+                assert_eq!(xml_text(body, "model"), xml_text(hello, "DeviceDescription"));
+                assert_eq!(xml_text(body, "serialNumber"), xml_text(hello, "DeviceSN"));
+                assert_eq!(format!("{version}{build}"), xml_text(hello, "SoftwareVersion"));
+            }
+            "POST /onvif/device_service HTTP/1.1" => {
+                onvif += 1;
+                let f = truth[&ip];
+                assert_eq!(*client.ip(), nvr);
+                assert_ne!(f.vendor, "Hikvision");
+                assert_eq!(req.headers["content-type"], "application/soap+xml; charset=utf-8");
+                let body = std::str::from_utf8(&req.body).unwrap();
+                xml_elements(body);
+                assert!(
+                    body.contains("<GetDeviceInformation xmlns=\"http://www.onvif.org/ver10/device/wsdl\"/>")
+                );
+                assert_eq!(resp.start, "HTTP/1.1 200 OK");
+                assert!(resp.headers["content-type"].starts_with("application/soap+xml"));
+                let body = std::str::from_utf8(&resp.body).unwrap();
+                let names = xml_elements(body);
+                assert!(names.contains(&"GetDeviceInformationResponse".to_string()));
+                assert!(body.contains("xmlns:tds=\"http://www.onvif.org/ver10/device/wsdl\""));
+                assert!(body.contains("xmlns:SOAP-ENV=\"http://www.w3.org/2003/05/soap-envelope\""));
+                let manufacturer = if f.vendor == "Axis" { "AXIS" } else { "Dahua" };
+                assert_eq!(xml_text(body, "tds:Manufacturer"), manufacturer);
+                assert_eq!(xml_text(body, "tds:Model"), f.model);
+                assert_eq!(xml_text(body, "tds:FirmwareVersion"), f.versions[0]);
+                assert_eq!(xml_text(body, "tds:SerialNumber"), f.serial);
+                assert!(!xml_text(body, "tds:HardwareId").is_empty());
+                if f.vendor == "Dahua" {
+                    let info = &dhip[&ip][0]["params"]["deviceInfo"];
+                    assert_eq!(info["Version"], f.versions[0].as_str());
+                    assert_eq!(info["SerialNo"], f.serial.as_str());
+                    assert_eq!(info["DeviceType"], f.model.as_str());
+                }
+            }
+            "PUT /ISAPI/System/updateFirmware HTTP/1.1" => {
+                puts += 1;
+                assert_eq!((*client.ip(), ip), (upload.from, upload.device));
+                assert_eq!(req.headers["content-type"], "application/octet-stream");
+                assert!(req.headers["authorization"].starts_with("Digest "));
+                let image = &req.body;
+                assert_eq!(image.len() as u64, upload.size);
+                assert_eq!(super::mgmt::sha256_hex(image), upload.sha256);
+                // The digicap.dav header, XOR-decoded.
+                let key = [
+                    0xBA, 0xCD, 0xBC, 0xFE, 0xD6, 0xCA, 0xDD, 0xD3, 0xBA, 0xB9, 0xA3, 0xAB, 0xBF, 0xCB, 0xB5,
+                    0xBE,
+                ];
+                let h: Vec<u8> = image[..0x6C].iter().enumerate().map(|(i, b)| b ^ key[i % 16]).collect();
+                let u32_at = |at: usize| u32::from_le_bytes(h[at..at + 4].try_into().unwrap());
+                assert_eq!((u32_at(0), u32_at(8), u32_at(12)), (0x484B_5753, 0x6C, 1));
+                assert_eq!((u32_at(0x60) as usize, u32_at(0x64)), (image.len() - 0x6C, 0x6C));
+                assert!(h[0x40..0x60].starts_with(b"_cfgUpgClass\0"));
+                assert_eq!(resp.start, "HTTP/1.1 200 OK");
+                assert_eq!(resp.headers["server"], "App-webs/");
+                let status = std::str::from_utf8(&resp.body).unwrap();
+                assert_eq!(xml_elements(status)[0], "ResponseStatus");
+                assert_eq!(xml_text(status, "requestURL"), "/ISAPI/System/updateFirmware");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((isapi, onvif, puts), (2, 4, 1));
+
+    // The upgraded camera announces the new version in every Hello after the upload (and
+    // there is one), the old one before; nothing else in the Hello changes.
+    let done = cap
+        .packets
+        .iter()
+        .filter_map(|p| decode(&p.data).map(|ip| (p.ts_micros, ip)))
+        .filter(|(_, ip)| *ip.src.ip() == upload.from && *ip.dst.ip() == upload.device)
+        .map(|(ts, _)| ts)
+        .max()
+        .unwrap();
+    let hellos = &sadp[&upload.device];
+    let f = truth[&upload.device];
+    assert_eq!(f.versions, [xml_text(&hellos[0].1, "SoftwareVersion"), upload.new_version.as_str()]);
+    assert_ne!(f.versions[0], upload.new_version);
+    assert!(hellos.iter().any(|(ts, _)| *ts > done));
+    for (ts, hello) in hellos {
+        let want = if *ts > done { &upload.new_version } else { &f.versions[0] };
+        assert_eq!(xml_text(hello, "SoftwareVersion"), want);
+        assert_eq!(hello.replace(want.as_str(), ""), hellos[0].1.replace(f.versions[0].as_str(), ""));
+    }
+    // Every other camera reports one version, the one its discovery messages carry.
+    for f in cap.truth.firmware.iter().filter(|f| f.device != upload.device) {
+        assert_eq!(f.versions.len(), 1);
+        match f.vendor.as_str() {
+            "Hikvision" => {
+                assert!(sadp[&f.device].iter().all(|(_, h)| xml_text(h, "SoftwareVersion") == f.versions[0]))
+            }
+            "Dahua" => assert!(dhip[&f.device]
+                .iter()
+                .all(|j| j["params"]["deviceInfo"]["Version"] == f.versions[0].as_str())),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn firmware_upgrade_is_announced_in_captures_of_a_minute() {
+    for seed in 0..12 {
+        for duration_secs in [60, 75, 90] {
+            let s = Scenario {
+                seed,
+                cameras: 1,
+                duration_secs,
+                anomalies: Anomalies { firmware: true, ..Anomalies::default() },
+                ..Scenario::default()
+            };
+            let cap = generate(&s);
+            let upload = &cap.truth.firmware_uploads[0];
+            assert_eq!(
+                cap.truth.firmware[0].versions,
+                ["V5.7.3build 220112", upload.new_version.as_str()],
+                "seed {seed}, {duration_secs} s"
+            );
+        }
+    }
 }

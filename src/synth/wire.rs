@@ -16,7 +16,9 @@ use etherparse::{
 use rand::RngExt;
 
 use super::net::{sub_rng, HostId, Role, Site};
-use super::{Capture, Packet, Scenario, Truth, TruthDevice, TruthEgress, TruthFlow};
+use super::{
+    Capture, Packet, Scenario, Truth, TruthDevice, TruthEgress, TruthFirmware, TruthFirmwareUpload, TruthFlow,
+};
 
 /// Index into [`Plan::flows`].
 pub(crate) type FlowId = usize;
@@ -87,6 +89,10 @@ pub(crate) struct Event {
 pub(crate) struct Plan {
     pub flows: Vec<FlowPlan>,
     pub events: Vec<Event>,
+    /// Camera identities, passed through to [`Truth::firmware`].
+    pub firmware: Vec<TruthFirmware>,
+    /// Firmware uploads, passed through to [`Truth::firmware_uploads`].
+    pub firmware_uploads: Vec<TruthFirmwareUpload>,
     used_ports: HashSet<(HostId, u8, u16)>,
 }
 
@@ -382,6 +388,8 @@ pub(crate) fn render(s: &Scenario, site: &Site, mut plan: Plan) -> anyhow::Resul
         devices,
         flows,
         egress,
+        firmware: plan.firmware,
+        firmware_uploads: plan.firmware_uploads,
         packets: packets.len() as u64,
         bytes: packets.iter().map(|p| p.data.len() as u64).sum(),
     };
