@@ -34,6 +34,7 @@ pub enum BodyIdentity {
     IsapiEzviz(isapi::EzvizSettings),
     OnvifDeviceInfo(onvif::OnvifDeviceInfo),
     DahuaMagicBox(Vec<(String, String)>),
+    DlinkHnap(isapi::HnapDeviceSettings),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -199,7 +200,10 @@ impl AppFlow {
     }
 
     fn buffered(&self) -> usize {
-        self.client.buf.len() + self.server.buf.len() + body_len(&self.client.body) + body_len(&self.server.body)
+        self.client.buf.len()
+            + self.server.buf.len()
+            + body_len(&self.client.body)
+            + body_len(&self.server.body)
     }
 }
 
@@ -251,7 +255,14 @@ fn either(pkt: &IpPacket<'_>, port: u16) -> bool {
 
 impl AppLayer {
     /// Parses what one packet carries. `to_server` is its direction within the flow.
-    pub fn packet(&mut self, rec: &FlowRecord, pkt: &IpPacket<'_>, to_server: bool, ts: Micros, out: &mut Output) {
+    pub fn packet(
+        &mut self,
+        rec: &FlowRecord,
+        pkt: &IpPacket<'_>,
+        to_server: bool,
+        ts: Micros,
+        out: &mut Output,
+    ) {
         match pkt.proto {
             PROTO_UDP if !pkt.payload.is_empty() => udp(rec, pkt, ts, out),
             PROTO_TCP => self.tcp(rec, pkt, to_server, ts, out),
@@ -268,7 +279,11 @@ impl AppLayer {
             out.events.push(tcp_ctx(rec, rec.end, App::Http(Box::new(txn))));
         }
         for req in f.rtsp_pending.drain(..) {
-            out.events.push(tcp_ctx(rec, rec.end, App::Rtsp(Box::new(RtspMessage { request: Some(req), response: None }))));
+            out.events.push(tcp_ctx(
+                rec,
+                rec.end,
+                App::Rtsp(Box::new(RtspMessage { request: Some(req), response: None })),
+            ));
         }
         for dir in [&mut f.client, &mut f.server] {
             if let Some(body) = dir.body.take() {
@@ -504,7 +519,8 @@ fn rtsp_step(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, out
     } else {
         match rtsp::parse_response(&dir.buf) {
             Ok(rtsp::Parsed::Complete(resp, used)) => {
-                let skip = used.saturating_add(usize::try_from(resp.content_length.unwrap_or(0)).unwrap_or(usize::MAX));
+                let skip = used
+                    .saturating_add(usize::try_from(resp.content_length.unwrap_or(0)).unwrap_or(usize::MAX));
                 if skip > dir.buf.len() {
                     return false;
                 }
@@ -538,6 +554,7 @@ fn identity_url(url: &str, body_hint: &[u8]) -> bool {
         || u.contains("/isapi/system/network/ezviz")
         || u.contains("magicbox.cgi")
         || u.contains("onvif")
+        || u.contains("/hnap1")
         || contains(body_hint, b"GetDeviceInformation")
 }
 
@@ -580,7 +597,10 @@ fn body_done(b: &Body) -> bool {
         Some(r) => r == 0,
         // Chunked or unknown length: done at the terminating chunk, or once the kept part is full
         // for an identity body (a transfer is finished at the flow's end).
-        None => (b.chunked && b.kept.ends_with(b"0\r\n\r\n")) || (b.keep && b.hasher.is_none() && b.kept.len() >= BODY_BYTES),
+        None => {
+            (b.chunked && b.kept.ends_with(b"0\r\n\r\n"))
+                || (b.keep && b.hasher.is_none() && b.kept.len() >= BODY_BYTES)
+        }
     }
 }
 
@@ -589,7 +609,9 @@ fn dechunk(raw: &[u8]) -> Vec<u8> {
     let mut rest = raw;
     while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
         let size_txt = std::str::from_utf8(&rest[..end]).unwrap_or("");
-        let Ok(size) = usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16) else {
+            break;
+        };
         if size == 0 {
             break;
         }
@@ -612,7 +634,14 @@ fn finish_transfer(transfer: &mut Option<FirmwareTransfer>, body: Body, complete
     t.digicap = firmware::parse_digicap_header(&body.head).ok();
 }
 
-fn body_finished(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, body: Body, ts: Micros, out: &mut Output) {
+fn body_finished(
+    f: &mut AppFlow,
+    rec: &FlowRecord,
+    to_server: bool,
+    body: Body,
+    ts: Micros,
+    out: &mut Output,
+) {
     let hashed = body.hasher.is_some();
     let kept = if body.chunked { dechunk(&body.kept) } else { body.kept.clone() };
     if hashed {
@@ -643,6 +672,9 @@ fn body_identity(url: &str, body: &[u8]) -> Option<BodyIdentity> {
         let kv = isapi::parse_magicbox(body);
         return (!kv.is_empty()).then_some(BodyIdentity::DahuaMagicBox(kv));
     }
+    if contains(body, b"GetDeviceSettingsResponse") {
+        return isapi::parse_hnap_device_settings(body).ok().map(BodyIdentity::DlinkHnap);
+    }
     if contains(body, b"GetDeviceInformationResponse") {
         return onvif::parse_device_information(body).ok().map(BodyIdentity::OnvifDeviceInfo);
     }
@@ -659,7 +691,8 @@ fn http_step(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, out
                 let len = req.content_length.filter(|n| *n > 0);
                 let firmware = (len.is_some() || req.chunked)
                     && (is_firmware_url(&req.url)
-                        || req.http_content_type.as_deref().is_some_and(|c| c.contains("octet-stream")) && len.unwrap_or(0) > 1 << 20);
+                        || req.http_content_type.as_deref().is_some_and(|c| c.contains("octet-stream"))
+                            && len.unwrap_or(0) > 1 << 20);
                 if firmware {
                     f.transfer = Some(transfer("upload", &req, len));
                 }
@@ -698,12 +731,16 @@ fn http_step(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, out
             Ok(http::Parsed::Complete(resp, used)) => {
                 f.server.buf.drain(..used.min(f.server.buf.len()));
                 let len = resp.content_length.filter(|n| *n > 0);
-                let has_body = (len.is_some() || resp.chunked) && resp.status >= 200 && resp.status != 204 && resp.status != 304;
+                let has_body = (len.is_some() || resp.chunked)
+                    && resp.status >= 200
+                    && resp.status != 204
+                    && resp.status != 304;
                 let url = f.pending.first().map(|t| t.request.url.clone()).unwrap_or_default();
                 let download = has_body
                     && f.pending.first().is_some_and(|t| t.request.http_method == "GET")
                     && (is_firmware_url(&url)
-                        || resp.http_content_type.as_deref().is_some_and(|c| c.contains("octet-stream")) && len.unwrap_or(0) > 1 << 20);
+                        || resp.http_content_type.as_deref().is_some_and(|c| c.contains("octet-stream"))
+                            && len.unwrap_or(0) > 1 << 20);
                 if download {
                     if let Some(t) = f.pending.first() {
                         f.transfer = Some(transfer("download", &t.request, len));

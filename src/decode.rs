@@ -130,7 +130,9 @@ pub fn decode(linktype: i32, data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
             let p = LaxSlicedPacket::from_ethernet(data)
                 .map_err(|_| link_err("frame shorter than an Ethernet header"))?;
             if p.net.is_none() {
-                if let Some(inner) = p.ether_payload().filter(|e| e.ether_type.0 == 0x8864).and_then(|e| pppoe_ip(e.payload)) {
+                if let Some(inner) =
+                    p.ether_payload().filter(|e| e.ether_type.0 == 0x8864).and_then(|e| pppoe_ip(e.payload))
+                {
                     let mut d = from_ip(inner)?;
                     if let (Decoded::Ip(ip), Some(LinkSlice::Ethernet2(e))) = (&mut d, &p.link) {
                         ip.src_mac = Some(e.source());
@@ -410,7 +412,9 @@ mod tests {
     fn pppoe_session_frames_carry_ip() {
         let f = tcp_frame(b"pp");
         let mut q = f[..12].to_vec();
-        q.extend_from_slice(&[0x81, 0x00, 0x01, 0xa5, 0x88, 0x64, 0x11, 0x00, 0x55, 0x6a, 0x00, 0x3f, 0x00, 0x21]);
+        q.extend_from_slice(&[
+            0x81, 0x00, 0x01, 0xa5, 0x88, 0x64, 0x11, 0x00, 0x55, 0x6a, 0x00, 0x3f, 0x00, 0x21,
+        ]);
         q.extend_from_slice(&f[14..]);
         let Ok(Decoded::Ip(p)) = decode(linktype::ETHERNET, &q) else { panic!("not decoded") };
         assert_eq!(p.payload, b"pp");

@@ -144,7 +144,8 @@ impl Inventory {
             self.devices.insert(ip, Device::new(ip, ts));
         }
         let Some(d) = self.devices.get_mut(&ip) else { return Vec::new() };
-        let mut out: Vec<Update> = d.identity.merge(source, obs, ts).into_iter().map(Update::Identity).collect();
+        let mut out: Vec<Update> =
+            d.identity.merge(source, obs, ts).into_iter().map(Update::Identity).collect();
         if let Some(fw) = &obs.firmware {
             if let Some(c) = d.firmware.observe(fw, source, ts) {
                 out.push(Update::Firmware(c));
@@ -155,7 +156,15 @@ impl Inventory {
     }
 
     /// Records that a device opened a flow to `dest`.
-    pub fn contacted(&mut self, ip: IpAddr, dest: IpAddr, port: u16, proto: u8, name: Option<&str>, ts: Micros) {
+    pub fn contacted(
+        &mut self,
+        ip: IpAddr,
+        dest: IpAddr,
+        port: u16,
+        proto: u8,
+        name: Option<&str>,
+        ts: Micros,
+    ) {
         let Some(d) = self.devices.get_mut(&ip) else { return };
         if let Some(e) = d.destinations.get_mut(&dest) {
             e.last_seen = e.last_seen.max(ts);
@@ -166,7 +175,14 @@ impl Inventory {
         } else if d.destinations.len() < MAX_DESTINATIONS {
             d.destinations.insert(
                 dest,
-                Destination { name: name.map(str::to_string), port, proto, first_seen: ts, last_seen: ts, flows: 1 },
+                Destination {
+                    name: name.map(str::to_string),
+                    port,
+                    proto,
+                    first_seen: ts,
+                    last_seen: ts,
+                    flows: 1,
+                },
             );
         } else {
             return;

@@ -157,7 +157,14 @@ impl Identity {
             match slot {
                 None => {
                     *slot = Some(Attr { value: value.clone(), source, first_seen: ts, last_seen: ts });
-                    changes.push(Change { field, kind: ChangeKind::Learned, value, source, previous: None, previous_source: None });
+                    changes.push(Change {
+                        field,
+                        kind: ChangeKind::Learned,
+                        value,
+                        source,
+                        previous: None,
+                        previous_source: None,
+                    });
                 }
                 Some(old) if same(&old.value, &value, field) => {
                     old.last_seen = old.last_seen.max(ts);
@@ -250,11 +257,18 @@ impl FirmwareHistory {
             }
         } else {
             if self.entries.len() >= MAX_HISTORY {
-                if let Some(i) = self.entries.iter().enumerate().min_by_key(|(_, e)| e.last_seen).map(|(i, _)| i) {
+                if let Some(i) =
+                    self.entries.iter().enumerate().min_by_key(|(_, e)| e.last_seen).map(|(i, _)| i)
+                {
                     self.entries.remove(i);
                 }
             }
-            self.entries.push(FirmwareEntry { version: version.clone(), source, first_seen: ts, last_seen: ts });
+            self.entries.push(FirmwareEntry {
+                version: version.clone(),
+                source,
+                first_seen: ts,
+                last_seen: ts,
+            });
         }
         let kind = match &current {
             None => FirmwareChangeKind::FirstSeen,
@@ -282,7 +296,10 @@ mod tests {
         let c = id.merge(Source::Oui, &obs(Some("Hangzhou Hikvision Digital Technology Co.,Ltd."), None), 1);
         assert_eq!((c[0].kind, c[0].value.as_str()), (ChangeKind::Learned, "Hikvision"));
         // Same vendor, spelled differently, from a stronger source: no change, source upgraded.
-        assert!(id.merge(Source::Sadp, &obs(Some("HIKVISION"), Some("DS-2CD2143G2-I")), 2).iter().all(|c| c.field == "model"));
+        assert!(id
+            .merge(Source::Sadp, &obs(Some("HIKVISION"), Some("DS-2CD2143G2-I")), 2)
+            .iter()
+            .all(|c| c.field == "model"));
         assert_eq!(id.vendor.as_ref().map(|a| a.source), Some(Source::Sadp));
         // A weaker source disagreeing is a conflict and does not replace.
         let c = id.merge(Source::Ssdp, &obs(None, Some("IPCAM-X")), 3);

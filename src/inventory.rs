@@ -90,8 +90,8 @@ pub fn print(path: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result
         Format::Table => {
             writeln!(
                 out,
-                "{:<16} {:<17} {:<12} {:<22} {:<28} {:<20} {}",
-                "IP", "MAC", "VENDOR", "MODEL", "FIRMWARE (SOURCE)", "LAST SEEN", "DESTINATIONS"
+                "{:<16} {:<17} {:<12} {:<22} {:<28} {:<20} DESTINATIONS",
+                "IP", "MAC", "VENDOR", "MODEL", "FIRMWARE (SOURCE)", "LAST SEEN"
             )?;
             for d in &devices {
                 let (f, fs) = attr(&d.identity.firmware);
@@ -101,8 +101,8 @@ pub fn print(path: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result
                     "{:<16} {:<17} {:<12} {:<22} {:<28} {:<20} {}",
                     d.ip.to_string(),
                     d.mac.map(format_mac).unwrap_or_default(),
-                    d.vendor().unwrap_or("-"),
-                    d.model().unwrap_or("-"),
+                    d.vendor().unwrap_or("-").chars().take(12).collect::<String>(),
+                    d.model().unwrap_or("-").chars().take(22).collect::<String>(),
                     firmware,
                     rfc3339(d.last_seen).get(..19).unwrap_or(""),
                     d.destinations.len()

@@ -146,8 +146,10 @@ fn main() -> ExitCode {
         Command::Replay(a) => with_runtime(|| replay(a)),
         Command::Rules { command: RulesCommand::Check { paths } } => rules_check(&paths),
         Command::Synth(a) => synth(&a),
-        Command::Inventory(a) => camwatch::inventory::print(&a.state, a.format, &mut std::io::stdout().lock())
-            .map(|()| ExitCode::SUCCESS),
+        Command::Inventory(a) => {
+            camwatch::inventory::print(&a.state, a.format, &mut std::io::stdout().lock())
+                .map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -261,13 +263,12 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let listener = camwatch::server::bind(cfg.outputs.listen).await?;
     let addr = listener.local_addr()?;
     let sources = Source::open_all(&interfaces, &a.read, &cfg.capture)?;
-    let outputs =
-        Outputs {
-            alerts: cfg.outputs.alerts.clone(),
-            events: cfg.outputs.events.clone(),
-            log_alerts: true,
-            state: cfg.outputs.state.clone(),
-        };
+    let outputs = Outputs {
+        alerts: cfg.outputs.alerts.clone(),
+        events: cfg.outputs.events.clone(),
+        log_alerts: true,
+        state: cfg.outputs.state.clone(),
+    };
     let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::new(tokio::sync::Notify::new());
@@ -314,13 +315,12 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new(&cfg.sensor));
     let sources = Source::open_all(&[], &a.files, &cfg.capture)?;
     let total: u64 = a.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
-    let outputs =
-        Outputs {
-            alerts: a.common.alerts.clone(),
-            events: a.common.events.clone(),
-            log_alerts: !a.quiet,
-            state: a.common.state.clone(),
-        };
+    let outputs = Outputs {
+        alerts: a.common.alerts.clone(),
+        events: a.common.events.clone(),
+        log_alerts: !a.quiet,
+        state: a.common.state.clone(),
+    };
     let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signals(sensor.clone(), rule_paths, stop.clone(), Arc::new(tokio::sync::Notify::new()))?;

@@ -263,7 +263,11 @@ impl Metrics {
             m.streams_refused.clone(),
         );
         r.register("passive_dns_entries", "Addresses in the passive DNS map", m.passive_dns_entries.clone());
-        r.register("firmware_transfers", "Firmware images seen moving over HTTP", m.firmware_transfers.clone());
+        r.register(
+            "firmware_transfers",
+            "Firmware images seen moving over HTTP",
+            m.firmware_transfers.clone(),
+        );
         r.register("state_errors", "State database writes that failed", m.state_errors.clone());
         r.register("rules_loaded", "Rules active", m.rules_loaded.clone());
         r.register("rules_reloads", "Rule reloads, by result", m.rules_reloads.clone());

@@ -113,7 +113,12 @@ pub fn eve_device(d: &DeviceEvent, sensor: &str) -> Value {
     })
 }
 
-fn header(ts: crate::event::Micros, event_type: &str, e: &crate::app::AppEvent, sensor: &str) -> serde_json::Map<String, Value> {
+fn header(
+    ts: crate::event::Micros,
+    event_type: &str,
+    e: &crate::app::AppEvent,
+    sensor: &str,
+) -> serde_json::Map<String, Value> {
     let v = json!({
         "timestamp": rfc3339(ts),
         "flow_id": e.flow_id,

@@ -20,17 +20,16 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::alert::Alert;
 use crate::app::{AppEvent, AppLayer, Output as AppOutput};
-use crate::identity::{FirmwareChangeKind, Source as IdentitySource};
-use crate::proto::dns::PassiveDns;
-use crate::store::Store;
 use crate::capture::{Drops, Next, RawPacket, Source};
 use crate::config::Config;
 use crate::decode::{decode, Decoded, ErrorLayer};
 use crate::device::Inventory;
 use crate::event::{
-    DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, FlowRecord, Micros, TrafficBatch, TrafficKey,
+    DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, FlowRecord, Micros, TrafficBatch,
+    TrafficKey,
 };
 use crate::flow::{FlowKey, FlowTable};
+use crate::identity::{FirmwareChangeKind, Source as IdentitySource};
 use crate::metrics::{
     AlertLabels, DeliveryLabels, DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DropLabels, EventLabels,
     FirmwareLabels, LayerLabels, Metrics, ParseErrorLabels, ProtocolLabels, ReasonLabels, RuleLabels,
@@ -38,7 +37,9 @@ use crate::metrics::{
 };
 use crate::netset::{self, DestClass, NetSet};
 use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
+use crate::proto::dns::PassiveDns;
 use crate::rules::{Category, RuleSet, Suppressor};
+use crate::store::Store;
 
 /// Where the analysis stage writes.
 #[derive(Debug, Clone, Default)]
@@ -429,7 +430,8 @@ impl<'s> Analysis<'s> {
                 .transpose()
         };
         let d = &sensor.config.devices;
-        let mut inventory = Inventory::new(sensor.devices.clone(), d.max_devices, d.max_unexpected_destinations);
+        let mut inventory =
+            Inventory::new(sensor.devices.clone(), d.max_devices, d.max_unexpected_destinations);
         let store = match &outputs.state {
             Some(path) => {
                 let store = Store::open(path).map_err(anyhow::Error::msg)?;
@@ -488,8 +490,10 @@ impl<'s> Analysis<'s> {
                 self.metrics().passive_dns_entries.set(n);
             }
             crate::app::App::FirmwareTransfer(t) => {
-                let labels =
-                    TransferLabels { direction: t.direction, completed: if t.completed { "true" } else { "false" } };
+                let labels = TransferLabels {
+                    direction: t.direction,
+                    completed: if t.completed { "true" } else { "false" },
+                };
                 self.metrics().firmware_transfers.get_or_create(&labels).inc();
             }
             _ => {}
@@ -499,7 +503,13 @@ impl<'s> Analysis<'s> {
         }
     }
 
-    fn identify(&mut self, ip: IpAddr, source: IdentitySource, obs: &crate::identity::Observation, ts: Micros) {
+    fn identify(
+        &mut self,
+        ip: IpAddr,
+        source: IdentitySource,
+        obs: &crate::identity::Observation,
+        ts: Micros,
+    ) {
         let updates = self.inventory.identify(ip, source, obs, ts);
         if updates.is_empty() {
             return;
@@ -531,7 +541,10 @@ impl<'s> Analysis<'s> {
                         tracing::warn!(device = %ip, kind = kind.as_str(), "Firmware {} to {}.", kind.as_str(), ev.change.version);
                     }
                     let device = self.label(ip);
-                    self.metrics().firmware_changes.get_or_create(&FirmwareLabels { device, kind: kind.as_str() }).inc();
+                    self.metrics()
+                        .firmware_changes
+                        .get_or_create(&FirmwareLabels { device, kind: kind.as_str() })
+                        .inc();
                 }
             }
         }
@@ -578,7 +591,14 @@ impl<'s> Analysis<'s> {
                 self.observe(f.dest_ip, f.dest_mac, f.start);
                 if self.inventory.is_device(f.src_ip) {
                     let name = self.passive_dns.lookup(f.dest_ip, f.start).map(str::to_string);
-                    self.inventory.contacted(f.src_ip, f.dest_ip, f.dest_port, f.proto, name.as_deref(), f.start);
+                    self.inventory.contacted(
+                        f.src_ip,
+                        f.dest_ip,
+                        f.dest_port,
+                        f.proto,
+                        name.as_deref(),
+                        f.start,
+                    );
                 }
                 self.evaluate(&ev, f, f.start);
             }

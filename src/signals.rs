@@ -31,7 +31,8 @@ fn some(s: &Option<String>) -> Option<String> {
 /// Identity observations carried by one message: `(device address, source, values)`.
 pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
     let mut out = Vec::new();
-    let addr = |s: &Option<String>, fallback: IpAddr| s.as_deref().and_then(|a| a.parse().ok()).unwrap_or(fallback);
+    let addr =
+        |s: &Option<String>, fallback: IpAddr| s.as_deref().and_then(|a| a.parse().ok()).unwrap_or(fallback);
     match &ev.app {
         App::Sadp(m) => {
             let obs = Observation {
@@ -104,7 +105,9 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
                 }
                 Some(BodyIdentity::DahuaMagicBox(kv)) => {
                     let get = |keys: &[&str]| {
-                        kv.iter().find(|(k, _)| keys.iter().any(|want| k.eq_ignore_ascii_case(want))).map(|(_, v)| v.clone())
+                        kv.iter()
+                            .find(|(k, _)| keys.iter().any(|want| k.eq_ignore_ascii_case(want)))
+                            .map(|(_, v)| v.clone())
                     };
                     let obs = Observation {
                         vendor: Some("Dahua".into()),
@@ -115,21 +118,44 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
                     };
                     out.push((server, Source::Dhip, obs));
                 }
+                Some(BodyIdentity::DlinkHnap(d)) => {
+                    let obs = Observation {
+                        vendor: some(&d.vendor_name),
+                        model: some(&d.model_name),
+                        serial: None,
+                        firmware: some(&d.firmware_version),
+                        hostname: some(&d.device_name),
+                    };
+                    out.push((server, Source::Http, obs));
+                }
                 Some(BodyIdentity::IsapiEzviz(_)) | None => {}
             }
         }
         App::Rtsp(m) => {
-            if let Some(vendor) = m.response.as_ref().and_then(|r| r.server.as_deref()).and_then(banner_vendor) {
-                out.push((ev.dest_ip, Source::Rtsp, Observation { vendor: Some(vendor), ..Observation::default() }));
+            if let Some(vendor) =
+                m.response.as_ref().and_then(|r| r.server.as_deref()).and_then(banner_vendor)
+            {
+                out.push((
+                    ev.dest_ip,
+                    Source::Rtsp,
+                    Observation { vendor: Some(vendor), ..Observation::default() },
+                ));
             }
         }
         App::Ssdp(m) => {
             if let Some(vendor) = m.server.as_deref().and_then(banner_vendor) {
-                out.push((ev.src_ip, Source::Ssdp, Observation { vendor: Some(vendor), ..Observation::default() }));
+                out.push((
+                    ev.src_ip,
+                    Source::Ssdp,
+                    Observation { vendor: Some(vendor), ..Observation::default() },
+                ));
             }
         }
         App::Dhcp(m) => {
-            let ip = [m.assigned_ip, m.requested_ip, m.client_ip].into_iter().flatten().find(|ip| !ip.is_unspecified());
+            let ip = [m.assigned_ip, m.requested_ip, m.client_ip]
+                .into_iter()
+                .flatten()
+                .find(|ip| !ip.is_unspecified());
             let obs = Observation {
                 vendor: m.vendor_class_identifier.as_deref().and_then(banner_vendor),
                 hostname: some(&m.hostname),

@@ -48,11 +48,19 @@ impl Store {
             .map_err(|e| err(path, e))?;
         match version.as_deref().map(str::parse::<i64>) {
             None => {
-                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
-                    .map_err(|e| err(path, e))?;
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(|e| err(path, e))?;
             }
             Some(Ok(SCHEMA_VERSION)) => {}
-            Some(_) => return Err(err(path, format!("unknown schema version {version:?}; expected {SCHEMA_VERSION}"))),
+            Some(_) => {
+                return Err(err(
+                    path,
+                    format!("unknown schema version {version:?}; expected {SCHEMA_VERSION}"),
+                ))
+            }
         }
         Ok(Self { conn })
     }
@@ -171,7 +179,8 @@ impl Store {
                 .map_err(q)?;
             for d in devices {
                 let ip = d.ip.to_string();
-                let identity = serde_json::to_string(&d.identity).map_err(|e| format!("state database: {e}"))?;
+                let identity =
+                    serde_json::to_string(&d.identity).map_err(|e| format!("state database: {e}"))?;
                 dev.execute(params![
                     ip,
                     d.mac.map(crate::event::format_mac),
@@ -182,8 +191,14 @@ impl Store {
                 ])
                 .map_err(q)?;
                 for e in &d.firmware.entries {
-                    fw.execute(params![ip, e.version, e.source.as_str(), i64_of(e.first_seen), i64_of(e.last_seen)])
-                        .map_err(q)?;
+                    fw.execute(params![
+                        ip,
+                        e.version,
+                        e.source.as_str(),
+                        i64_of(e.first_seen),
+                        i64_of(e.last_seen)
+                    ])
+                    .map_err(q)?;
                 }
                 for (dest, e) in &d.destinations {
                     ds.execute(params![
@@ -231,7 +246,14 @@ mod tests {
             ..Observation::default()
         };
         inv.identify(ip, Source::Sadp, &obs, 20);
-        inv.contacted(ip, "203.0.113.5".parse().unwrap_or_else(|e| panic!("{e}")), 443, 6, Some("x.example"), 30);
+        inv.contacted(
+            ip,
+            "203.0.113.5".parse().unwrap_or_else(|e| panic!("{e}")),
+            443,
+            6,
+            Some("x.example"),
+            30,
+        );
         {
             let mut s = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
             let dirty = inv.take_dirty();
@@ -241,11 +263,16 @@ mod tests {
         let loaded = s.load().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(loaded.len(), 1);
         let d = &loaded[0];
-        assert_eq!(Some(d), inv.get(ip).map(|d| {
-            let mut d = d.clone();
-            d.unexpected.clear();
-            d
-        }).as_ref());
+        assert_eq!(
+            Some(d),
+            inv.get(ip)
+                .map(|d| {
+                    let mut d = d.clone();
+                    d.unexpected.clear();
+                    d
+                })
+                .as_ref()
+        );
         assert_eq!(d.model(), Some("DS-2CD2143G2-I"));
         assert_eq!(d.firmware.entries.len(), 1);
         assert_eq!(d.destinations.len(), 1);
@@ -257,7 +284,8 @@ mod tests {
         let path = dir.path().join("state.db");
         drop(Store::open(&path));
         let c = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        c.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", []).unwrap_or_else(|e| panic!("{e}"));
+        c.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
+            .unwrap_or_else(|e| panic!("{e}"));
         let e = Store::open(&path).err().unwrap_or_default();
         assert!(e.contains("schema version"), "{e}");
     }

@@ -47,7 +47,8 @@ impl Stream {
             if self.pending.len() > MAX_PENDING || self.pending_bytes > MAX_PENDING_BYTES {
                 // The gap is not filling: skip to the earliest held segment.
                 self.gaps += 1;
-                if let Some(first) = self.pending.iter().map(|(s, _)| *s).min_by_key(|s| s.wrapping_sub(next)) {
+                if let Some(first) = self.pending.iter().map(|(s, _)| *s).min_by_key(|s| s.wrapping_sub(next))
+                {
                     self.next = Some(first);
                     self.drain(deliver);
                 }
@@ -116,7 +117,10 @@ mod tests {
     fn in_order_out_of_order_and_retransmitted() {
         let mut s = Stream::default();
         s.syn(1000);
-        let out = run(&mut s, &[(1001, b"GET "), (1009, b"HTTP"), (1005, b"/ x "), (1001, b"GET "), (1007, b"x HTTP/1.1")]);
+        let out = run(
+            &mut s,
+            &[(1001, b"GET "), (1009, b"HTTP"), (1005, b"/ x "), (1001, b"GET "), (1007, b"x HTTP/1.1")],
+        );
         assert_eq!(out, b"GET / x HTTP/1.1");
         assert_eq!(s.gaps, 0);
         assert_eq!(s.delivered, 16);

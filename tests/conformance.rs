@@ -89,14 +89,18 @@ fn case_pcap(dir: &Path, yaml: &Value) -> PathBuf {
     let files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     let is_pcap = |p: &&PathBuf| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng");
     if yaml.get("pcap").is_some() {
-        if let Some(p) = files.iter().filter(is_pcap).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("referenced__")) {
+        if let Some(p) = files
+            .iter()
+            .filter(is_pcap)
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("referenced__"))
+        {
             return p.clone();
         }
     }
     if dir.join("input.pcap").exists() {
         return dir.join("input.pcap");
     }
-    files.iter().filter(is_pcap).next().cloned().unwrap_or_else(|| panic!("no capture in {}", dir.display()))
+    files.iter().find(is_pcap).cloned().unwrap_or_else(|| panic!("no capture in {}", dir.display()))
 }
 
 /// One comparison: (source, field) and whether camwatch agreed.
@@ -129,13 +133,15 @@ fn suricata_outcomes() -> Vec<Outcome> {
             if f.get("count").and_then(Value::as_u64) == Some(0) {
                 continue;
             }
-            let locate: Vec<(&String, &Value)> = m.iter().filter(|(k, _)| LOCATORS.contains(&k.as_str())).collect();
+            let locate: Vec<(&String, &Value)> =
+                m.iter().filter(|(k, _)| LOCATORS.contains(&k.as_str())).collect();
             let candidates: Vec<&Value> = events
                 .iter()
                 .filter(|e| locate.iter().all(|(k, v)| lookup(e, k).is_some_and(|o| same(o, v))))
                 .collect();
             for (k, want) in m.iter().filter(|(k, _)| COMPARED.iter().any(|c| k.starts_with(c))) {
-                let got: Vec<String> = candidates.iter().filter_map(|e| lookup(e, k)).map(|v| v.to_string()).collect();
+                let got: Vec<String> =
+                    candidates.iter().filter_map(|e| lookup(e, k)).map(|v| v.to_string()).collect();
                 let ok = candidates.iter().any(|e| lookup(e, k).is_some_and(|o| same(o, want)));
                 let detail = format!("suricata {want}, camwatch {got:?}");
                 out.push((source.clone(), k.clone(), ok, detail));
@@ -146,13 +152,18 @@ fn suricata_outcomes() -> Vec<Outcome> {
 }
 
 /// A flow line of an nDPI `.out` file: protocol, both endpoints and the bracketed fields.
-fn ndpi_flows(text: &str) -> Vec<(String, String, String, Vec<(String, String)>)> {
+/// (protocol, endpoint, endpoint, bracketed fields)
+type NdpiFlow = (String, String, String, Vec<(String, String)>);
+
+fn ndpi_flows(text: &str) -> Vec<NdpiFlow> {
     let mut out = Vec::new();
     for line in text.lines() {
         let t = line.trim_start();
         let Some((_, rest)) = t.split_once(char::is_whitespace) else { continue };
         let mut words = rest.split_whitespace();
-        let (Some(proto), Some(a), Some(arrow), Some(b)) = (words.next(), words.next(), words.next(), words.next()) else {
+        let (Some(proto), Some(a), Some(arrow), Some(b)) =
+            (words.next(), words.next(), words.next(), words.next())
+        else {
             continue;
         };
         if !matches!(proto, "TCP" | "UDP") || !matches!(arrow, "<->" | "->") {
@@ -160,7 +171,10 @@ fn ndpi_flows(text: &str) -> Vec<(String, String, String, Vec<(String, String)>)
         }
         let fields = rest
             .split('[')
-            .filter_map(|f| f.split_once(": ").map(|(k, v)| (k.to_string(), v.trim_end_matches(']').trim_end_matches("][").to_string())))
+            .filter_map(|f| {
+                f.split_once(": ")
+                    .map(|(k, v)| (k.to_string(), v.trim_end_matches(']').trim_end_matches("][").to_string()))
+            })
             .map(|(k, v)| (k, v.split("][").next().unwrap_or("").to_string()))
             .collect();
         out.push((proto.to_string(), a.to_string(), b.to_string(), fields));
@@ -171,7 +185,11 @@ fn ndpi_flows(text: &str) -> Vec<(String, String, String, Vec<(String, String)>)
 fn endpoint(e: &Value, ip: &str, port: &str) -> String {
     let v = e[ip].as_str().unwrap_or("");
     let p = e[port].as_u64().unwrap_or(0);
-    if v.contains(':') { format!("[{v}]:{p}") } else { format!("{v}:{p}") }
+    if v.contains(':') {
+        format!("[{v}]:{p}")
+    } else {
+        format!("{v}:{p}")
+    }
 }
 
 fn ndpi_outcomes() -> Vec<Outcome> {
@@ -190,7 +208,9 @@ fn ndpi_outcomes() -> Vec<Outcome> {
         let flows = ndpi_flows(&text);
         let compared: Vec<_> = flows
             .iter()
-            .filter(|(_, _, _, f)| f.iter().any(|(k, _)| matches!(k.as_str(), "Hostname/SNI" | "JA3C" | "JA4" | "User-Agent")))
+            .filter(|(_, _, _, f)| {
+                f.iter().any(|(k, _)| matches!(k.as_str(), "Hostname/SNI" | "JA3C" | "JA4" | "User-Agent"))
+            })
             .collect();
         if compared.is_empty() {
             continue;
@@ -201,24 +221,40 @@ fn ndpi_outcomes() -> Vec<Outcome> {
             let mine: Vec<&Value> = events
                 .iter()
                 .filter(|e| {
-                    let here: BTreeSet<String> = [endpoint(e, "src_ip", "src_port"), endpoint(e, "dest_ip", "dest_port")].into();
+                    let here: BTreeSet<String> =
+                        [endpoint(e, "src_ip", "src_port"), endpoint(e, "dest_ip", "dest_port")].into();
                     here.iter().map(String::as_str).collect::<BTreeSet<_>>() == pair
                 })
                 .collect();
             for (k, want) in fields {
                 let paths: &[&str] = match k.as_str() {
-                    "Hostname/SNI" => {
-                        &["tls.sni", "http.hostname", "dns.queries[0].rrname", "rtsp.request.url", "discovery.ssdp.host"]
-                    }
+                    "Hostname/SNI" => &[
+                        "tls.sni",
+                        "http.hostname",
+                        "dns.queries[0].rrname",
+                        "rtsp.request.url",
+                        "discovery.ssdp.host",
+                    ],
                     "JA3C" => &["tls.ja3.hash"],
                     "JA4" => &["tls.ja4"],
-                    "User-Agent" => &["http.http_user_agent", "rtsp.request.user_agent", "discovery.ssdp.user_agent"],
+                    "User-Agent" => {
+                        &["http.http_user_agent", "rtsp.request.user_agent", "discovery.ssdp.user_agent"]
+                    }
                     _ => continue,
                 };
-                let got: BTreeSet<String> =
-                    mine.iter().flat_map(|e| paths.iter().filter_map(|p| lookup(e, p))).filter_map(|v| v.as_str().map(String::from)).collect();
-                let ok = got.contains(want) || (k == "Hostname/SNI" && got.iter().any(|g| g.contains(want.as_str())));
-                result.push((source.clone(), k.clone(), ok, format!("nDPI {want:?}, camwatch {got:?} on {a} <-> {b}")));
+                let got: BTreeSet<String> = mine
+                    .iter()
+                    .flat_map(|e| paths.iter().filter_map(|p| lookup(e, p)))
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect();
+                let ok = got.contains(want)
+                    || (k == "Hostname/SNI" && got.iter().any(|g| g.contains(want.as_str())));
+                result.push((
+                    source.clone(),
+                    k.clone(),
+                    ok,
+                    format!("nDPI {want:?}, camwatch {got:?} on {a} <-> {b}"),
+                ));
             }
         }
     }
@@ -236,7 +272,16 @@ fn agreement_with_suricata_and_ndpi() {
     let mut disagreements = BTreeSet::new();
     for (source, field, ok, detail) in &outcomes {
         let listed = expected.iter().any(|e| &e.source == source && &e.field == field);
-        println!("{source:<48} {field:<34} {}", if *ok { "agree" } else if listed { "DIFFER (listed)" } else { "DIFFER" });
+        println!(
+            "{source:<48} {field:<34} {}",
+            if *ok {
+                "agree"
+            } else if listed {
+                "DIFFER (listed)"
+            } else {
+                "DIFFER"
+            }
+        );
         if !ok {
             disagreements.insert((source.clone(), field.clone()));
             if !listed {
@@ -252,6 +297,10 @@ fn agreement_with_suricata_and_ndpi() {
         .filter(|e| !e.source.starts_with("tshark/"))
         .filter(|e| !disagreements.contains(&(e.source.clone(), e.field.clone())))
         .collect();
-    assert!(unexplained.is_empty(), "disagreements not in tests/conformance-expectations.yaml:\n{}", unexplained.join("\n"));
+    assert!(
+        unexplained.is_empty(),
+        "disagreements not in tests/conformance-expectations.yaml:\n{}",
+        unexplained.join("\n")
+    );
     assert!(stale.is_empty(), "listed disagreements that no longer happen: {stale:?}");
 }

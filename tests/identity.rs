@@ -20,8 +20,10 @@ fn inventory(state: &std::path::Path) -> Vec<Value> {
 
 #[test]
 fn real_isapi_device_info_fills_the_inventory_with_its_source() {
-    let body = std::fs::read_to_string(corpus().join("hikvision-isapi/ISAPI__System.deviceInfo__ipc1.xml")).unwrap();
-    let request = b"GET /ISAPI/System/deviceInfo HTTP/1.1\r\nHost: 192.168.1.64\r\nUser-Agent: nvr\r\n\r\n".to_vec();
+    let body =
+        std::fs::read_to_string(corpus().join("hikvision-isapi/ISAPI__System.deviceInfo__ipc1.xml")).unwrap();
+    let request =
+        b"GET /ISAPI/System/deviceInfo HTTP/1.1\r\nHost: 192.168.1.64\r\nUser-Agent: nvr\r\n\r\n".to_vec();
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/xml; charset=\"UTF-8\"\r\nContent-Length: {}\r\nServer: App-webs/\r\n\r\n{body}",
         body.len()
@@ -69,4 +71,21 @@ fn real_isapi_device_info_fills_the_inventory_with_its_source() {
         let t = text(&out.stdout);
         assert!(t.contains("192.168.1.64") && t.contains(&xml_text(&body, "model")), "{t}");
     }
+}
+
+#[test]
+fn a_real_dlink_camera_reports_its_model_and_firmware_over_hnap() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let pcap = corpus().join("camera/iotsentinel_D-LinkCam_Setup-A-1-STA.pcap");
+    crate::replay::replay(&pcap, dir.path(), &["-q", "--state", state.to_str().unwrap()]);
+    let inv = inventory(&state);
+    let cam = inv.iter().find(|d| d["ip"] == "10.10.10.37").unwrap_or_else(|| panic!("{inv:?}"));
+    let id = &cam["identity"];
+    assert_eq!(id["vendor"]["value"], "D-Link");
+    assert_eq!(id["model"]["value"], "DCS-935L");
+    assert_eq!(id["model"]["source"], "http");
+    assert_eq!(id["firmware"]["value"], "1.06");
+    assert_eq!(cam["mac"], "b0:c5:54:25:5b:0e");
+    assert!(cam["destinations"].as_array().is_some_and(|d| !d.is_empty()));
 }

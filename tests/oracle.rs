@@ -120,7 +120,9 @@ fn camwatch_names(events: &[serde_json::Value]) -> [BTreeSet<String>; 3] {
     let mut host = BTreeSet::new();
     for e in events {
         if let Some(qs) = e["dns"]["queries"].as_array() {
-            dns.extend(qs.iter().filter_map(|q| q["rrname"].as_str()).map(|s| s.trim_end_matches('.').to_string()));
+            dns.extend(
+                qs.iter().filter_map(|q| q["rrname"].as_str()).map(|s| s.trim_end_matches('.').to_string()),
+            );
         }
         if let Some(s) = e["tls"]["sni"].as_str() {
             sni.insert(s.to_string());
@@ -138,7 +140,9 @@ fn camwatch_names(events: &[serde_json::Value]) -> [BTreeSet<String>; 3] {
 
 fn strip_port(h: &str) -> String {
     match h.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.contains(':') => name.to_string(),
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.contains(':') => {
+            name.to_string()
+        }
         _ => h.to_string(),
     }
 }

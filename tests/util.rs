@@ -230,7 +230,8 @@ pub fn tcp_conversation(
             PacketBuilder::ethernet2(smac, cmac).ipv4(sip, cip, 64).tcp(sport, cport, seq, 64240)
         };
         let b = if syn { b.syn() } else { b };
-        let b = if syn && !from_client { b.ack(ack) } else if !syn { b.ack(ack) } else { b };
+        // Everything but the client's SYN acknowledges.
+        let b = if syn && from_client { b } else { b.ack(ack) };
         let b = if fin { b.fin() } else { b };
         let mut f = Vec::new();
         b.write(&mut f, payload).unwrap();

@@ -15,6 +15,10 @@
 //!   `offlineStatus` and `verificationCode` are from memory of Hikvision's ISAPI documentation:
 //!   **unverified**. The verification code is a device secret (it protects cloud binding and
 //!   stream encryption), so only its presence is recorded.
+//! - D-Link HNAP (`POST /HNAP1/`, SOAPAction `GetDeviceSettings`): the
+//!   `GetDeviceSettingsResponse` a real D-Link DCS-935L sends in
+//!   `shared/corpus/camera/iotsentinel_D-LinkCam_Setup-A-1-STA.pcap` (`VendorName`, `ModelName`,
+//!   `FirmwareVersion`, `HardwareVersion`, `DeviceMacId`, `DeviceName`).
 //! - magicBox: `key=value` lines, e.g. `version=2.800.0000000.29.R,build:2021-08-30`,
 //!   `type=IPC-…`, `sn=…` (mageni `gb_dahua_devices_http_detect.nasl`).
 
@@ -61,6 +65,69 @@ pub struct IsapiDeviceInfo {
 ///
 /// Errors: "not_xml", "response_status" (an ISAPI `<ResponseStatus>` error body, e.g. on a
 /// failed login), "not_device_info" (another root element).
+/// Identity from a D-Link HNAP `GetDeviceSettingsResponse`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HnapDeviceSettings {
+    pub vendor_name: Option<String>,
+    pub model_name: Option<String>,
+    pub model_description: Option<String>,
+    pub device_name: Option<String>,
+    pub firmware_version: Option<String>,
+    pub hardware_version: Option<String>,
+    pub device_mac: Option<String>,
+    pub anomalies: Vec<&'static str>,
+}
+
+/// Parses a SOAP envelope whose body is an HNAP `GetDeviceSettingsResponse`.
+pub fn parse_hnap_device_settings(xml: &[u8]) -> Result<HnapDeviceSettings, &'static str> {
+    let mut anomalies = Vec::new();
+    let mut leaves: Vec<(String, String)> = Vec::new();
+    let mut seen_response = false;
+    walk_xml(
+        xml,
+        &mut anomalies,
+        |_| MAX_TEXT,
+        |path, text| {
+            // Envelope / Body / GetDeviceSettingsResponse / leaf
+            if let [_, _, response, leaf] = path {
+                if response == "GetDeviceSettingsResponse" && leaves.len() < MAX_ELEMENTS {
+                    seen_response = true;
+                    leaves.push((leaf.clone(), text.to_string()));
+                }
+            }
+        },
+    )?;
+    if !seen_response {
+        return Err("not_hnap_device_settings");
+    }
+    let mut out = HnapDeviceSettings {
+        vendor_name: None,
+        model_name: None,
+        model_description: None,
+        device_name: None,
+        firmware_version: None,
+        hardware_version: None,
+        device_mac: None,
+        anomalies,
+    };
+    for (name, text) in leaves {
+        let slot = match name.as_str() {
+            "VendorName" => &mut out.vendor_name,
+            "ModelName" => &mut out.model_name,
+            "ModelDescription" => &mut out.model_description,
+            "DeviceName" => &mut out.device_name,
+            "FirmwareVersion" => &mut out.firmware_version,
+            "HardwareVersion" => &mut out.hardware_version,
+            "DeviceMacId" => &mut out.device_mac,
+            _ => continue,
+        };
+        if slot.is_none() && !text.is_empty() {
+            *slot = Some(text);
+        }
+    }
+    Ok(out)
+}
+
 pub fn parse_device_info(xml: &[u8]) -> Result<IsapiDeviceInfo, &'static str> {
     let mut anomalies = Vec::new();
     let mut leaves: Vec<(String, String)> = Vec::new();
@@ -476,6 +543,29 @@ fn append_text(
         push_anomaly(anomalies, "text_truncated");
     }
     buf.push_str(truncate(s, room));
+}
+
+#[cfg(test)]
+mod hnap_tests {
+    use super::*;
+
+    /// The start of the HNAP response in `iotsentinel_D-LinkCam_Setup-A-1-STA.pcap` (a real
+    /// D-Link DCS-935L), cut after `HNAPVersion` and closed by hand.
+    const DCS_935L: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><GetDeviceSettingsResponse xmlns=\"http://purenetworks.com/HNAP1/\"><GetDeviceSettingsResult>OK</GetDeviceSettingsResult><Type>ConnectedHomeClient</Type><DeviceName>DCS-935L</DeviceName><VendorName>D-Link</VendorName><ModelDescription>Wireless Internet Camera</ModelDescription><ModelName>DCS-935L</ModelName><DeviceMacId>B0:C5:54:25:5B:0E</DeviceMacId><FirmwareVersion>1.06</FirmwareVersion><FirmwareRegion>Default</FirmwareRegion><LatestFirmwareVersion>1.06</LatestFirmwareVersion><HardwareVersion>A1</HardwareVersion><HNAPVersion>0111</HNAPVersion></GetDeviceSettingsResponse></soap:Body></soap:Envelope>";
+
+    #[test]
+    fn real_dlink_device_settings() {
+        let s = parse_hnap_device_settings(DCS_935L.as_bytes()).unwrap();
+        assert_eq!(s.vendor_name.as_deref(), Some("D-Link"));
+        assert_eq!(s.model_name.as_deref(), Some("DCS-935L"));
+        assert_eq!(s.firmware_version.as_deref(), Some("1.06"));
+        assert_eq!(s.hardware_version.as_deref(), Some("A1"));
+        assert_eq!(s.device_mac.as_deref(), Some("B0:C5:54:25:5B:0E"));
+        assert_eq!(parse_hnap_device_settings(b"<DeviceInfo/>").err(), Some("not_hnap_device_settings"));
+        for n in 0..DCS_935L.len() {
+            let _ = parse_hnap_device_settings(&DCS_935L.as_bytes()[..n]);
+        }
+    }
 }
 
 #[cfg(test)]

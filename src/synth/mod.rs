@@ -235,7 +235,8 @@ pub struct TruthFirmwareUpload {
     /// SHA-256 of the image, lower-case hex.
     pub sha256: String,
     /// The version the device runs after the upgrade, in the form of [`TruthFirmware::versions`]
-    /// (it appears there only if the device announces itself again before the capture ends).
+    /// (it appears there only if the device announces itself again before the capture ends:
+    /// always in captures of a minute or more with the default image size).
     pub new_version: String,
 }
 

@@ -43,7 +43,7 @@ const WSD_GROUP: [u8; 4] = [239, 255, 255, 250];
 const WSD_PORT: u16 = 3702;
 /// Firmware a Hikvision camera runs after the `firmware` anomaly's upgrade (SADP form; as long
 /// as the original version, so the SADP flow's byte counts do not change).
-pub(crate) const HIK_UPGRADE_FIRMWARE: &str = "V5.7.9build 230217";
+const HIK_UPGRADE_FIRMWARE: &str = "V5.7.9build 230217";
 
 /// Every SNI the generator can put in a ClientHello (for tests).
 #[cfg(test)]
@@ -802,6 +802,8 @@ fn firmware(plan: &mut Plan, ctx: &Ctx, bytes: usize) -> anyhow::Result<Option<U
     let image = mgmt::digicap(rng, bytes);
     // About 75-95 Mbit/s on the camera's 100 Mbit/s port.
     let gap = jitter(rng, 125, 160);
+    // After the NVR's device-information polls (first quarter at most), so those still report
+    // the old version; early enough for a discovery announcement to follow if one can.
     let (lo, hi) = (ctx.dur * 30 / 100, ctx.dur * 60 / 100);
     let needed = (image.len() / SEG_PAYLOAD + 2) as u64 * gap + 4 * SEC;
     let latest = discovery_times(ctx, i).last().map_or(0, |h| h.saturating_sub(needed));

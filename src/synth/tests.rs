@@ -595,13 +595,14 @@ fn tshark_dissects_the_capture_cleanly() {
     assert_eq!(count(&[&xml[..], &["-Y", "_ws.expert.severity >= warning or _ws.malformed"]].concat()), 0);
 }
 
-/// Payload bytes of every TCP connection, per direction, keyed by (sender, receiver), in order
-/// (the generator never retransmits or reorders).
-fn tcp_streams(
-    cap: &Capture,
-) -> (Vec<(SocketAddrV4, SocketAddrV4)>, HashMap<(SocketAddrV4, SocketAddrV4), Vec<u8>>) {
+/// (sender, receiver) of one direction of a TCP connection.
+type Direction = (SocketAddrV4, SocketAddrV4);
+
+/// The (client, server) pair of every TCP connection in order of SYN, and the payload bytes of
+/// every direction, in order (the generator never retransmits or reorders).
+fn tcp_streams(cap: &Capture) -> (Vec<Direction>, HashMap<Direction, Vec<u8>>) {
     let mut order = Vec::new();
-    let mut data: HashMap<(SocketAddrV4, SocketAddrV4), Vec<u8>> = HashMap::new();
+    let mut data: HashMap<Direction, Vec<u8>> = HashMap::new();
     for p in &cap.packets {
         let Some(ip) = decode(&p.data) else { continue };
         let Some(t) = &ip.tcp else { continue };
