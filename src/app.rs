@@ -215,6 +215,8 @@ fn body_len(b: &Option<Body>) -> usize {
 #[derive(Default)]
 pub struct AppLayer {
     flows: HashMap<u64, AppFlow>,
+    /// TFTP transfers by the client's endpoint (the data moves on ports the request chose).
+    tftp: HashMap<(IpAddr, u16), Tftp>,
     buffered: usize,
     /// Streams not followed because the worker's buffer budget was spent.
     pub refused: u64,
@@ -264,6 +266,8 @@ impl AppLayer {
         out: &mut Output,
     ) {
         match pkt.proto {
+            PROTO_UDP if either(pkt, 69) => self.tftp_request(pkt, ts),
+            PROTO_UDP if self.tftp_data(rec, pkt, ts, out) => {}
             PROTO_UDP if !pkt.payload.is_empty() => udp(rec, pkt, ts, out),
             PROTO_TCP => self.tcp(rec, pkt, to_server, ts, out),
             _ => {}
@@ -273,6 +277,19 @@ impl AppLayer {
     /// A flow ended: whatever is still open (a request without a response, a transfer cut
     /// short) is reported.
     pub fn end(&mut self, rec: &FlowRecord, out: &mut Output) {
+        if rec.proto == PROTO_UDP {
+            for key in [(rec.src_ip, rec.src_port), (rec.dest_ip, rec.dest_port)] {
+                if let Some(t) = self.tftp.remove(&key) {
+                    if t.data_seen {
+                        out.events.push(tcp_ctx(
+                            rec,
+                            rec.end,
+                            App::FirmwareTransfer(Box::new(t.finish(false))),
+                        ));
+                    }
+                }
+            }
+        }
         let Some(mut f) = self.flows.remove(&rec.flow_id) else { return };
         self.buffered = self.buffered.saturating_sub(f.buffered());
         for txn in f.pending.drain(..) {
@@ -327,6 +344,152 @@ impl AppLayer {
             f.client.stream.release();
             f.server.stream.release();
         }
+    }
+}
+
+/// TFTP transfers followed at once per worker.
+const MAX_TFTP: usize = 64;
+
+/// A TFTP transfer of a firmware-looking file (RFC 1350; `blksize` from RFC 2348).
+#[derive(Debug)]
+struct Tftp {
+    write: bool,
+    filename: String,
+    server: IpAddr,
+    block_size: usize,
+    next_block: u16,
+    hasher: Sha256,
+    size: u64,
+    head: Vec<u8>,
+    data_seen: bool,
+}
+
+impl Tftp {
+    fn finish(self, completed: bool) -> FirmwareTransfer {
+        FirmwareTransfer {
+            direction: if self.write { "upload" } else { "download" },
+            method: if self.write { "WRQ".into() } else { "RRQ".into() },
+            url: self.filename.clone(),
+            hostname: None,
+            size: self.size,
+            expected_size: None,
+            sha256: self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            completed,
+            digicap: firmware::parse_digicap_header(&self.head).ok(),
+            filename_version: firmware::version_from_filename(&self.filename),
+        }
+    }
+}
+
+fn is_firmware_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let file = lower.rsplit(['/', '\\']).next().unwrap_or(&lower);
+    file.contains("digicap")
+        || [".dav", ".bin", ".img", ".pak", ".bin.gz"].iter().any(|ext| file.ends_with(ext))
+        || firmware::version_from_filename(file).is_some()
+}
+
+impl AppLayer {
+    /// A read or write request to port 69: remember the client's endpoint.
+    fn tftp_request(&mut self, pkt: &IpPacket<'_>, _ts: Micros) {
+        let p = pkt.payload;
+        let (Some(&0), Some(&op)) = (p.first(), p.get(1)) else { return };
+        if (op != 1 && op != 2) || pkt.dst_port != 69 {
+            return;
+        }
+        let mut fields = p[2..].split(|b| *b == 0);
+        let Some(name) = fields.next().and_then(|n| std::str::from_utf8(n).ok()) else { return };
+        if name.is_empty() || name.len() > 512 || !is_firmware_name(name) {
+            return;
+        }
+        let _mode = fields.next();
+        let mut block_size = 512;
+        while let (Some(k), Some(v)) = (fields.next(), fields.next()) {
+            if k.eq_ignore_ascii_case(b"blksize") {
+                block_size =
+                    std::str::from_utf8(v).ok().and_then(|v| v.parse().ok()).unwrap_or(512).clamp(8, 65464);
+            }
+        }
+        if self.tftp.len() >= MAX_TFTP {
+            return;
+        }
+        self.tftp.insert(
+            (pkt.src_ip, pkt.src_port),
+            Tftp {
+                write: op == 2,
+                filename: name.to_string(),
+                server: pkt.dst_ip,
+                block_size,
+                next_block: 1,
+                hasher: Sha256::new(),
+                size: 0,
+                head: Vec::new(),
+                data_seen: false,
+            },
+        );
+    }
+
+    /// DATA packets of a followed transfer (either direction). Returns whether the packet
+    /// belonged to one.
+    fn tftp_data(&mut self, rec: &FlowRecord, pkt: &IpPacket<'_>, ts: Micros, out: &mut Output) -> bool {
+        if self.tftp.is_empty() {
+            return false;
+        }
+        let key = if self.tftp.contains_key(&(pkt.dst_ip, pkt.dst_port)) {
+            (pkt.dst_ip, pkt.dst_port)
+        } else if self.tftp.contains_key(&(pkt.src_ip, pkt.src_port)) {
+            (pkt.src_ip, pkt.src_port)
+        } else {
+            return false;
+        };
+        let Some(t) = self.tftp.get_mut(&key) else { return false };
+        let peer = if key.0 == pkt.dst_ip { pkt.src_ip } else { pkt.dst_ip };
+        if peer != t.server {
+            return false;
+        }
+        let p = pkt.payload;
+        match (p.first(), p.get(1)) {
+            // DATA
+            (Some(0), Some(3)) if p.len() >= 4 => {
+                let block = u16::from_be_bytes([p[2], p[3]]);
+                if block != t.next_block {
+                    return true; // a retransmission or a gap: not hashed twice
+                }
+                let data = &p[4..];
+                t.hasher.update(data);
+                t.size += data.len() as u64;
+                t.data_seen = true;
+                let room = IMAGE_HEAD.saturating_sub(t.head.len());
+                t.head.extend_from_slice(&data[..data.len().min(room)]);
+                t.next_block = t.next_block.wrapping_add(1);
+                if data.len() < t.block_size {
+                    if let Some(t) = self.tftp.remove(&key) {
+                        out.events.push(ctx(rec, pkt, ts, App::FirmwareTransfer(Box::new(t.finish(true)))));
+                    }
+                }
+            }
+            // OACK: the server accepted options (a block size).
+            (Some(0), Some(6)) => {
+                let mut fields = p[2..].split(|b| *b == 0);
+                while let (Some(k), Some(v)) = (fields.next(), fields.next()) {
+                    if k.eq_ignore_ascii_case(b"blksize") {
+                        if let Some(n) = std::str::from_utf8(v).ok().and_then(|v| v.parse::<usize>().ok()) {
+                            t.block_size = n.clamp(8, 65464);
+                        }
+                    }
+                }
+            }
+            // ERROR ends it.
+            (Some(0), Some(5)) => {
+                if let Some(t) = self.tftp.remove(&key) {
+                    if t.data_seen {
+                        out.events.push(ctx(rec, pkt, ts, App::FirmwareTransfer(Box::new(t.finish(false)))));
+                    }
+                }
+            }
+            _ => {}
+        }
+        true
     }
 }
 

@@ -131,10 +131,18 @@ fn clean(v: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_string())
 }
 
+fn same_version(a: &str, b: &str) -> bool {
+    a == b || Version::parse(a).compare(&Version::parse(b)) == Some(std::cmp::Ordering::Equal)
+}
+
 /// Values that differ only in case or spacing are the same value.
 fn same(a: &str, b: &str, field: &str) -> bool {
     if field == "vendor" {
         return crate::oui::short_vendor(a).eq_ignore_ascii_case(&crate::oui::short_vendor(b));
+    }
+    // `V5.7.3build 220112` (SADP) and `V5.7.3 build 220112` (ISAPI) are one version.
+    if field == "firmware" && same_version(a, b) {
+        return true;
     }
     a.split_whitespace().eq(b.split_whitespace()) || a.eq_ignore_ascii_case(b)
 }
@@ -173,7 +181,13 @@ impl Identity {
                     }
                 }
                 Some(old) => {
-                    let kind = if source <= old.source { ChangeKind::Changed } else { ChangeKind::Conflict };
+                    // Firmware changes over time: the latest report wins whatever its source
+                    // (its history and ordering are kept by `FirmwareHistory`).
+                    let kind = if source <= old.source || field == "firmware" {
+                        ChangeKind::Changed
+                    } else {
+                        ChangeKind::Conflict
+                    };
                     changes.push(Change {
                         field,
                         kind,
@@ -249,10 +263,11 @@ impl FirmwareHistory {
     pub fn observe(&mut self, version: &str, source: Source, ts: Micros) -> Option<FirmwareChange> {
         let version = clean(version)?;
         let current = self.current().map(|e| e.version.clone());
-        if let Some(e) = self.entries.iter_mut().find(|e| e.version == version) {
+        if let Some(e) = self.entries.iter_mut().find(|e| same_version(&e.version, &version)) {
+            let is_current = current.as_deref() == Some(e.version.as_str());
             e.last_seen = e.last_seen.max(ts);
             e.first_seen = e.first_seen.min(ts);
-            if current.as_deref() == Some(version.as_str()) {
+            if is_current {
                 return None;
             }
         } else {
@@ -323,7 +338,9 @@ mod tests {
         let down = down.unwrap_or_else(|| panic!("no change"));
         assert_eq!(down.kind, FirmwareChangeKind::Downgraded);
         assert_eq!(down.previous.as_deref(), Some("V5.7.3 build 220112"));
-        let odd = h.observe("weird-build", Source::Http, 5);
+        // The same version written the ISAPI way is not a change.
+        assert_eq!(h.observe("V5.4.0build 160530", Source::Sadp, 5), None);
+        let odd = h.observe("weird-build", Source::Http, 6);
         assert_eq!(odd.map(|c| c.kind), Some(FirmwareChangeKind::Changed));
         assert_eq!(h.entries.len(), 4);
     }

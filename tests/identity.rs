@@ -89,3 +89,122 @@ fn a_real_dlink_camera_reports_its_model_and_firmware_over_hnap() {
     assert_eq!(cam["mac"], "b0:c5:54:25:5b:0e");
     assert!(cam["destinations"].as_array().is_some_and(|d| !d.is_empty()));
 }
+
+#[test]
+fn generated_cameras_identity_firmware_upload_and_upgrade() {
+    use camwatch::proto::firmware::Version;
+    let g = generated(23, camwatch::synth::Anomalies::all());
+    let state = g.dir.path().join("state.db");
+    let r = crate::replay::replay(&g.pcap, g.dir.path(), &["-q", "--state", state.to_str().unwrap()]);
+    let inv = inventory(&state);
+    assert!(!g.truth.firmware.is_empty());
+    for want in &g.truth.firmware {
+        let d = inv
+            .iter()
+            .find(|d| d["ip"] == want.device.to_string())
+            .unwrap_or_else(|| panic!("{}", want.device));
+        let id = &d["identity"];
+        assert_eq!(id["vendor"]["value"], want.vendor.as_str(), "{d}");
+        assert_eq!(id["model"]["value"], want.model.as_str(), "{d}");
+        assert_eq!(id["serial"]["value"], want.serial.as_str(), "{d}");
+        let fw = id["firmware"]["value"].as_str().unwrap();
+        let last = want.versions.last().unwrap();
+        assert_eq!(
+            Version::parse(fw).compare(&Version::parse(last)),
+            Some(std::cmp::Ordering::Equal),
+            "{fw} vs {last}"
+        );
+    }
+
+    let up = &g.truth.firmware_uploads[0];
+    let transfers: Vec<&Value> = r
+        .events
+        .iter()
+        .filter(|e| e["event_type"] == "firmware" && e["firmware"]["event"] == "transfer")
+        .collect();
+    assert_eq!(transfers.len(), 1, "{transfers:?}");
+    let t = &transfers[0];
+    assert_eq!(t["firmware"]["sha256"], up.sha256.as_str());
+    assert_eq!(t["firmware"]["size"], up.size);
+    assert_eq!(t["firmware"]["completed"], true);
+    assert_eq!(t["firmware"]["direction"], "upload");
+    assert_eq!(t["src_ip"], up.from.to_string());
+    assert_eq!(t["dest_ip"], up.device.to_string());
+    assert_eq!(t["firmware"]["digicap"]["magic"], 0x484B_5753);
+
+    let upgrades: Vec<&Value> = r
+        .events
+        .iter()
+        .filter(|e| e["event_type"] == "firmware" && e["firmware"]["event"] == "upgraded")
+        .collect();
+    assert_eq!(upgrades.len(), 1, "{upgrades:?}");
+    assert_eq!(upgrades[0]["firmware"]["device"], up.device.to_string());
+    assert_eq!(upgrades[0]["firmware"]["version"], up.new_version.as_str());
+    // Sources agree on everything else: no conflicts, no spurious firmware changes.
+    let changed: Vec<&Value> = r
+        .events
+        .iter()
+        .filter(|e| {
+            e["event_type"] == "firmware"
+                && !matches!(e["firmware"]["event"].as_str(), Some("first_seen" | "upgraded" | "transfer"))
+        })
+        .collect();
+    assert!(changed.is_empty(), "{changed:?}");
+
+    let m = &r.metrics;
+    assert_eq!(
+        metric(m, &format!("camwatch_firmware_changes_total{{device=\"{}\",kind=\"upgraded\"}}", up.device)),
+        1.0
+    );
+    assert_eq!(metric(m, "camwatch_firmware_transfers_total{completed=\"true\",direction=\"upload\"}"), 1.0);
+    for p in ["dns", "tls", "http", "ntp", "sadp", "dhip", "wsd", "rtsp"] {
+        assert!(metric(m, &format!("camwatch_app_messages_total{{protocol=\"{p}\"}}")) >= 1.0, "{p}");
+    }
+    assert!(!m.keys().any(|k| k.starts_with("camwatch_parse_errors_total")), "{}", keys(m));
+}
+
+#[test]
+fn a_tftp_firmware_download_is_hashed_in_block_order() {
+    use etherparse::PacketBuilder;
+    use sha2::{Digest, Sha256};
+    let cam = ([0x44, 0x47, 0xcc, 9, 9, 9], [192, 168, 1, 64]);
+    let srv = ([0x00, 0x1b, 0x21, 1, 2, 3], [192, 168, 1, 128]);
+    let udp = |from: ([u8; 6], [u8; 4]), to: ([u8; 6], [u8; 4]), sp: u16, dp: u16, payload: &[u8]| {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(from.0, to.0)
+            .ipv4(from.1, to.1, 64)
+            .udp(sp, dp)
+            .write(&mut f, payload)
+            .unwrap();
+        f
+    };
+    let image: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut frames = vec![udp(cam, srv, 2000, 69, b"\x00\x01digicap.dav\x00octet\x00")];
+    for (i, block) in image.chunks(512).enumerate() {
+        let n = (i + 1) as u16;
+        let mut data = vec![0, 3];
+        data.extend_from_slice(&n.to_be_bytes());
+        data.extend_from_slice(block);
+        frames.push(udp(srv, cam, 3000, 2000, &data));
+        if n == 3 {
+            frames.push(udp(srv, cam, 3000, 2000, &data)); // a retransmission
+        }
+        let mut ack = vec![0, 4];
+        ack.extend_from_slice(&n.to_be_bytes());
+        frames.push(udp(cam, srv, 2000, 3000, &ack));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("tftp.pcap");
+    write_frames(&pcap, &frames);
+    let r = crate::replay::replay(&pcap, dir.path(), &["-q"]);
+    let t: Vec<&Value> = r.events.iter().filter(|e| e["firmware"]["event"] == "transfer").collect();
+    assert_eq!(t.len(), 1, "{:?}", r.events);
+    let f = &t[0]["firmware"];
+    let want: String = Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(f["sha256"], want.as_str());
+    assert_eq!(f["size"], image.len());
+    assert_eq!(f["completed"], true);
+    assert_eq!(f["direction"], "download");
+    assert_eq!(f["method"], "RRQ");
+    assert_eq!(f["url"], "digicap.dav");
+}

@@ -229,7 +229,8 @@ fn sum_bytes(data: &[u8]) -> u32 {
 /// Applies (or removes) the header's XOR encoding: key byte `offset mod 16`.
 pub(crate) fn digicap_xor(header: &mut [u8]) {
     for (i, b) in header.iter_mut().enumerate() {
-        *b ^= DIGICAP_KEY[i % DIGICAP_KEY.len()];
+        // Key index as MatrixEditor/hiktools `fmod/digicap.py` uses it.
+        *b ^= DIGICAP_KEY[(i + (i >> 4)) & 0xF];
     }
 }
 

@@ -832,16 +832,11 @@ fn management_messages_carry_the_truth_identity() {
                 let image = &req.body;
                 assert_eq!(image.len() as u64, upload.size);
                 assert_eq!(super::mgmt::sha256_hex(image), upload.sha256);
-                // The digicap.dav header, XOR-decoded.
-                let key = [
-                    0xBA, 0xCD, 0xBC, 0xFE, 0xD6, 0xCA, 0xDD, 0xD3, 0xBA, 0xB9, 0xA3, 0xAB, 0xBF, 0xCB, 0xB5,
-                    0xBE,
-                ];
-                let h: Vec<u8> = image[..0x6C].iter().enumerate().map(|(i, b)| b ^ key[i % 16]).collect();
-                let u32_at = |at: usize| u32::from_le_bytes(h[at..at + 4].try_into().unwrap());
-                assert_eq!((u32_at(0), u32_at(8), u32_at(12)), (0x484B_5753, 0x6C, 1));
-                assert_eq!((u32_at(0x60) as usize, u32_at(0x64)), (image.len() - 0x6C, 0x6C));
-                assert!(h[0x40..0x60].starts_with(b"_cfgUpgClass\0"));
+                // The digicap.dav header reads back with camwatch's own parser.
+                let h = crate::proto::firmware::parse_digicap_header(image).unwrap();
+                assert_eq!((h.magic, h.header_len, h.file_count), (0x484B_5753, 0x6C, 1));
+                assert_eq!((h.files[0].length as usize, h.files[0].offset), (image.len() - 0x6C, 0x6C));
+                assert_eq!(h.files[0].name, "_cfgUpgClass");
                 assert_eq!(resp.start, "HTTP/1.1 200 OK");
                 assert_eq!(resp.headers["server"], "App-webs/");
                 let status = std::str::from_utf8(&resp.body).unwrap();
