@@ -88,6 +88,8 @@ pub enum App {
     Ntp(ntp::NtpPacket),
     Ssdp(ssdp::SsdpMessage),
     Sadp(sadp::SadpMessage),
+    /// Layer-2 SADP (ethertype 0x8033); its addresses are inside the record.
+    SadpL2(sadp::SadpLegacy),
     Dhip(dhip::DhipMessage),
     Wsd(onvif::WsDiscovery),
     Rtsp(Box<RtspMessage>),
@@ -104,7 +106,7 @@ impl App {
             App::Dhcp(_) => "dhcp",
             App::Ntp(_) => "ntp",
             App::Ssdp(_) => "ssdp",
-            App::Sadp(_) => "sadp",
+            App::Sadp(_) | App::SadpL2(_) => "sadp",
             App::Dhip(_) => "dhip",
             App::Wsd(_) => "wsd",
             App::Rtsp(_) => "rtsp",
@@ -234,6 +236,23 @@ fn ctx(rec: &FlowRecord, pkt: &IpPacket<'_>, ts: Micros, app: App) -> AppEvent {
         proto: pkt.proto,
         app,
     }
+}
+
+/// A layer-2 SADP frame as an application event (no IP flow: addresses from the record).
+pub fn sadp_l2(payload: &[u8], ts: Micros) -> Result<AppEvent, &'static str> {
+    let m = sadp::parse_legacy(payload)?;
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    Ok(AppEvent {
+        ts,
+        flow_id: 0,
+        community_id: String::new(),
+        src_ip: ip(&m.src_ipv4),
+        src_port: 0,
+        dest_ip: ip(&m.dst_ipv4),
+        dest_port: 0,
+        proto: 0,
+        app: App::SadpL2(m),
+    })
 }
 
 /// Client-to-server context for a TCP event regardless of the packet that completed it.

@@ -101,6 +101,11 @@ pub struct Arp {
 pub enum Decoded<'a> {
     Ip(IpPacket<'a>),
     Arp(Arp),
+    /// Hikvision's layer-2 SADP (ethertype 0x8033): the Ethernet payload.
+    SadpL2 {
+        src_mac: [u8; 6],
+        payload: &'a [u8],
+    },
     /// A well-formed frame carrying something camwatch does not analyse (LLDP, STP, …).
     Other,
 }
@@ -130,6 +135,11 @@ pub fn decode(linktype: i32, data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
             let p = LaxSlicedPacket::from_ethernet(data)
                 .map_err(|_| link_err("frame shorter than an Ethernet header"))?;
             if p.net.is_none() {
+                if let (Some(e), Some(LinkSlice::Ethernet2(eth))) = (p.ether_payload(), &p.link) {
+                    if e.ether_type.0 == 0x8033 {
+                        return Ok(Decoded::SadpL2 { src_mac: eth.source(), payload: e.payload });
+                    }
+                }
                 if let Some(inner) =
                     p.ether_payload().filter(|e| e.ether_type.0 == 0x8864).and_then(|e| pppoe_ip(e.payload))
                 {
@@ -420,6 +430,16 @@ mod tests {
         assert_eq!(p.payload, b"pp");
         assert_eq!(p.vlan, Some(421));
         assert_eq!(p.src_mac, Some([0x44, 0x47, 0xcc, 1, 2, 3]));
+    }
+
+    #[test]
+    fn layer2_sadp_is_recognised() {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[0x44, 0x47, 0xcc, 1, 2, 3, 0x80, 0x33]);
+        f.extend_from_slice(&[0x21, 0x02, 0x01, 0x42]);
+        let Ok(Decoded::SadpL2 { src_mac, payload }) = decode(linktype::ETHERNET, &f) else { panic!() };
+        assert_eq!(src_mac, [0x44, 0x47, 0xcc, 1, 2, 3]);
+        assert_eq!(payload, &[0x21, 0x02, 0x01, 0x42]);
     }
 
     #[test]

@@ -131,6 +131,9 @@ struct SynthArgs {
     /// Size of the upload anomaly in bytes.
     #[arg(long, default_value_t = 3_000_000)]
     upload_bytes: usize,
+    /// Size of the firmware image in the firmware-upload anomaly, in bytes.
+    #[arg(long, default_value_t = 600_000)]
+    firmware_bytes: usize,
     /// Also write the generator's ground truth (JSON) here.
     #[arg(long)]
     truth: Option<PathBuf>,
@@ -403,6 +406,7 @@ fn synth(a: &SynthArgs) -> anyhow::Result<ExitCode> {
         duration_secs: a.duration,
         anomalies: Anomalies::parse_list(&a.anomalies)?,
         upload_bytes: a.upload_bytes,
+        firmware_bytes: a.firmware_bytes,
         ..Scenario::default()
     };
     let cap = generate(&scenario);

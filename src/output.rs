@@ -213,6 +213,7 @@ pub fn eve_app(e: &crate::app::AppEvent, sensor: &str) -> Value {
         App::Rtsp(m) => ("rtsp", "rtsp", json!(m)),
         App::Ssdp(m) => ("discovery", "discovery", json!({"protocol": "ssdp", "ssdp": m})),
         App::Sadp(m) => ("discovery", "discovery", json!({"protocol": "sadp", "sadp": m})),
+        App::SadpL2(m) => ("discovery", "discovery", json!({"protocol": "sadp_l2", "sadp_l2": m})),
         App::Dhip(m) => ("discovery", "discovery", json!({"protocol": "dhip", "dhip": m})),
         App::Wsd(m) => ("discovery", "discovery", json!({"protocol": "wsd", "wsd": m})),
         App::FirmwareTransfer(t) => {

@@ -310,6 +310,15 @@ impl<'s> Worker<'s> {
                 self.decode_errors[i] += 1;
             }
             Ok(Decoded::Other) => {}
+            Ok(Decoded::SadpL2 { payload, .. }) => match crate::app::sadp_l2(payload, p.ts) {
+                Ok(e) => {
+                    let _ = self.events.send(Event::App(Box::new(e)));
+                }
+                Err(reason) => {
+                    let labels = ParseErrorLabels { protocol: "sadp", reason };
+                    self.sensor.metrics.parse_errors.get_or_create(&labels).inc();
+                }
+            },
             Ok(Decoded::Arp(arp)) => {
                 let _ = self.events.send(Event::Arp { ts: p.ts, arp });
             }

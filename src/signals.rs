@@ -165,7 +165,7 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
                 out.push((ip, Source::Dhcp, obs));
             }
         }
-        App::Dns(_) | App::Tls(_) | App::Ntp(_) | App::FirmwareTransfer(_) => {}
+        App::Dns(_) | App::Tls(_) | App::Ntp(_) | App::FirmwareTransfer(_) | App::SadpL2(_) => {}
     }
     out
 }
