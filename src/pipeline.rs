@@ -422,8 +422,13 @@ struct Analysis<'s> {
     summary: Summary,
     last_event_flush: Instant,
     passive_dns: PassiveDns,
+    /// Names a flow's own messages gave its destination (TLS SNI, HTTP Host), until it ends.
+    flow_names: HashMap<u64, String>,
     store: Option<Store>,
 }
+
+/// Flows whose SNI/Host name is remembered at once.
+const FLOW_NAMES: usize = 100_000;
 
 /// Addresses remembered by the passive DNS map.
 const PASSIVE_DNS_ENTRIES: usize = 100_000;
@@ -462,6 +467,7 @@ impl<'s> Analysis<'s> {
             summary: Summary::default(),
             last_event_flush: Instant::now(),
             passive_dns: PassiveDns::new(PASSIVE_DNS_ENTRIES),
+            flow_names: HashMap::new(),
             store,
         };
         let restored: Vec<IpAddr> = a.inventory.devices().map(|d| d.ip).collect();
@@ -498,6 +504,16 @@ impl<'s> Analysis<'s> {
                 let n = i64::try_from(self.passive_dns.len()).unwrap_or(i64::MAX);
                 self.metrics().passive_dns_entries.set(n);
             }
+            crate::app::App::Tls(h) => {
+                if let Some(sni) = &h.sni {
+                    self.name_flow(e.flow_id, sni);
+                }
+            }
+            crate::app::App::Http(t) => {
+                if let Some(host) = &t.request.hostname {
+                    self.name_flow(e.flow_id, host);
+                }
+            }
             crate::app::App::FirmwareTransfer(t) => {
                 let labels = TransferLabels {
                     direction: t.direction,
@@ -510,6 +526,24 @@ impl<'s> Analysis<'s> {
         for (ip, source, obs) in crate::signals::observations(e) {
             self.identify(ip, source, &obs, e.ts);
         }
+    }
+
+    fn name_flow(&mut self, flow_id: u64, name: &str) {
+        // A Host header holding an address names nothing.
+        if name.parse::<IpAddr>().is_ok() {
+            return;
+        }
+        if self.flow_names.len() < FLOW_NAMES || self.flow_names.contains_key(&flow_id) {
+            self.flow_names.insert(flow_id, name.to_string());
+        }
+    }
+
+    /// The destination's name: what the flow itself said (SNI, Host), else passive DNS.
+    fn dest_name(&self, flow: &FlowRecord, ts: Micros) -> Option<String> {
+        self.flow_names
+            .get(&flow.flow_id)
+            .cloned()
+            .or_else(|| self.passive_dns.lookup(flow.dest_ip, ts).map(str::to_string))
     }
 
     fn identify(
@@ -617,9 +651,15 @@ impl<'s> Analysis<'s> {
                 if f.reason != FlowEndReason::Active {
                     self.summary.flows += 1;
                 }
-                let line = eve_flow(f, &self.sensor.config.sensor);
+                let mut line = eve_flow(f, &self.sensor.config.sensor);
+                if let (Some(name), Some(o)) = (self.dest_name(f, f.end), line.as_object_mut()) {
+                    o.insert("dest_name".into(), serde_json::Value::String(name));
+                }
                 self.log(&line);
                 self.evaluate(&ev, f, f.end);
+                if f.reason != FlowEndReason::Active {
+                    self.flow_names.remove(&f.flow_id);
+                }
             }
             Event::Arp { ts, arp } => self.observe(IpAddr::V4(arp.sender_ip), Some(arp.sender_mac), *ts),
             Event::Traffic(batch) => self.traffic(batch),
@@ -683,7 +723,7 @@ impl<'s> Analysis<'s> {
                 self.metrics().alerts_suppressed.get_or_create(&RuleLabels { rule: rule.id.clone() }).inc();
                 continue;
             }
-            let name = self.passive_dns.lookup(flow.dest_ip, ts).map(str::to_string);
+            let name = self.dest_name(flow, ts);
             let device = self.inventory.get(m.device);
             let alert = Alert::new(rule, m.device, device, flow, name, ts, &self.sensor.config.sensor);
             self.raise(&alert);

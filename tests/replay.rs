@@ -213,3 +213,20 @@ fn sharded_workers_see_the_same_flows_and_alerts() {
     let n = three.events.iter().filter(|e| e["event_type"] == "flow").count();
     assert_eq!(ids.len(), n, "flow ids are unique across workers");
 }
+
+#[test]
+fn flows_and_alerts_carry_the_destination_name_from_dns_sni_or_host() {
+    let g = generated(29, Anomalies::all());
+    let r = replay(&g.pcap, g.dir.path(), &["-q"]);
+    let cloud =
+        r.alerts.iter().find(|a| a["dest_ip"] == "198.51.100.20").unwrap_or_else(|| panic!("{:?}", r.alerts));
+    assert_eq!(cloud["dest_name"], "litedev.hik-connect.com", "from the camera's own DNS lookup");
+    let egress = r.alerts.iter().find(|a| a["dest_ip"] == "203.0.113.50").unwrap();
+    assert!(egress.get("dest_name").is_none(), "no lookup was made, and the alert fires before the SNI");
+    let flow = r
+        .events
+        .iter()
+        .find(|e| e["event_type"] == "flow" && e["dest_ip"] == "203.0.113.50")
+        .unwrap_or_else(|| panic!("no flow to 203.0.113.50"));
+    assert_eq!(flow["dest_name"], "update.example.net", "the flow record has its TLS SNI");
+}
