@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::device::Device;
-use crate::event::{format_mac, proto_name, rfc3339, FlowRecord, Micros};
+use crate::event::{format_mac, proto_name, rfc3339, Micros};
+use crate::rules::fields::Subject;
 use crate::rules::Rule;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -65,8 +66,7 @@ impl Alert {
         rule: &Rule,
         device_ip: IpAddr,
         device: Option<&Device>,
-        flow: &FlowRecord,
-        dest_name: Option<String>,
+        subject: &Subject<'_>,
         ts: Micros,
         sensor: &str,
     ) -> Self {
@@ -75,12 +75,15 @@ impl Alert {
             Some(v) => format!("{device_ip} ({v})"),
             None => device_ip.to_string(),
         };
-        let proto = proto_name(flow.proto);
-        let path = if flow.src_ip == device_ip {
+        let proto = if subject.proto == 0 { String::new() } else { proto_name(subject.proto) };
+        let dest_name = subject.dest_name.map(str::to_string);
+        let path = if subject.src_ip == subject.dest_ip {
+            who.clone()
+        } else if subject.src_ip == device_ip {
             let name = dest_name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-            format!("{who} → {}:{}/{proto}{name}", flow.dest_ip, flow.dest_port)
+            format!("{who} → {}:{}/{proto}{name}", subject.dest_ip, subject.dest_port)
         } else {
-            format!("{}:{}/{proto} → {who}", flow.src_ip, flow.src_port)
+            format!("{}:{}/{proto} → {who}", subject.src_ip, subject.src_port)
         };
         Self {
             timestamp: rfc3339(ts),
@@ -100,14 +103,14 @@ impl Alert {
                 model: device.and_then(|d| d.model()).map(str::to_string),
                 firmware: device.and_then(|d| d.firmware_version()).map(str::to_string),
             },
-            src_ip: flow.src_ip,
-            src_port: flow.src_port,
-            dest_ip: flow.dest_ip,
-            dest_port: flow.dest_port,
+            src_ip: subject.src_ip,
+            src_port: subject.src_port,
+            dest_ip: subject.dest_ip,
+            dest_port: subject.dest_port,
             proto,
             dest_name,
-            community_id: flow.community_id.clone(),
-            flow_id: flow.flow_id,
+            community_id: subject.community_id.to_string(),
+            flow_id: subject.flow_id,
             evidence: Evidence {
                 event_type: rule.event.as_str(),
                 matched: rule.conditions.clone(),

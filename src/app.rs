@@ -19,6 +19,8 @@ use crate::stream::Stream;
 pub const STREAM_BYTES: usize = 16 * 1024;
 /// Bytes of an HTTP body kept for identity parsing (XML, JSON, magicBox text).
 pub const BODY_BYTES: usize = 64 * 1024;
+/// Bytes of an HTTP request body kept for rules (exploit payloads sit at its start).
+pub const REQUEST_BODY_BYTES: usize = 4096;
 /// Bytes buffered across all flows of one worker; past it new streams are not followed.
 pub const WORKER_BUFFER_BYTES: usize = 64 << 20;
 /// HTTP transactions followed per flow.
@@ -44,6 +46,9 @@ pub struct HttpTxn {
     pub response: Option<http::HttpResponse>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<BodyIdentity>,
+    /// The request body's first bytes (lossy UTF-8), for rules; not logged.
+    #[serde(skip)]
+    pub request_body: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -483,7 +488,13 @@ impl AppLayer {
                 t.next_block = t.next_block.wrapping_add(1);
                 if data.len() < t.block_size {
                     if let Some(t) = self.tftp.remove(&key) {
-                        out.events.push(ctx(rec, pkt, ts, App::FirmwareTransfer(Box::new(t.finish(true)))));
+                        out.events.push(tftp_ctx(
+                            rec,
+                            pkt,
+                            key,
+                            ts,
+                            App::FirmwareTransfer(Box::new(t.finish(true))),
+                        ));
                     }
                 }
             }
@@ -502,7 +513,13 @@ impl AppLayer {
             (Some(0), Some(5)) => {
                 if let Some(t) = self.tftp.remove(&key) {
                     if t.data_seen {
-                        out.events.push(ctx(rec, pkt, ts, App::FirmwareTransfer(Box::new(t.finish(false)))));
+                        out.events.push(tftp_ctx(
+                            rec,
+                            pkt,
+                            key,
+                            ts,
+                            App::FirmwareTransfer(Box::new(t.finish(false))),
+                        ));
                     }
                 }
             }
@@ -510,6 +527,16 @@ impl AppLayer {
         }
         true
     }
+}
+
+/// A TFTP event oriented like HTTP: from the client that sent the request to the server.
+fn tftp_ctx(rec: &FlowRecord, pkt: &IpPacket<'_>, client: (IpAddr, u16), ts: Micros, app: App) -> AppEvent {
+    let mut e = ctx(rec, pkt, ts, app);
+    if (e.dest_ip, e.dest_port) == client {
+        std::mem::swap(&mut e.src_ip, &mut e.dest_ip);
+        std::mem::swap(&mut e.src_port, &mut e.dest_port);
+    }
+    e
 }
 
 fn udp(rec: &FlowRecord, pkt: &IpPacket<'_>, ts: Micros, out: &mut Output) {
@@ -833,7 +860,11 @@ fn body_finished(
         }
     }
     if to_server {
-        // A request body (SOAP request, upload): identity comes from responses.
+        // A request body: kept for rules (bounded); identity comes from responses.
+        if let Some(txn) = f.pending.last_mut() {
+            let cap = kept.len().min(REQUEST_BODY_BYTES);
+            txn.request_body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept[..cap]).into_owned());
+        }
         return;
     }
     if let Some(mut txn) = (!f.pending.is_empty()).then(|| f.pending.remove(0)) {
@@ -871,6 +902,7 @@ fn http_step(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, out
                 f.client.buf.drain(..used.min(f.client.buf.len()));
                 f.transactions += 1;
                 let len = req.content_length.filter(|n| *n > 0);
+                let chunked = req.chunked;
                 let firmware = (len.is_some() || req.chunked)
                     && (is_firmware_url(&req.url)
                         || req.http_content_type.as_deref().is_some_and(|c| c.contains("octet-stream"))
@@ -878,23 +910,25 @@ fn http_step(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, out
                 if firmware {
                     f.transfer = Some(transfer("upload", &req, len));
                 }
-                if len.is_some() || req.chunked {
-                    let mut body = new_body(len, req.chunked, false, firmware);
+                let has_body = len.is_some() || req.chunked;
+                if f.pending.len() < MAX_TRANSACTIONS {
+                    f.pending.push(HttpTxn {
+                        request: req,
+                        response: None,
+                        identity: None,
+                        request_body: None,
+                    });
+                }
+                if has_body {
+                    // Request bodies are kept (bounded) for rules: exploit payloads live there.
+                    let mut body = new_body(len, chunked, !firmware, firmware);
                     let used = feed_body(&mut body, &f.client.buf);
                     f.client.buf.drain(..used);
                     if body_done(&body) {
-                        if firmware {
-                            finish_transfer(&mut f.transfer, body, true);
-                            if let Some(t) = f.transfer.take() {
-                                out.events.push(tcp_ctx(rec, ts, App::FirmwareTransfer(Box::new(t))));
-                            }
-                        }
+                        body_finished(f, rec, true, body, ts, out);
                     } else {
                         f.client.body = Some(body);
                     }
-                }
-                if f.pending.len() < MAX_TRANSACTIONS {
-                    f.pending.push(HttpTxn { request: req, response: None, identity: None });
                 }
                 if f.transactions >= MAX_TRANSACTIONS {
                     f.client.done = true;

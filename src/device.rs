@@ -270,6 +270,24 @@ impl Inventory {
     }
 }
 
+impl crate::rules::fields::Devices for Inventory {
+    fn is_device(&self, ip: IpAddr) -> bool {
+        Inventory::is_device(self, ip)
+    }
+
+    fn vendor(&self, ip: IpAddr) -> Option<&str> {
+        self.devices.get(&ip).and_then(Device::vendor)
+    }
+
+    fn model(&self, ip: IpAddr) -> Option<&str> {
+        self.devices.get(&ip).and_then(Device::model)
+    }
+
+    fn firmware(&self, ip: IpAddr) -> Option<&str> {
+        self.devices.get(&ip).and_then(Device::firmware_version)
+    }
+}
+
 fn set_mac(d: &mut Device, mac: [u8; 6], ts: Micros) {
     d.mac = Some(mac);
     let v = oui::lookup(mac);

@@ -38,6 +38,7 @@ use crate::metrics::{
 use crate::netset::{self, DestClass, NetSet};
 use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
 use crate::proto::dns::PassiveDns;
+use crate::rules::fields::{EventType as RuleEvent, Subject};
 use crate::rules::{Category, RuleSet, Suppressor};
 use crate::store::Store;
 
@@ -526,6 +527,10 @@ impl<'s> Analysis<'s> {
         for (ip, source, obs) in crate::signals::observations(e) {
             self.identify(ip, source, &obs, e.ts);
         }
+        let name = self.dest_name(e.flow_id, e.dest_ip, e.ts);
+        if let Some(subject) = Subject::from_app(e, name.as_deref()) {
+            self.evaluate(&subject);
+        }
     }
 
     fn name_flow(&mut self, flow_id: u64, name: &str) {
@@ -539,11 +544,11 @@ impl<'s> Analysis<'s> {
     }
 
     /// The destination's name: what the flow itself said (SNI, Host), else passive DNS.
-    fn dest_name(&self, flow: &FlowRecord, ts: Micros) -> Option<String> {
+    fn dest_name(&self, flow_id: u64, dest: IpAddr, ts: Micros) -> Option<String> {
         self.flow_names
-            .get(&flow.flow_id)
+            .get(&flow_id)
             .cloned()
-            .or_else(|| self.passive_dns.lookup(flow.dest_ip, ts).map(str::to_string))
+            .or_else(|| self.passive_dns.lookup(dest, ts).map(str::to_string))
     }
 
     fn identify(
@@ -588,6 +593,8 @@ impl<'s> Analysis<'s> {
                         .firmware_changes
                         .get_or_create(&FirmwareLabels { device, kind: kind.as_str() })
                         .inc();
+                    self.publish_device(ip);
+                    self.evaluate(&Subject::from_firmware(&ev));
                 }
             }
         }
@@ -643,7 +650,8 @@ impl<'s> Analysis<'s> {
                         f.start,
                     );
                 }
-                self.evaluate(&ev, f, f.start);
+                let name = self.dest_name(f.flow_id, f.dest_ip, f.start);
+                self.evaluate(&Subject::from_flow(RuleEvent::FlowStart, f, f.start, name.as_deref()));
             }
             Event::Flow(f) => {
                 self.observe(f.src_ip, f.src_mac, f.end);
@@ -652,11 +660,12 @@ impl<'s> Analysis<'s> {
                     self.summary.flows += 1;
                 }
                 let mut line = eve_flow(f, &self.sensor.config.sensor);
-                if let (Some(name), Some(o)) = (self.dest_name(f, f.end), line.as_object_mut()) {
-                    o.insert("dest_name".into(), serde_json::Value::String(name));
+                let name = self.dest_name(f.flow_id, f.dest_ip, f.end);
+                if let (Some(name), Some(o)) = (&name, line.as_object_mut()) {
+                    o.insert("dest_name".into(), serde_json::Value::String(name.clone()));
                 }
                 self.log(&line);
-                self.evaluate(&ev, f, f.end);
+                self.evaluate(&Subject::from_flow(RuleEvent::Flow, f, f.end, name.as_deref()));
                 if f.reason != FlowEndReason::Active {
                     self.flow_names.remove(&f.flow_id);
                 }
@@ -701,15 +710,14 @@ impl<'s> Analysis<'s> {
         }
     }
 
-    fn evaluate(&mut self, ev: &Event, flow: &FlowRecord, ts: Micros) {
+    fn evaluate(&mut self, s: &Subject<'_>) {
         let rules = self.sensor.rules.load();
         let mut matches = Vec::new();
-        let inventory = &self.inventory;
-        rules.matches(ev, &|ip| inventory.is_device(ip), &mut matches);
+        rules.matches(s, &self.inventory, &mut matches);
         for m in matches {
             let rule = m.rule;
-            if matches!(rule.category, Category::Egress | Category::Cloud) {
-                let peer = if flow.src_ip == m.device { flow.dest_ip } else { flow.src_ip };
+            if matches!(rule.category, Category::Egress | Category::Cloud) && s.src_ip != s.dest_ip {
+                let peer = if s.src_ip == m.device { s.dest_ip } else { s.src_ip };
                 if let Some(n) = self.inventory.flag_destination(m.device, peer) {
                     let device = self.label(m.device);
                     self.metrics()
@@ -718,14 +726,13 @@ impl<'s> Analysis<'s> {
                         .set(i64::try_from(n).unwrap_or(i64::MAX));
                 }
             }
-            if !self.suppressor.admit(rule, m.device, flow, ts) {
+            if !self.suppressor.admit(rule, m.device, s, s.ts) {
                 self.summary.suppressed += 1;
                 self.metrics().alerts_suppressed.get_or_create(&RuleLabels { rule: rule.id.clone() }).inc();
                 continue;
             }
-            let name = self.dest_name(flow, ts);
             let device = self.inventory.get(m.device);
-            let alert = Alert::new(rule, m.device, device, flow, name, ts, &self.sensor.config.sensor);
+            let alert = Alert::new(rule, m.device, device, s, s.ts, &self.sensor.config.sensor);
             self.raise(&alert);
         }
     }

@@ -36,12 +36,17 @@ fn run_read_serves_metrics_prints_alerts_and_exits_cleanly_on_sigterm() {
         pairs.len() as f64
     );
     assert_eq!(metric(&m, "camwatch_capture_packets_total{source=\"file\"}"), g.truth.packets as f64);
-    assert_eq!(metric(&m, "camwatch_rules_loaded"), 1.0);
+    let shipped = camwatch::rules::RuleSet::load(&[rules_dir()]).unwrap().rules.len();
+    assert_eq!(metric(&m, "camwatch_rules_loaded"), shipped as f64);
     let (status, log) = d.stop();
     assert!(status.success(), "exit {status:?}\n{}", log.join("\n"));
     assert!(log.iter().any(|l| l.contains("Stopped.")), "{}", log.join("\n"));
-    let printed = log.iter().filter(|l| l.contains("Alert: ")).count();
+    let printed =
+        log.iter().filter(|l| l.contains("Alert: ") && l.contains("rule=egress-outside-allowed")).count();
     assert_eq!(printed, pairs.len(), "{}", log.join("\n"));
+    let journal = read_jsonl(&alerts);
+    let logged = log.iter().filter(|l| l.contains("Alert: ")).count();
+    assert_eq!(logged, journal.len(), "every alert is printed and journalled");
     assert_eq!(alert_pairs(&read_jsonl(&alerts)), pairs);
     assert!(read_jsonl(&events).iter().any(|e| e["event_type"] == "flow"));
 }

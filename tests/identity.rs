@@ -207,4 +207,7 @@ fn a_tftp_firmware_download_is_hashed_in_block_order() {
     assert_eq!(f["direction"], "download");
     assert_eq!(f["method"], "RRQ");
     assert_eq!(f["url"], "digicap.dav");
+    assert_eq!(t[0]["src_ip"], "192.168.1.64", "oriented from the client that asked");
+    let alert = r.alerts.iter().find(|a| a["rule"]["id"] == "firmware-image-unapproved-download");
+    assert_eq!(alert.map(|a| a["device"]["ip"].clone()), Some(Value::from("192.168.1.64")), "{:?}", r.alerts);
 }

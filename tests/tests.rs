@@ -8,5 +8,6 @@ mod formats;
 mod identity;
 mod live;
 mod oracle;
+mod packs;
 mod replay;
 mod util;

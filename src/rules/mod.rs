@@ -1,8 +1,10 @@
 //! Rules: loading and validating rules files, compiling them into matchers, and matching events.
 //!
-//! Files are compiled once (network names resolved, field names and operators checked) so that
-//! matching an event allocates nothing. The compiled set is swapped whole on reload.
+//! Files are compiled once (network and list names resolved, field names and operators checked,
+//! globs, regular expressions and versions parsed) so that matching an event allocates nothing.
+//! The compiled set is swapped whole on reload. `rules/README.md` documents the language.
 
+pub mod fields;
 pub mod schema;
 
 use std::collections::{BTreeMap, HashSet};
@@ -10,44 +12,16 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use wildmatch::WildMatch;
+
 use crate::config::{parse_yaml, FileError};
 use crate::decode::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
-use crate::event::{Event, FlowRecord, Micros};
-use crate::netset::{self, DestClass, NetSet};
+use crate::event::Micros;
+use crate::netset::{self, NetSet};
+use crate::proto::firmware::Version;
+use fields::{any_value, Devices, Field, FieldValue, Kind, Subject};
 pub use schema::{Category, DeviceSide, EventType, RuleDef, RuleFile, Severity};
-use schema::{Condition, Value};
-
-/// A field value read from an event, borrowed so matching does not allocate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FieldValue<'a> {
-    Ip(IpAddr),
-    Num(u64),
-    Str(&'a str),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Ip,
-    Num,
-    Str,
-}
-
-/// Fields of flow events (`flow_start` and `flow`).
-const FLOW_FIELDS: &[(&str, Kind)] = &[
-    ("src_ip", Kind::Ip),
-    ("dest_ip", Kind::Ip),
-    ("src_port", Kind::Num),
-    ("dest_port", Kind::Num),
-    ("proto", Kind::Str),
-    ("src_class", Kind::Str),
-    ("dest_class", Kind::Str),
-    ("vlan", Kind::Num),
-    ("pkts_toserver", Kind::Num),
-    ("pkts_toclient", Kind::Num),
-    ("bytes_toserver", Kind::Num),
-    ("bytes_toclient", Kind::Num),
-    ("bytes", Kind::Num),
-];
+use schema::{Condition, ListDef, Value};
 
 /// Lower-case protocol name used in rules (`proto: { eq: tcp }`).
 pub fn proto_keyword(proto: u8) -> &'static str {
@@ -61,55 +35,103 @@ pub fn proto_keyword(proto: u8) -> &'static str {
     }
 }
 
-fn flow_field<'a>(f: &'a FlowRecord, name: &str) -> Option<FieldValue<'a>> {
-    Some(match name {
-        "src_ip" => FieldValue::Ip(f.src_ip),
-        "dest_ip" => FieldValue::Ip(f.dest_ip),
-        "src_port" => FieldValue::Num(u64::from(f.src_port)),
-        "dest_port" => FieldValue::Num(u64::from(f.dest_port)),
-        "proto" => FieldValue::Str(proto_keyword(f.proto)),
-        "src_class" => FieldValue::Str(DestClass::of(f.src_ip).as_str()),
-        "dest_class" => FieldValue::Str(DestClass::of(f.dest_ip).as_str()),
-        "vlan" => FieldValue::Num(u64::from(f.vlan?)),
-        "pkts_toserver" => FieldValue::Num(f.pkts_toserver),
-        "pkts_toclient" => FieldValue::Num(f.pkts_toclient),
-        "bytes_toserver" => FieldValue::Num(f.bytes_toserver),
-        "bytes_toclient" => FieldValue::Num(f.bytes_toclient),
-        "bytes" => FieldValue::Num(f.bytes_toserver + f.bytes_toclient),
-        _ => return None,
-    })
+/// A string pattern: exact (case-insensitive) or a glob.
+#[derive(Debug, Clone)]
+enum Pattern {
+    Exact(String),
+    Glob(WildMatch),
+}
+
+impl Pattern {
+    fn new(s: &str) -> Self {
+        let s = s.trim_end_matches('.');
+        if s.contains(['*', '?']) {
+            Pattern::Glob(WildMatch::new_case_insensitive(s))
+        } else {
+            Pattern::Exact(s.to_string())
+        }
+    }
+
+    fn matches(&self, v: &str) -> bool {
+        let v = v.strip_suffix('.').unwrap_or(v);
+        match self {
+            Pattern::Exact(e) => e.eq_ignore_ascii_case(v),
+            Pattern::Glob(g) => g.matches(v),
+        }
+    }
+}
+
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    needle.is_empty()
+        || hay.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 #[derive(Debug, Clone)]
 enum Test {
-    IpIn(NetSet),
-    IpNotIn(NetSet),
-    NumIn(Vec<u64>),
-    NumNotIn(Vec<u64>),
-    StrIn(Vec<String>),
-    StrNotIn(Vec<String>),
+    Ip(NetSet),
+    Num(Vec<u64>),
+    Str(Vec<Pattern>),
+    Regex(regex::Regex),
+    Contains(Vec<String>),
+    Prefix(Vec<String>),
+    Suffix(Vec<String>),
     Lt(u64),
     Le(u64),
     Gt(u64),
     Ge(u64),
+    /// The version compares to the bound with one of these orderings.
+    Version(Version, &'static [std::cmp::Ordering]),
+    VersionBetween(Version, Version),
 }
 
 impl Test {
     fn holds(&self, v: FieldValue<'_>) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
         match (self, v) {
-            (Test::IpIn(set), FieldValue::Ip(ip)) => set.contains(ip),
-            (Test::IpNotIn(set), FieldValue::Ip(ip)) => !set.contains(ip),
-            (Test::NumIn(vs), FieldValue::Num(n)) => vs.contains(&n),
-            (Test::NumNotIn(vs), FieldValue::Num(n)) => !vs.contains(&n),
-            (Test::StrIn(vs), FieldValue::Str(s)) => vs.iter().any(|v| v.eq_ignore_ascii_case(s)),
-            (Test::StrNotIn(vs), FieldValue::Str(s)) => !vs.iter().any(|v| v.eq_ignore_ascii_case(s)),
+            (Test::Ip(set), FieldValue::Ip(ip)) => set.contains(ip),
+            (Test::Num(vs), FieldValue::Num(n)) => vs.contains(&n),
+            (Test::Str(ps), FieldValue::Str(s)) => ps.iter().any(|p| p.matches(s)),
+            (Test::Regex(r), FieldValue::Str(s)) => r.is_match(s),
+            (Test::Contains(vs), FieldValue::Str(s)) => vs.iter().any(|v| contains_ci(s, v)),
+            (Test::Prefix(vs), FieldValue::Str(s)) => {
+                vs.iter().any(|v| s.get(..v.len()).is_some_and(|h| h.eq_ignore_ascii_case(v)))
+            }
+            (Test::Suffix(vs), FieldValue::Str(s)) => vs.iter().any(|v| {
+                s.len() >= v.len() && s.get(s.len() - v.len()..).is_some_and(|t| t.eq_ignore_ascii_case(v))
+            }),
             (Test::Lt(x), FieldValue::Num(n)) => n < *x,
             (Test::Le(x), FieldValue::Num(n)) => n <= *x,
             (Test::Gt(x), FieldValue::Num(n)) => n > *x,
             (Test::Ge(x), FieldValue::Num(n)) => n >= *x,
+            (Test::Version(bound, ok), FieldValue::Str(s)) => {
+                Version::parse(s).compare(bound).is_some_and(|o| ok.contains(&o))
+            }
+            (Test::VersionBetween(lo, hi), FieldValue::Str(s)) => {
+                let v = Version::parse(s);
+                matches!(v.compare(lo), Some(Greater | Equal)) && matches!(v.compare(hi), Some(Less | Equal))
+            }
             _ => false,
         }
     }
+}
+
+/// One compiled condition: a field, a test, and whether it is negated (`ne`, `not_in`).
+#[derive(Debug, Clone)]
+struct Check {
+    field: Field,
+    test: Test,
+    negate: bool,
+}
+
+impl Check {
+    fn holds(&self, s: &Subject<'_>, d: &dyn Devices, device: IpAddr) -> bool {
+        let any = any_value(self.field, s, d, device, &mut |v| self.test.holds(v));
+        any != self.negate
+    }
+}
+
+fn all_hold(checks: &[Check], s: &Subject<'_>, d: &dyn Devices, device: IpAddr) -> bool {
+    checks.iter().all(|c| c.holds(s, d, device))
 }
 
 /// A rule ready to match.
@@ -123,11 +145,21 @@ pub struct Rule {
     pub references: Vec<String>,
     pub event: EventType,
     pub device: DeviceSide,
-    tests: Vec<(&'static str, Test)>,
+    all: Vec<Check>,
+    any: Vec<Vec<Check>>,
+    not: Vec<Check>,
     /// The conditions as written, for the alert's evidence.
     pub conditions: Vec<String>,
     pub suppress: Option<Suppress>,
     pub file: PathBuf,
+}
+
+impl Rule {
+    fn holds(&self, s: &Subject<'_>, d: &dyn Devices, device: IpAddr) -> bool {
+        all_hold(&self.all, s, d, device)
+            && (self.any.is_empty() || self.any.iter().any(|g| all_hold(g, s, d, device)))
+            && (self.not.is_empty() || !all_hold(&self.not, s, d, device))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +175,7 @@ pub enum SuppressField {
     DestIp,
     DestPort,
     Proto,
+    DestName,
 }
 
 const SUPPRESS_FIELDS: &[(&str, SuppressField)] = &[
@@ -151,6 +184,7 @@ const SUPPRESS_FIELDS: &[(&str, SuppressField)] = &[
     ("dest_ip", SuppressField::DestIp),
     ("dest_port", SuppressField::DestPort),
     ("proto", SuppressField::Proto),
+    ("dest_name", SuppressField::DestName),
 ];
 
 /// A rule that matched an event, with the device it is about.
@@ -165,7 +199,14 @@ pub struct Match<'r> {
 pub struct RuleSet {
     pub rules: Vec<Rule>,
     pub networks: BTreeMap<String, NetSet>,
+    pub lists: BTreeMap<String, Vec<String>>,
     pub files: Vec<PathBuf>,
+}
+
+/// Names resolved while compiling.
+struct Names<'a> {
+    networks: &'a BTreeMap<String, NetSet>,
+    lists: &'a BTreeMap<String, Vec<String>>,
 }
 
 impl RuleSet {
@@ -192,7 +233,7 @@ impl RuleSet {
             let file: RuleFile = parse_yaml(path, text)?;
             parsed.push((path.as_path(), text.as_str(), file));
         }
-        // Networks first: a name may be defined in one file and used in another.
+        // Networks and lists first: a name may be defined in one file and used in another.
         let mut defs: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (_, _, file) in &parsed {
             for (name, items) in &file.networks {
@@ -221,6 +262,17 @@ impl RuleSet {
                 }
             }
         }
+        let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (path, text, file) in &parsed {
+            for (name, def) in &file.lists {
+                let items = list_items(path, def).map_err(|e| {
+                    let (l, c) = locate(text, &[&format!("{name}:")]);
+                    FileError::at(path, l, c, format!("lists.{name}: {e}"))
+                })?;
+                lists.entry(name.clone()).or_default().extend(items);
+            }
+        }
+        let names = Names { networks: &networks, lists: &lists };
         let mut rules = Vec::new();
         let mut ids = HashSet::new();
         for (path, text, file) in &parsed {
@@ -242,7 +294,7 @@ impl RuleSet {
                 if !def.enabled {
                     continue;
                 }
-                let rule = compile_rule(path, def, &networks).map_err(|(keys, msg)| {
+                let rule = compile_rule(path, def, &names).map_err(|(keys, msg)| {
                     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
                     let (l, c) = at(&keys);
                     FileError::at(path, l, c, format!("rules[{i}] ({}): {msg}", def.id))
@@ -250,41 +302,47 @@ impl RuleSet {
                 rules.push(rule);
             }
         }
-        Ok(Self { rules, networks, files: sources.iter().map(|(p, _)| p.clone()).collect() })
+        Ok(Self { rules, networks, lists, files: sources.iter().map(|(p, _)| p.clone()).collect() })
     }
 
-    /// Appends the rules matching `event` to `out`. `is_device` says which addresses are devices.
-    pub fn matches<'r>(
-        &'r self,
-        event: &Event,
-        is_device: &dyn Fn(IpAddr) -> bool,
-        out: &mut Vec<Match<'r>>,
-    ) {
-        let (ty, flow) = match event {
-            Event::FlowStart(f) => (EventType::FlowStart, f),
-            Event::Flow(f) => (EventType::Flow, f),
-            _ => return,
-        };
-        for rule in self.rules.iter().filter(|r| r.event == ty) {
+    /// Appends the rules matching `s` to `out`.
+    pub fn matches<'r>(&'r self, s: &Subject<'_>, devices: &dyn Devices, out: &mut Vec<Match<'r>>) {
+        for rule in self.rules.iter().filter(|r| r.event == s.event) {
             let device = match rule.device {
-                DeviceSide::Src => is_device(flow.src_ip).then_some(flow.src_ip),
-                DeviceSide::Dest => is_device(flow.dest_ip).then_some(flow.dest_ip),
+                DeviceSide::Src => devices.is_device(s.src_ip).then_some(s.src_ip),
+                DeviceSide::Dest => devices.is_device(s.dest_ip).then_some(s.dest_ip),
                 DeviceSide::Any => {
-                    if is_device(flow.src_ip) {
-                        Some(flow.src_ip)
+                    if devices.is_device(s.src_ip) {
+                        Some(s.src_ip)
                     } else {
-                        is_device(flow.dest_ip).then_some(flow.dest_ip)
+                        devices.is_device(s.dest_ip).then_some(s.dest_ip)
                     }
                 }
             };
             let Some(device) = device else { continue };
-            let all =
-                rule.tests.iter().all(|(field, test)| flow_field(flow, field).is_some_and(|v| test.holds(v)));
-            if all {
+            if rule.holds(s, devices, device) {
                 out.push(Match { rule, device });
             }
         }
     }
+}
+
+/// A list's items: inline ones, then the file's lines (blank lines and `#` comments skipped).
+fn list_items(rules_file: &Path, def: &ListDef) -> Result<Vec<String>, String> {
+    let mut items: Vec<String> = def.items.iter().map(|s| s.trim().to_string()).collect();
+    if let Some(f) = &def.file {
+        let path =
+            if f.is_absolute() { f.clone() } else { rules_file.parent().unwrap_or(Path::new(".")).join(f) };
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        items.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim())
+                .filter(|l| !l.is_empty())
+                .map(str::to_string),
+        );
+    }
+    Ok(items)
 }
 
 fn collect_files(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), FileError> {
@@ -323,44 +381,39 @@ fn expand_refs(items: &[String], defs: &BTreeMap<String, Vec<String>>) -> Vec<St
 
 type CompileError = (Vec<String>, String);
 
-fn compile_rule(
-    path: &Path,
-    def: &RuleDef,
-    networks: &BTreeMap<String, NetSet>,
-) -> Result<Rule, CompileError> {
+fn compile_rule(path: &Path, def: &RuleDef, names: &Names<'_>) -> Result<Rule, CompileError> {
     let err =
         |keys: &[&str], msg: String| -> CompileError { (keys.iter().map(|s| s.to_string()).collect(), msg) };
     if def.id.trim().is_empty() || def.id.chars().any(char::is_whitespace) {
         return Err(err(&[], "id: must be non-empty and contain no spaces".into()));
     }
-    let mut tests = Vec::new();
+    let event = def.matcher.event;
     let mut conditions = Vec::new();
-    for (field, cond) in &def.matcher.conditions {
-        let Some(&(name, kind)) = FLOW_FIELDS.iter().find(|(n, _)| n == field) else {
-            let names: Vec<&str> = FLOW_FIELDS.iter().map(|(n, _)| *n).collect();
-            return Err(err(
-                &["where", field],
-                format!(
-                    "match.where.{field}: unknown field for `{}` events{}",
-                    def.matcher.event.as_str(),
-                    suggest(field, &names)
-                ),
-            ));
-        };
-        let at = |op: &str| vec!["where".to_string(), field.clone(), op.to_string()];
-        let mut ops = 0;
-        for (op, t) in compile_condition(kind, cond, networks)
-            .map_err(|(op, msg)| (at(&op), format!("match.where.{field}.{op}: {msg}")))?
-        {
-            conditions.push(format!("{field} {op} {}", describe(cond, &op)));
-            tests.push((name, t));
-            ops += 1;
+    let all = compile_group(event, "where", &def.matcher.conditions, names, &mut conditions)?;
+    let mut any = Vec::new();
+    for (i, g) in def.matcher.any.iter().enumerate() {
+        any.push(compile_group(event, &format!("any[{i}]"), g, names, &mut conditions)?);
+    }
+    let not = match &def.matcher.not {
+        Some(g) => compile_group(event, "not", g, names, &mut conditions)?,
+        None => Vec::new(),
+    };
+    let mut all = all;
+    if let Some(scope) = &def.matcher.scope {
+        if !scope.networks.is_empty() {
+            let set = resolve_ips(&scope.networks, names)
+                .map_err(|e| err(&["scope"], format!("scope.networks: {e}")))?;
+            all.push(Check { field: Field::DeviceIp, test: Test::Ip(set), negate: false });
+            conditions.push(format!("device in [{}]", scope.networks.join(",")));
         }
-        if ops == 0 {
-            return Err(err(
-                &["where", field],
-                format!("match.where.{field}: no operator (eq, ne, in, not_in, lt, le, gt, ge)"),
-            ));
+        for (field, pats, label) in
+            [(Field::DeviceVendor, &scope.vendor, "vendor"), (Field::DeviceModel, &scope.model, "model")]
+        {
+            if !pats.is_empty() {
+                let ps = expand_strings(pats, names).iter().map(|p| Pattern::new(p)).collect();
+                all.push(Check { field, test: Test::Str(ps), negate: false });
+                conditions.push(format!("device.{label} in [{}]", pats.join(",")));
+            }
         }
     }
     let suppress = match &def.suppress {
@@ -369,10 +422,10 @@ fn compile_rule(
             let mut key = Vec::new();
             for k in &s.key {
                 let Some(&(_, f)) = SUPPRESS_FIELDS.iter().find(|(n, _)| n == k) else {
-                    let names: Vec<&str> = SUPPRESS_FIELDS.iter().map(|(n, _)| *n).collect();
+                    let known: Vec<&str> = SUPPRESS_FIELDS.iter().map(|(n, _)| *n).collect();
                     return Err(err(
                         &["suppress", k],
-                        format!("suppress.key: unknown field `{k}`{}", suggest(k, &names)),
+                        format!("suppress.key: unknown field `{k}`{}", suggest(k, &known)),
                     ));
                 };
                 key.push(f);
@@ -387,13 +440,49 @@ fn compile_rule(
         category: def.category,
         description: def.description.clone(),
         references: def.references.clone(),
-        event: def.matcher.event,
+        event,
         device: def.matcher.device,
-        tests,
+        all,
+        any,
+        not,
         conditions,
         suppress,
         file: path.to_path_buf(),
     })
+}
+
+fn compile_group(
+    event: EventType,
+    group: &str,
+    conds: &BTreeMap<String, Condition>,
+    names: &Names<'_>,
+    described: &mut Vec<String>,
+) -> Result<Vec<Check>, CompileError> {
+    let mut out = Vec::new();
+    for (name, cond) in conds {
+        let keys = |op: &str| vec![name.clone(), op.to_string()];
+        let Some((field, kind)) = fields::field(name, event) else {
+            let known = fields::names(event);
+            return Err((
+                vec![name.clone()],
+                format!(
+                    "match.{group}.{name}: unknown field for `{}` events{}",
+                    event.as_str(),
+                    suggest(name, &known)
+                ),
+            ));
+        };
+        let checks = compile_condition(field, kind, cond, names)
+            .map_err(|(op, msg)| (keys(&op), format!("match.{group}.{name}.{op}: {msg}")))?;
+        if checks.is_empty() {
+            return Err((vec![name.clone()], format!("match.{group}.{name}: no operator")));
+        }
+        for (op, check) in checks {
+            described.push(format!("{name} {op} {}", describe(cond, &op)));
+            out.push(check);
+        }
+    }
+    Ok(out)
 }
 
 fn describe(cond: &Condition, op: &str) -> String {
@@ -404,81 +493,122 @@ fn describe(cond: &Condition, op: &str) -> String {
     let list = |vs: &Option<Vec<Value>>| {
         vs.as_ref().map(|vs| vs.iter().map(v).collect::<Vec<_>>().join(",")).unwrap_or_default()
     };
+    let many = |m: &Option<schema::OneOrMany>| m.as_ref().map(|m| m.items().join(",")).unwrap_or_default();
+    let num = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
     match op {
         "eq" => cond.eq.as_ref().map(v).unwrap_or_default(),
         "ne" => cond.ne.as_ref().map(v).unwrap_or_default(),
         "in" => format!("[{}]", list(&cond.in_)),
         "not_in" => format!("[{}]", list(&cond.not_in)),
-        "lt" => cond.lt.map(|n| n.to_string()).unwrap_or_default(),
-        "le" => cond.le.map(|n| n.to_string()).unwrap_or_default(),
-        "gt" => cond.gt.map(|n| n.to_string()).unwrap_or_default(),
-        "ge" => cond.ge.map(|n| n.to_string()).unwrap_or_default(),
+        "lt" => num(cond.lt),
+        "le" => num(cond.le),
+        "gt" => num(cond.gt),
+        "ge" => num(cond.ge),
+        "glob" => many(&cond.glob),
+        "regex" => cond.regex.clone().unwrap_or_default(),
+        "contains" => many(&cond.contains),
+        "prefix" => many(&cond.prefix),
+        "suffix" => many(&cond.suffix),
+        "version_lt" => cond.version_lt.clone().unwrap_or_default(),
+        "version_le" => cond.version_le.clone().unwrap_or_default(),
+        "version_gt" => cond.version_gt.clone().unwrap_or_default(),
+        "version_ge" => cond.version_ge.clone().unwrap_or_default(),
+        "version_between" => {
+            cond.version_between.as_ref().map(|[a, b]| format!("[{a},{b}]")).unwrap_or_default()
+        }
         _ => String::new(),
     }
 }
 
+/// Addresses, CIDRs, network names and lists of CIDRs, as one set.
+fn resolve_ips(items: &[String], names: &Names<'_>) -> Result<NetSet, String> {
+    let mut set = NetSet::default();
+    for s in items {
+        if let Some(n) = names.networks.get(s) {
+            set.extend(n);
+        } else if let Some(l) = names.lists.get(s) {
+            set.extend(&netset::resolve(l).map_err(|e| format!("list `{s}`: {e}"))?);
+        } else {
+            let one = netset::resolve(std::slice::from_ref(s)).map_err(|e| {
+                let mut known: Vec<&str> = names.networks.keys().map(String::as_str).collect();
+                known.extend(names.lists.keys().map(String::as_str));
+                known.extend_from_slice(netset::BUILTINS);
+                format!("{e}{}", suggest(s, &known))
+            })?;
+            set.extend(&one);
+        }
+    }
+    Ok(set)
+}
+
+/// Strings with list names replaced by their items.
+fn expand_strings(items: &[String], names: &Names<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in items {
+        match names.lists.get(s) {
+            Some(l) => out.extend(l.iter().cloned()),
+            None => out.push(s.clone()),
+        }
+    }
+    out
+}
+
 fn compile_condition(
+    field: Field,
     kind: Kind,
     c: &Condition,
-    networks: &BTreeMap<String, NetSet>,
-) -> Result<Vec<(String, Test)>, (String, String)> {
+    names: &Names<'_>,
+) -> Result<Vec<(String, Check)>, (String, String)> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
     let mut out = Vec::new();
-    let values = |op: &str, vs: &[Value]| -> Result<Test, (String, String)> {
-        let negate = op == "not_in" || op == "ne";
+    let mut push =
+        |op: &str, test: Test, negate: bool| out.push((op.to_string(), Check { field, test, negate }));
+    let set_test = |op: &str, vs: &[Value]| -> Result<Test, (String, String)> {
+        let strs = || -> Vec<String> {
+            vs.iter()
+                .map(|v| match v {
+                    Value::Int(n) => n.to_string(),
+                    Value::Str(s) => s.clone(),
+                })
+                .collect()
+        };
         match kind {
-            Kind::Ip => {
-                let mut set = NetSet::default();
-                for v in vs {
-                    let Value::Str(s) = v else {
-                        return Err((op.into(), "expected an address, CIDR or network name".into()));
-                    };
-                    match networks.get(s) {
-                        Some(n) => set.extend(n),
-                        None => {
-                            let one = netset::resolve(std::slice::from_ref(s)).map_err(|e| {
-                                let mut names: Vec<&str> = networks.keys().map(String::as_str).collect();
-                                names.extend_from_slice(netset::BUILTINS);
-                                (op.to_string(), format!("{e}{}", suggest(s, &names)))
-                            })?;
-                            set.extend(&one);
-                        }
-                    }
-                }
-                Ok(if negate { Test::IpNotIn(set) } else { Test::IpIn(set) })
-            }
+            Kind::Ip => resolve_ips(&strs(), names).map(Test::Ip).map_err(|e| (op.to_string(), e)),
             Kind::Num => {
                 let mut ns = Vec::new();
                 for v in vs {
                     match v {
                         Value::Int(n) => ns.push(*n),
-                        Value::Str(s) => return Err((op.into(), format!("expected a number, found `{s}`"))),
+                        Value::Str(s) => match names.lists.get(s) {
+                            Some(items) => {
+                                for i in items {
+                                    ns.push(i.parse().map_err(|_| {
+                                        (op.to_string(), format!("list `{s}`: `{i}` is not a number"))
+                                    })?);
+                                }
+                            }
+                            None => return Err((op.to_string(), format!("expected a number, found `{s}`"))),
+                        },
                     }
                 }
-                Ok(if negate { Test::NumNotIn(ns) } else { Test::NumIn(ns) })
+                Ok(Test::Num(ns))
             }
             Kind::Str => {
-                let ss: Vec<String> = vs
-                    .iter()
-                    .map(|v| match v {
-                        Value::Int(n) => n.to_string(),
-                        Value::Str(s) => s.to_ascii_lowercase(),
-                    })
-                    .collect();
-                Ok(if negate { Test::StrNotIn(ss) } else { Test::StrIn(ss) })
+                Ok(Test::Str(expand_strings(&strs(), names).iter().map(|s| Pattern::new(s)).collect()))
             }
         }
     };
     if let Some(v) = &c.eq {
-        out.push(("eq".into(), values("eq", std::slice::from_ref(v))?));
+        push("eq", set_test("eq", std::slice::from_ref(v))?, false);
     }
     if let Some(v) = &c.ne {
-        out.push(("ne".into(), values("ne", std::slice::from_ref(v))?));
+        push("ne", set_test("ne", std::slice::from_ref(v))?, true);
     }
     if let Some(vs) = &c.in_ {
-        out.push(("in".into(), values("in", vs)?));
+        push("in", set_test("in", vs)?, false);
     }
     if let Some(vs) = &c.not_in {
-        out.push(("not_in".into(), values("not_in", vs)?));
+        push("not_in", set_test("not_in", vs)?, true);
     }
     let numeric = [
         ("lt", c.lt, Test::Lt as fn(u64) -> Test),
@@ -491,8 +621,73 @@ fn compile_condition(
             if kind != Kind::Num {
                 return Err((op.into(), "only numeric fields can be compared".into()));
             }
-            out.push((op.into(), make(n)));
+            push(op, make(n), false);
         }
+    }
+    let text_only = |op: &str| -> Result<(), (String, String)> {
+        if kind == Kind::Str {
+            Ok(())
+        } else {
+            Err((op.into(), "applies to text fields only".into()))
+        }
+    };
+    if let Some(g) = &c.glob {
+        text_only("glob")?;
+        let pats = expand_strings(&g.items(), names);
+        push(
+            "glob",
+            Test::Str(
+                pats.iter()
+                    .map(|p| Pattern::Glob(WildMatch::new_case_insensitive(p.trim_end_matches('.'))))
+                    .collect(),
+            ),
+            false,
+        );
+    }
+    if let Some(r) = &c.regex {
+        text_only("regex")?;
+        let re = regex::RegexBuilder::new(r)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| ("regex".to_string(), format!("bad regular expression: {e}")))?;
+        push("regex", Test::Regex(re), false);
+    }
+    for (op, v, make) in [
+        ("contains", &c.contains, Test::Contains as fn(Vec<String>) -> Test),
+        ("prefix", &c.prefix, Test::Prefix),
+        ("suffix", &c.suffix, Test::Suffix),
+    ] {
+        if let Some(v) = v {
+            text_only(op)?;
+            push(op, make(expand_strings(&v.items(), names)), false);
+        }
+    }
+    const LT: &[std::cmp::Ordering] = &[Less];
+    const LE: &[std::cmp::Ordering] = &[Less, Equal];
+    const GT: &[std::cmp::Ordering] = &[Greater];
+    const GE: &[std::cmp::Ordering] = &[Greater, Equal];
+    for (op, v, ok) in [
+        ("version_lt", &c.version_lt, LT),
+        ("version_le", &c.version_le, LE),
+        ("version_gt", &c.version_gt, GT),
+        ("version_ge", &c.version_ge, GE),
+    ] {
+        if let Some(v) = v {
+            text_only(op)?;
+            let bound = Version::parse(v);
+            if !bound.is_known() {
+                return Err((op.into(), format!("`{v}` is not a version camwatch can order")));
+            }
+            push(op, Test::Version(bound, ok), false);
+        }
+    }
+    if let Some([lo, hi]) = &c.version_between {
+        text_only("version_between")?;
+        let (l, h) = (Version::parse(lo), Version::parse(hi));
+        if !l.is_known() || !h.is_known() {
+            return Err(("version_between".into(), "bounds must be versions camwatch can order".into()));
+        }
+        push("version_between", Test::VersionBetween(l, h), false);
     }
     Ok(out)
 }
@@ -537,23 +732,24 @@ impl Suppressor {
 
     /// True when the alert should be raised; records it. Suppression keys are remembered for
     /// their interval; past the cap, expired keys are dropped first, then the oldest.
-    pub fn admit(&mut self, rule: &Rule, device: IpAddr, flow: &FlowRecord, ts: Micros) -> bool {
+    pub fn admit(&mut self, rule: &Rule, device: IpAddr, s: &Subject<'_>, ts: Micros) -> bool {
         use std::hash::{Hash, Hasher};
-        let Some(s) = &rule.suppress else { return true };
+        let Some(sup) = &rule.suppress else { return true };
         let mut rh = std::collections::hash_map::DefaultHasher::new();
         rule.id.hash(&mut rh);
         let mut kh = std::collections::hash_map::DefaultHasher::new();
-        for f in &s.key {
+        for f in &sup.key {
             match f {
                 SuppressField::Device => device.hash(&mut kh),
-                SuppressField::SrcIp => flow.src_ip.hash(&mut kh),
-                SuppressField::DestIp => flow.dest_ip.hash(&mut kh),
-                SuppressField::DestPort => flow.dest_port.hash(&mut kh),
-                SuppressField::Proto => flow.proto.hash(&mut kh),
+                SuppressField::SrcIp => s.src_ip.hash(&mut kh),
+                SuppressField::DestIp => s.dest_ip.hash(&mut kh),
+                SuppressField::DestPort => s.dest_port.hash(&mut kh),
+                SuppressField::Proto => s.proto.hash(&mut kh),
+                SuppressField::DestName => s.dest_name.hash(&mut kh),
             }
         }
         let key = (rh.finish(), kh.finish());
-        let interval = s.interval.as_micros() as u64;
+        let interval = sup.interval.as_micros() as u64;
         if let Some(&last) = self.last.get(&key) {
             if ts < last.saturating_add(interval) {
                 return false;
@@ -576,6 +772,7 @@ impl Suppressor {
 mod tests {
     use super::*;
     use crate::decode::IpPacket;
+    use crate::event::FlowRecord;
 
     fn compile(text: &str) -> Result<RuleSet, FileError> {
         RuleSet::compile(&[(PathBuf::from("t.yaml"), text.to_string())])
@@ -617,29 +814,44 @@ rules:
         FlowRecord::open(1, &pkt, 0)
     }
 
-    fn private(ip: IpAddr) -> bool {
-        NetSet::private().contains(ip)
+    /// Private space are devices; 192.168.1.5 is a Hikvision camera running V5.4.1.
+    struct Site;
+
+    impl Devices for Site {
+        fn is_device(&self, ip: IpAddr) -> bool {
+            NetSet::private().contains(ip)
+        }
+        fn vendor(&self, ip: IpAddr) -> Option<&str> {
+            (ip == IpAddr::from([192, 168, 1, 5])).then_some("Hikvision")
+        }
+        fn model(&self, ip: IpAddr) -> Option<&str> {
+            (ip == IpAddr::from([192, 168, 1, 5])).then_some("DS-2CD2032-I")
+        }
+        fn firmware(&self, ip: IpAddr) -> Option<&str> {
+            (ip == IpAddr::from([192, 168, 1, 5])).then_some("V5.4.1 build 160525")
+        }
+    }
+
+    fn hits(rs: &RuleSet, event: EventType, f: &FlowRecord) -> Vec<String> {
+        let mut out = Vec::new();
+        rs.matches(&Subject::from_flow(event, f, 0, None), &Site, &mut out);
+        out.iter().map(|m| format!("{}@{}", m.rule.id, m.device)).collect()
     }
 
     #[test]
     fn egress_matches_only_devices_reaching_outside() {
         let rs = compile(EGRESS).unwrap_or_else(|e| panic!("{e}"));
-        let mut out = Vec::new();
-        rs.matches(&Event::FlowStart(flow([192, 168, 1, 5], [203, 0, 113, 50], 443)), &private, &mut out);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].device, IpAddr::from([192, 168, 1, 5]));
-        out.clear();
+        let out = hits(&rs, EventType::FlowStart, &flow([192, 168, 1, 5], [203, 0, 113, 50], 443));
+        assert_eq!(out, vec!["egress-test@192.168.1.5"]);
         for f in [
             flow([192, 168, 1, 5], [192, 168, 1, 2], 554),
             flow([192, 168, 1, 5], [239, 255, 255, 250], 1900),
             flow([198, 51, 100, 66], [192, 168, 1, 5], 80),
         ] {
-            rs.matches(&Event::FlowStart(f), &private, &mut out);
+            assert!(hits(&rs, EventType::FlowStart, &f).is_empty(), "{f:?}");
         }
-        assert!(out.is_empty(), "{out:?}");
         // Only flow_start events are looked at by this rule.
-        rs.matches(&Event::Flow(flow([192, 168, 1, 5], [203, 0, 113, 50], 443)), &private, &mut out);
-        assert!(out.is_empty());
+        assert!(hits(&rs, EventType::Flow, &flow([192, 168, 1, 5], [203, 0, 113, 50], 443)).is_empty());
     }
 
     #[test]
@@ -649,12 +861,16 @@ rules:
         let mut s = Suppressor::new(100);
         let f = flow([192, 168, 1, 5], [203, 0, 113, 50], 443);
         let g = flow([192, 168, 1, 5], [203, 0, 113, 51], 443);
+        let (sf, sg) = (
+            Subject::from_flow(EventType::FlowStart, &f, 0, None),
+            Subject::from_flow(EventType::FlowStart, &g, 0, None),
+        );
         let dev = f.src_ip;
         let hour = 3_600_000_000;
-        assert!(s.admit(rule, dev, &f, 0));
-        assert!(!s.admit(rule, dev, &f, hour - 1));
-        assert!(s.admit(rule, dev, &g, 10));
-        assert!(s.admit(rule, dev, &f, hour));
+        assert!(s.admit(rule, dev, &sf, 0));
+        assert!(!s.admit(rule, dev, &sf, hour - 1));
+        assert!(s.admit(rule, dev, &sg, 10));
+        assert!(s.admit(rule, dev, &sf, hour));
     }
 
     #[test]
@@ -662,12 +878,63 @@ rules:
         let text = "rules:\n  - id: r\n    name: n\n    severity: low\n    category: policy\n    match:\n      event: flow\n      device: any\n      where:\n        proto: { eq: TCP }\n        dest_port: { in: [23, 2323] }\n        bytes: { ge: 100 }\n";
         let rs = compile(text).unwrap_or_else(|e| panic!("{e}"));
         let mut f = flow([192, 168, 1, 5], [192, 168, 1, 6], 23);
-        let mut out = Vec::new();
-        rs.matches(&Event::Flow(f.clone()), &private, &mut out);
-        assert!(out.is_empty(), "bytes 0 < 100");
+        assert!(hits(&rs, EventType::Flow, &f).is_empty(), "bytes 0 < 100");
         f.bytes_toclient = 100;
-        rs.matches(&Event::Flow(f), &private, &mut out);
-        assert_eq!(out.len(), 1);
+        assert_eq!(hits(&rs, EventType::Flow, &f).len(), 1);
+    }
+
+    #[test]
+    fn scope_versions_globs_lists_any_and_not() {
+        let text = "\
+lists:
+  ports: { items: ['23', '2323'] }
+rules:
+  - id: old-hik
+    name: n
+    severity: high
+    category: firmware
+    match:
+      event: flow_start
+      scope: { vendor: [hik*] }
+      where:
+        device.firmware: { version_between: [V5.2.0, V5.4.99] }
+  - id: new-hik
+    name: n
+    severity: high
+    category: firmware
+    match:
+      event: flow_start
+      where:
+        device.firmware: { version_ge: V5.5.0 }
+  - id: telnet
+    name: n
+    severity: high
+    category: behaviour
+    match:
+      event: flow_start
+      device: dest
+      any:
+        - { dest_port: { in: [ports] } }
+        - { dest_port: { eq: 22 } }
+      not: { src_ip: { in: [10.0.0.0/8] } }
+";
+        let rs = compile(text).unwrap_or_else(|e| panic!("{e}"));
+        let cam_out = flow([192, 168, 1, 5], [203, 0, 113, 1], 443);
+        assert_eq!(hits(&rs, EventType::FlowStart, &cam_out), vec!["old-hik@192.168.1.5"]);
+        let to_cam = flow([192, 168, 1, 9], [192, 168, 1, 5], 2323);
+        assert!(hits(&rs, EventType::FlowStart, &to_cam).contains(&"telnet@192.168.1.5".to_string()));
+        let ssh = flow([192, 168, 1, 9], [192, 168, 1, 6], 22);
+        assert_eq!(hits(&rs, EventType::FlowStart, &ssh), vec!["telnet@192.168.1.6"]);
+        let from_mgmt = flow([10, 1, 1, 1], [192, 168, 1, 6], 22);
+        assert!(hits(&rs, EventType::FlowStart, &from_mgmt).is_empty());
+    }
+
+    #[test]
+    fn patterns() {
+        assert!(Pattern::new("*.hik-connect.com").matches("litedev.HIK-connect.com."));
+        assert!(!Pattern::new("*.hik-connect.com").matches("hik-connect.com.evil.net"));
+        assert!(Pattern::new("ys7.com").matches("YS7.com"));
+        assert!(contains_ci("PUT /SDK/webLanguage", "sdk/weblanguage"));
     }
 
     #[test]
@@ -694,6 +961,14 @@ rules:
         let dup = format!("{EGRESS}{}", &EGRESS[EGRESS.find("  - id").unwrap_or(0)..]);
         let e = compile(&dup).err().unwrap_or_else(|| panic!("accepted"));
         assert!(e.message.contains("duplicate rule id"), "{e}");
+
+        let bad_regex = EGRESS.replace("dest_ip: { not_in: [allowed] }", "dest_name: { regex: '(' }");
+        let e = compile(&bad_regex).err().unwrap_or_else(|| panic!("accepted"));
+        assert!(e.message.contains("bad regular expression"), "{e}");
+
+        let wrong_event = EGRESS.replace("dest_ip: { not_in: [allowed] }", "tls.sni: { eq: x }");
+        let e = compile(&wrong_event).err().unwrap_or_else(|| panic!("accepted"));
+        assert!(e.message.contains("unknown field for `flow_start` events"), "{e}");
     }
 
     #[test]

@@ -13,8 +13,23 @@ pub struct RuleFile {
     /// Named CIDR sets. A name defined in several files is the union of its definitions.
     #[serde(default)]
     pub networks: BTreeMap<String, Vec<String>>,
+    /// Named lists of values (domains with globs, hashes, versions, user agents, CIDRs): usable
+    /// by name in `in`/`not_in`. A name defined in several files is the union of its items.
+    #[serde(default)]
+    pub lists: BTreeMap<String, ListDef>,
     #[serde(default)]
     pub rules: Vec<RuleDef>,
+}
+
+/// A list: items inline, from a file (one per line, `#` comments; relative to the rules file),
+/// or both.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListDef {
+    #[serde(default)]
+    pub items: Vec<String>,
+    #[serde(default)]
+    pub file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -105,6 +120,27 @@ pub struct MatchDef {
     /// Conditions on the event's fields, all of which must hold.
     #[serde(default, rename = "where")]
     pub conditions: BTreeMap<String, Condition>,
+    /// Alternatives: at least one of these groups must hold entirely.
+    #[serde(default)]
+    pub any: Vec<BTreeMap<String, Condition>>,
+    /// This group must not hold entirely.
+    #[serde(default)]
+    pub not: Option<BTreeMap<String, Condition>>,
+    /// Which devices the rule applies to.
+    #[serde(default)]
+    pub scope: Option<ScopeDef>,
+}
+
+/// Limits a rule to devices in these networks, of these vendors or models (globs allowed).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeDef {
+    #[serde(default)]
+    pub networks: Vec<String>,
+    #[serde(default)]
+    pub vendor: Vec<String>,
+    #[serde(default)]
+    pub model: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
@@ -114,6 +150,15 @@ pub enum EventType {
     FlowStart,
     /// A flow's end record (counters complete).
     Flow,
+    Dns,
+    Tls,
+    Http,
+    Dhcp,
+    Rtsp,
+    /// SADP, DHIP, WS-Discovery, SSDP.
+    Discovery,
+    /// Firmware first seen, upgraded, downgraded, changed, or a transfer.
+    Firmware,
 }
 
 impl EventType {
@@ -121,6 +166,13 @@ impl EventType {
         match self {
             EventType::FlowStart => "flow_start",
             EventType::Flow => "flow",
+            EventType::Dns => "dns",
+            EventType::Tls => "tls",
+            EventType::Http => "http",
+            EventType::Dhcp => "dhcp",
+            EventType::Rtsp => "rtsp",
+            EventType::Discovery => "discovery",
+            EventType::Firmware => "firmware",
         }
     }
 }
@@ -159,13 +211,47 @@ pub struct Condition {
     pub le: Option<u64>,
     pub gt: Option<u64>,
     pub ge: Option<u64>,
+    /// Glob patterns (`*` and `?`, case-insensitive): `*.hik-connect.com`.
+    pub glob: Option<OneOrMany>,
+    /// A regular expression (Rust `regex` syntax), matched anywhere in the value.
+    pub regex: Option<String>,
+    /// Substrings (case-insensitive).
+    pub contains: Option<OneOrMany>,
+    pub prefix: Option<OneOrMany>,
+    pub suffix: Option<OneOrMany>,
+    /// Vendor-aware firmware version comparisons; a version that cannot be ordered against
+    /// the bound never matches.
+    pub version_lt: Option<String>,
+    pub version_le: Option<String>,
+    pub version_gt: Option<String>,
+    pub version_ge: Option<String>,
+    /// Inclusive range `[low, high]`.
+    pub version_between: Option<[String; 2]>,
+}
+
+/// One string or a list of them.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn items(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// Repeated alerts for the same key within `interval` are counted, not raised.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SuppressDef {
-    /// Fields that make two alerts "the same": `device`, `src_ip`, `dest_ip`, `dest_port`, `proto`.
+    /// Fields that make two alerts "the same": `device`, `src_ip`, `dest_ip`, `dest_port`,
+    /// `proto`, `dest_name`.
     #[serde(default = "default_suppress_key")]
     pub key: Vec<String>,
     #[serde(with = "humantime_serde")]

@@ -1,0 +1,106 @@
+//! The shipped rule packs on the generated camera network: each anomaly raises its rules, on the
+//! right device, and a clean network raises none.
+
+use std::collections::BTreeMap;
+
+use camwatch::synth::Anomalies;
+use serde_json::Value;
+
+use crate::replay::replay;
+use crate::util::*;
+
+fn by_rule(alerts: &[Value]) -> BTreeMap<String, Vec<&Value>> {
+    let mut m: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for a in alerts {
+        m.entry(a["rule"]["id"].as_str().unwrap().to_string()).or_default().push(a);
+    }
+    m
+}
+
+#[test]
+fn shipped_packs_fire_on_the_anomalies_and_only_there() {
+    let g = generated(31, Anomalies::all());
+    let t = &g.truth;
+    let r = replay(&g.pcap, g.dir.path(), &["-q"]);
+    let rules = by_rule(&r.alerts);
+    let hik_cloud = t.egress.iter().find(|e| e.kind == "cloud" && e.dest_port == 8666).unwrap();
+    let dahua_cloud = t.egress.iter().find(|e| e.kind == "cloud" && e.dest_port == 8800).unwrap();
+    let one = |id: &str| -> &Value {
+        let v = rules.get(id).unwrap_or_else(|| panic!("{id} did not fire: {:?}", rules.keys()));
+        assert_eq!(v.len(), 1, "{id}: {v:?}");
+        v[0]
+    };
+    let device = |a: &Value| a["device"]["ip"].as_str().unwrap().to_string();
+
+    for id in ["hikvision-cloud-lookup", "hikvision-cloud-connection", "hikvision-cloud-tls"] {
+        let a = one(id);
+        assert_eq!(device(a), hik_cloud.device.to_string(), "{id}");
+        assert_eq!(a["category"], "cloud");
+        assert_eq!(a["device"]["vendor"], "Hikvision");
+    }
+    assert_eq!(one("hikvision-cloud-connection")["dest_name"], "litedev.hik-connect.com");
+    for id in ["dahua-cloud-lookup", "dahua-cloud-connection"] {
+        assert_eq!(device(one(id)), dahua_cloud.device.to_string(), "{id}");
+    }
+
+    let inject = one("exploit-cve-2021-36260");
+    assert_eq!(inject["src_ip"], "192.168.10.50", "the attack came from inside the camera network");
+    assert_eq!(inject["device"]["vendor"], "Hikvision");
+    assert_eq!(inject["rule"]["severity"], "critical");
+    assert!(inject["rule"]["references"].as_array().unwrap().iter().any(|r| r == "CVE-2021-36260"));
+    let bypass = one("exploit-cve-2017-7921");
+    assert_eq!(bypass["src_ip"], "198.51.100.66");
+    assert_eq!(bypass["device"]["vendor"], "Hikvision");
+
+    let up = &t.firmware_uploads[0];
+    let changed = one("firmware-changed");
+    assert_eq!(device(changed), up.device.to_string());
+    assert_eq!(changed["device"]["firmware"], up.new_version.as_str());
+    let unapproved = one("firmware-image-unapproved");
+    assert_eq!(device(unapproved), up.device.to_string());
+
+    // Nothing else: no downgrade, no vulnerable range (V5.7.x), no telnet, no cloud flags.
+    let expected = [
+        "egress-outside-allowed",
+        "hikvision-cloud-lookup",
+        "hikvision-cloud-connection",
+        "hikvision-cloud-tls",
+        "dahua-cloud-lookup",
+        "dahua-cloud-connection",
+        "exploit-cve-2021-36260",
+        "exploit-cve-2017-7921",
+        "firmware-changed",
+        "firmware-image-unapproved",
+    ];
+    let unexpected: Vec<&String> = rules.keys().filter(|k| !expected.contains(&k.as_str())).collect();
+    assert!(unexpected.is_empty(), "{unexpected:?}");
+}
+
+#[test]
+fn a_clean_camera_network_raises_no_alert_from_any_pack() {
+    let g = generated(37, Anomalies::default());
+    let r = replay(&g.pcap, g.dir.path(), &["-q"]);
+    assert!(r.alerts.is_empty(), "{:?}", by_rule(&r.alerts).keys());
+}
+
+#[test]
+fn an_approved_image_is_not_alerted() {
+    let g = generated(31, Anomalies::all());
+    let rules = g.dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    for f in ["firmware.yaml", "site.yaml"] {
+        std::fs::copy(rules_dir().join(f), rules.join(f)).unwrap();
+    }
+    let hashes = rules.join("approved.txt");
+    std::fs::write(&hashes, format!("# approved by change 1234\n{}\n", g.truth.firmware_uploads[0].sha256))
+        .unwrap();
+    std::fs::write(
+        rules.join("approved.yaml"),
+        "lists:\n  approved_firmware_hashes: { file: approved.txt }\n",
+    )
+    .unwrap();
+    let r = replay(&g.pcap, g.dir.path(), &["-q", "--rules", rules.to_str().unwrap()]);
+    let ids: Vec<&str> = r.alerts.iter().map(|a| a["rule"]["id"].as_str().unwrap()).collect();
+    assert!(!ids.contains(&"firmware-image-unapproved"), "{ids:?}");
+    assert!(ids.contains(&"firmware-changed"), "{ids:?}");
+}
