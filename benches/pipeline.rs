@@ -64,5 +64,58 @@ fn packet_path(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, packet_path);
+/// Matching one event against every shipped rule (the packs in `rules/`).
+fn rules(c: &mut Criterion) {
+    use camwatch::rules::fields::{Devices, EventType, Subject};
+    struct Site;
+    impl Devices for Site {
+        fn is_device(&self, ip: std::net::IpAddr) -> bool {
+            camwatch::netset::NetSet::private().contains(ip)
+        }
+        fn vendor(&self, _: std::net::IpAddr) -> Option<&str> {
+            Some("Hikvision")
+        }
+        fn model(&self, _: std::net::IpAddr) -> Option<&str> {
+            Some("DS-2CD2143G2-I")
+        }
+        fn firmware(&self, _: std::net::IpAddr) -> Option<&str> {
+            Some("V5.7.3 build 220112")
+        }
+    }
+    let Ok(rules) = RuleSet::load(&[std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")])
+    else {
+        return;
+    };
+    let cap = generate(&Scenario { seed: 1, anomalies: Anomalies::all(), ..Scenario::default() });
+    // Flow starts from the generated capture.
+    let mut table = FlowTable::new(FlowConfig::default(), 0, 1);
+    let mut flows = Vec::new();
+    for p in &cap.packets {
+        if let Ok(Decoded::Ip(ip)) = decode(linktype::ETHERNET, &p.data) {
+            let (t, rec) = table.track(&ip, p.ts_micros, &mut Vec::new());
+            if t.new {
+                flows.push(rec.clone());
+            }
+        }
+    }
+    let mut g = c.benchmark_group("rules");
+    g.throughput(Throughput::Elements(flows.len() as u64));
+    g.bench_function("flow_start_all_packs", |b| {
+        let mut out = Vec::new();
+        b.iter(|| {
+            for f in &flows {
+                out.clear();
+                rules.matches(
+                    &Subject::from_flow(EventType::FlowStart, f, 0, Some("ntp.site.internal")),
+                    &Site,
+                    &mut out,
+                );
+                black_box(out.len());
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, packet_path, rules);
 criterion_main!(benches);
