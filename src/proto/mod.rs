@@ -22,3 +22,4 @@ pub mod rtsp;
 pub mod sadp;
 pub mod ssdp;
 pub mod tls;
+mod xml;

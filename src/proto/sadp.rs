@@ -18,22 +18,14 @@
 //! passwords and salts in other elements; unknown elements are ignored, so they never reach a
 //! record.
 
-use std::borrow::Cow;
-
-use quick_xml::events::Event;
-use quick_xml::reader::Reader;
 use serde::Serialize;
 
-/// Input beyond this many bytes is not looked at (a SADP datagram is far smaller).
-const MAX_INPUT: usize = 64 * 1024;
+use super::xml::{push_anomaly, walk_xml};
+
 /// Text kept per element.
 const MAX_TEXT: usize = 1024;
-/// Elements deeper than this are skipped (SADP is flat: root and leaves).
-const MAX_DEPTH: usize = 16;
 /// Elements looked at before giving up on the rest of the document.
 const MAX_ELEMENTS: usize = 1024;
-/// Anomaly labels kept per record (each label once).
-const MAX_ANOMALIES: usize = 32;
 
 /// One SADP XML message (probe from a client, or a device's `ProbeMatch` / `Hello`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -122,14 +114,19 @@ pub fn parse(payload: &[u8]) -> Result<SadpMessage, &'static str> {
     }
     let mut anomalies = Vec::new();
     let mut leaves: Vec<(String, String)> = Vec::new();
-    let root = walk_xml(payload, &mut anomalies, |path, text| {
-        // SADP is flat: only the root's direct children carry fields.
-        if let [_, leaf] = path {
-            if leaves.len() < MAX_ELEMENTS {
-                leaves.push((leaf.clone(), text.to_string()));
+    let root = walk_xml(
+        payload,
+        &mut anomalies,
+        |_| MAX_TEXT,
+        |path, text| {
+            // SADP is flat: only the root's direct children carry fields.
+            if let [_, leaf] = path {
+                if leaves.len() < MAX_ELEMENTS {
+                    leaves.push((leaf.clone(), text.to_string()));
+                }
             }
-        }
-    })?;
+        },
+    )?;
     if FOREIGN_ROOTS.contains(&root.as_str()) {
         return Err("not_sadp");
     }
@@ -247,193 +244,10 @@ fn normalize_mac(s: &str) -> Option<String> {
     Some(out)
 }
 
-fn push_anomaly(anomalies: &mut Vec<&'static str>, label: &'static str) {
-    if !anomalies.contains(&label) && anomalies.len() < MAX_ANOMALIES {
-        anomalies.push(label);
-    }
-}
-
 /// Devices pad datagrams with NULs; a C string terminator is common too.
 fn trim_nuls(data: &[u8]) -> &[u8] {
     let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     data.get(..end).unwrap_or(data)
-}
-
-/// Walks an XML document with quick-xml's event reader, calling `on_end(path, text)` when an
-/// element closes, with the local names from the root down to it and its own text (entity and
-/// character references resolved, trimmed, at most [`MAX_TEXT`] bytes). Prefixes are dropped
-/// (devices differ in them), a DTD is never expanded, and only the first root element is read.
-/// Returns the root's local name.
-fn walk_xml(
-    input: &[u8],
-    anomalies: &mut Vec<&'static str>,
-    mut on_end: impl FnMut(&[String], &str),
-) -> Result<String, &'static str> {
-    let input = match input.get(..MAX_INPUT) {
-        Some(head) => {
-            push_anomaly(anomalies, "input_truncated");
-            head
-        }
-        None => input,
-    };
-    let text: Cow<'_, str> = match std::str::from_utf8(input) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => {
-            push_anomaly(anomalies, "invalid_utf8");
-            String::from_utf8_lossy(input)
-        }
-    };
-    let doc = text.trim_start_matches('\u{feff}').trim_start();
-    if !doc.starts_with('<') {
-        return Err("not_xml");
-    }
-    let mut reader = Reader::from_str(doc);
-    // Devices put bare '&' in names ("A&B"); read it as text rather than stop.
-    reader.config_mut().allow_dangling_amp = true;
-    let mut stack: Vec<String> = Vec::new();
-    let mut texts: Vec<String> = Vec::new();
-    let mut root: Option<String> = None;
-    let mut root_closed = false;
-    let mut elements = 0usize;
-    // Elements below MAX_DEPTH are counted, not recorded.
-    let mut skipped_depth = 0usize;
-    loop {
-        let event = match reader.read_event() {
-            Ok(event) => event,
-            Err(_) => {
-                if root.is_none() {
-                    return Err("not_xml");
-                }
-                push_anomaly(anomalies, if root_closed { "trailing_data" } else { "malformed_xml" });
-                break;
-            }
-        };
-        if root_closed {
-            // Only whitespace, comments and PIs may follow the root element.
-            match event {
-                Event::Eof => break,
-                Event::Text(t) if t.trim().is_empty() => continue,
-                Event::Comment(_) | Event::PI(_) => continue,
-                _ => {
-                    push_anomaly(anomalies, "trailing_data");
-                    break;
-                }
-            }
-        }
-        match event {
-            Event::Start(e) => {
-                elements += 1;
-                if elements > MAX_ELEMENTS {
-                    push_anomaly(anomalies, "too_many_elements");
-                    break;
-                }
-                if skipped_depth > 0 || stack.len() >= MAX_DEPTH {
-                    skipped_depth += 1;
-                    push_anomaly(anomalies, "too_deep");
-                    continue;
-                }
-                let name = e.local_name().as_ref().to_string();
-                if root.is_none() {
-                    root = Some(name.clone());
-                }
-                stack.push(name);
-                texts.push(String::new());
-            }
-            Event::Empty(e) => {
-                elements += 1;
-                if elements > MAX_ELEMENTS {
-                    push_anomaly(anomalies, "too_many_elements");
-                    break;
-                }
-                if skipped_depth > 0 || stack.len() >= MAX_DEPTH {
-                    push_anomaly(anomalies, "too_deep");
-                    continue;
-                }
-                let name = e.local_name().as_ref().to_string();
-                let top_level = root.is_none();
-                if top_level {
-                    root = Some(name.clone());
-                }
-                stack.push(name);
-                on_end(&stack, "");
-                stack.pop();
-                root_closed = top_level;
-            }
-            Event::End(_) => {
-                if skipped_depth > 0 {
-                    skipped_depth -= 1;
-                    continue;
-                }
-                let text = texts.pop().unwrap_or_default();
-                on_end(&stack, text.trim());
-                stack.pop();
-                root_closed = stack.is_empty();
-            }
-            Event::Text(t) => {
-                // Reader text never holds '&' except a tolerated dangling one.
-                if t.contains('&') {
-                    push_anomaly(anomalies, "dangling_amp");
-                }
-                append_text(&mut texts, skipped_depth, &t.xml10_content(), anomalies);
-            }
-            Event::CData(t) => append_text(&mut texts, skipped_depth, &t.xml10_content(), anomalies),
-            Event::GeneralRef(r) => {
-                let resolved = match r.resolve_char_ref() {
-                    Ok(Some(c)) => Some(c),
-                    Ok(None) => match r.as_ref() {
-                        "lt" => Some('<'),
-                        "gt" => Some('>'),
-                        "amp" => Some('&'),
-                        "apos" => Some('\''),
-                        "quot" => Some('"'),
-                        _ => None,
-                    },
-                    Err(_) => None,
-                };
-                match resolved {
-                    Some(c) => {
-                        let mut buf = [0u8; 4];
-                        append_text(&mut texts, skipped_depth, c.encode_utf8(&mut buf), anomalies);
-                    }
-                    // Entities declared in a DTD are never expanded.
-                    None => push_anomaly(anomalies, "unknown_entity"),
-                }
-            }
-            Event::DocType(_) => push_anomaly(anomalies, "doctype"),
-            Event::Eof => {
-                if root.is_none() {
-                    return Err("not_xml");
-                }
-                if !stack.is_empty() {
-                    push_anomaly(anomalies, "unclosed_element");
-                }
-                break;
-            }
-            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
-        }
-    }
-    root.ok_or("not_xml")
-}
-
-fn append_text(texts: &mut [String], skipped_depth: usize, s: &str, anomalies: &mut Vec<&'static str>) {
-    if skipped_depth > 0 {
-        return;
-    }
-    let Some(buf) = texts.last_mut() else { return };
-    let room = MAX_TEXT.saturating_sub(buf.len());
-    if s.len() <= room {
-        buf.push_str(s);
-        return;
-    }
-    // Whitespace between child elements is not worth an anomaly.
-    if !s.trim().is_empty() {
-        push_anomaly(anomalies, "text_truncated");
-    }
-    let mut cut = room;
-    while cut > 0 && !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    buf.push_str(s.get(..cut).unwrap_or(""));
 }
 
 /// The legacy layer-2 SADP header (ethertype 0x8033), as far as hiktools documents it.
