@@ -15,6 +15,8 @@
 //! No real DHIP capture is in the corpus: tests build datagrams from those field lists.
 
 use serde::Serialize;
+
+use super::record::{normalize_mac, push_anomaly};
 use serde_json::Value;
 
 /// Fixed header length.
@@ -23,7 +25,6 @@ const HEADER_LEN: usize = 32;
 const MAX_JSON: usize = 64 * 1024;
 /// Longest string kept from the JSON.
 const MAX_TEXT: usize = 1024;
-const MAX_ANOMALIES: usize = 32;
 
 /// One DHIP discovery datagram.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -187,34 +188,6 @@ fn port(v: Option<&Value>, anomalies: &mut Vec<&'static str>) -> Option<u16> {
         push_anomaly(anomalies, "bad_port");
     }
     parsed
-}
-
-/// `aa:bb:cc:dd:ee:ff`, `AA-BB-…` or bare 12 hex digits → `aa:bb:cc:dd:ee:ff`.
-fn normalize_mac(s: &str) -> Option<String> {
-    let s = s.trim();
-    let hex: Vec<u8> = s.bytes().filter(|b| !matches!(b, b'-' | b':' | b'.')).collect();
-    if hex.len() != 12 || !hex.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    if hex.len() != s.len() && s.len() != 17 {
-        return None;
-    }
-    let mut out = String::with_capacity(17);
-    for (i, pair) in hex.chunks(2).enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        for b in pair {
-            out.push(char::from(b.to_ascii_lowercase()));
-        }
-    }
-    Some(out)
-}
-
-fn push_anomaly(anomalies: &mut Vec<&'static str>, label: &'static str) {
-    if !anomalies.contains(&label) && anomalies.len() < MAX_ANOMALIES {
-        anomalies.push(label);
-    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@
 
 use serde::Serialize;
 
+use super::record::{normalize_mac, set_bool, set_str};
+
 use super::xml::{push_anomaly, truncate, walk_xml};
 
 /// Input beyond this many bytes is not looked at (a deviceInfo body is about 1.2 KiB).
@@ -294,59 +296,6 @@ pub fn parse_magicbox(body: &[u8]) -> Vec<(String, String)> {
         out.push((key.to_string(), truncate(value, MAX_TEXT).to_string()));
     }
     out
-}
-
-/// First occurrence wins; an empty element leaves the field unset.
-fn set_str(slot: &mut Option<String>, text: String, anomalies: &mut Vec<&'static str>) {
-    if text.is_empty() {
-        return;
-    }
-    if slot.is_some() {
-        push_anomaly(anomalies, "duplicate_element");
-        return;
-    }
-    *slot = Some(text);
-}
-
-fn set_bool(slot: &mut Option<bool>, text: &str, anomalies: &mut Vec<&'static str>) {
-    if text.is_empty() {
-        return;
-    }
-    let value = if text.eq_ignore_ascii_case("true") {
-        true
-    } else if text.eq_ignore_ascii_case("false") {
-        false
-    } else {
-        push_anomaly(anomalies, "bad_bool");
-        return;
-    };
-    if slot.is_some() {
-        push_anomaly(anomalies, "duplicate_element");
-        return;
-    }
-    *slot = Some(value);
-}
-
-/// `aa:bb:cc:dd:ee:ff`, `AA-BB-…` or bare 12 hex digits → `aa:bb:cc:dd:ee:ff`.
-fn normalize_mac(s: &str) -> Option<String> {
-    let s = s.trim();
-    let hex: Vec<u8> = s.bytes().filter(|b| !matches!(b, b'-' | b':' | b'.')).collect();
-    if hex.len() != 12 || !hex.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    if hex.len() != s.len() && s.len() != 17 {
-        return None;
-    }
-    let mut out = String::with_capacity(17);
-    for (i, pair) in hex.chunks(2).enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        for b in pair {
-            out.push(char::from(b.to_ascii_lowercase()));
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod http;
 pub mod isapi;
 pub mod ntp;
 pub mod onvif;
+mod record;
 pub mod rtsp;
 pub mod sadp;
 pub mod ssdp;

@@ -20,6 +20,8 @@
 
 use serde::Serialize;
 
+use super::record::{normalize_mac, set_bool, set_str};
+
 use super::xml::{push_anomaly, walk_xml};
 
 /// Text kept per element.
@@ -178,18 +180,6 @@ fn apply_field(msg: &mut SadpMessage, name: &str, text: String) {
     }
 }
 
-/// First occurrence wins; an empty element leaves the field unset.
-fn set_str(slot: &mut Option<String>, text: String, anomalies: &mut Vec<&'static str>) {
-    if text.is_empty() {
-        return;
-    }
-    if slot.is_some() {
-        push_anomaly(anomalies, "duplicate_element");
-        return;
-    }
-    *slot = Some(text);
-}
-
 fn set_port(slot: &mut Option<u16>, text: &str, anomalies: &mut Vec<&'static str>) {
     if text.is_empty() {
         return;
@@ -199,49 +189,6 @@ fn set_port(slot: &mut Option<u16>, text: &str, anomalies: &mut Vec<&'static str
         Ok(_) => push_anomaly(anomalies, "duplicate_element"),
         Err(_) => push_anomaly(anomalies, "bad_port"),
     }
-}
-
-fn set_bool(slot: &mut Option<bool>, text: &str, anomalies: &mut Vec<&'static str>) {
-    if text.is_empty() {
-        return;
-    }
-    let value = if text.eq_ignore_ascii_case("true") {
-        true
-    } else if text.eq_ignore_ascii_case("false") {
-        false
-    } else {
-        // e.g. "flase" in UniversalScanner's Hikvision.selftest.
-        push_anomaly(anomalies, "bad_bool");
-        return;
-    };
-    if slot.is_some() {
-        push_anomaly(anomalies, "duplicate_element");
-        return;
-    }
-    *slot = Some(value);
-}
-
-/// `AA-BB-CC-DD-EE-FF`, `aa:bb:…` or bare 12 hex digits → `aa:bb:cc:dd:ee:ff`.
-fn normalize_mac(s: &str) -> Option<String> {
-    let s = s.trim();
-    let hex: Vec<u8> = s.bytes().filter(|b| !matches!(b, b'-' | b':' | b'.')).collect();
-    if hex.len() != 12 || !hex.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    // Separators, when present, must split the digits into pairs.
-    if hex.len() != s.len() && s.len() != 17 {
-        return None;
-    }
-    let mut out = String::with_capacity(17);
-    for (i, pair) in hex.chunks(2).enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        for b in pair {
-            out.push(char::from(b.to_ascii_lowercase()));
-        }
-    }
-    Some(out)
 }
 
 /// Devices pad datagrams with NULs; a C string terminator is common too.

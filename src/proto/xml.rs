@@ -7,11 +7,12 @@ use std::borrow::Cow;
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
 
+pub(crate) use super::record::push_anomaly;
+
 /// Largest document read; the rest is cut (anomaly `input_truncated`).
 pub(crate) const MAX_INPUT: usize = 64 * 1024;
 pub(crate) const MAX_DEPTH: usize = 32;
 pub(crate) const MAX_ELEMENTS: usize = 2048;
-pub(crate) const MAX_ANOMALIES: usize = 32;
 
 pub(crate) fn truncate(s: &str, max: usize) -> &str {
     let mut cut = max.min(s.len());
@@ -19,12 +20,6 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
         cut -= 1;
     }
     s.get(..cut).unwrap_or("")
-}
-
-pub(crate) fn push_anomaly(anomalies: &mut Vec<&'static str>, label: &'static str) {
-    if !anomalies.contains(&label) && anomalies.len() < MAX_ANOMALIES {
-        anomalies.push(label);
-    }
 }
 
 /// Walks an XML document with quick-xml's event reader, calling `on_end(path, text)` when an

@@ -1,0 +1,65 @@
+//! Helpers for filling parser records leniently: bounded anomaly lists, first-value-wins
+//! fields with a `duplicate_element` anomaly, booleans and MAC addresses as devices write them.
+
+/// Most anomalies kept on one record.
+pub(crate) const MAX_ANOMALIES: usize = 32;
+
+/// Records an anomaly once, up to [`MAX_ANOMALIES`].
+pub(crate) fn push_anomaly(anomalies: &mut Vec<&'static str>, label: &'static str) {
+    if !anomalies.contains(&label) && anomalies.len() < MAX_ANOMALIES {
+        anomalies.push(label);
+    }
+}
+
+/// First occurrence wins; an empty element leaves the field unset.
+pub(crate) fn set_str(slot: &mut Option<String>, text: String, anomalies: &mut Vec<&'static str>) {
+    if text.is_empty() {
+        return;
+    }
+    if slot.is_some() {
+        push_anomaly(anomalies, "duplicate_element");
+        return;
+    }
+    *slot = Some(text);
+}
+
+pub(crate) fn set_bool(slot: &mut Option<bool>, text: &str, anomalies: &mut Vec<&'static str>) {
+    if text.is_empty() {
+        return;
+    }
+    let value = if text.eq_ignore_ascii_case("true") {
+        true
+    } else if text.eq_ignore_ascii_case("false") {
+        false
+    } else {
+        push_anomaly(anomalies, "bad_bool");
+        return;
+    };
+    if slot.is_some() {
+        push_anomaly(anomalies, "duplicate_element");
+        return;
+    }
+    *slot = Some(value);
+}
+
+/// `aa:bb:cc:dd:ee:ff`, `AA-BB-…` or bare 12 hex digits → `aa:bb:cc:dd:ee:ff`.
+pub(crate) fn normalize_mac(s: &str) -> Option<String> {
+    let s = s.trim();
+    let hex: Vec<u8> = s.bytes().filter(|b| !matches!(b, b'-' | b':' | b'.')).collect();
+    if hex.len() != 12 || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    if hex.len() != s.len() && s.len() != 17 {
+        return None;
+    }
+    let mut out = String::with_capacity(17);
+    for (i, pair) in hex.chunks(2).enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        for b in pair {
+            out.push(char::from(b.to_ascii_lowercase()));
+        }
+    }
+    Some(out)
+}
