@@ -56,6 +56,14 @@ enum RulesCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Run the test cases shipped beside the packs (PATH/tests/*.yaml).
+    Test {
+        #[arg(default_value = "rules")]
+        path: PathBuf,
+        /// Fail when a rule has no case that fires it or none that proves it quiet.
+        #[arg(long)]
+        require_coverage: bool,
+    },
 }
 
 #[derive(Args)]
@@ -125,7 +133,9 @@ struct SynthArgs {
     /// Capture span in seconds.
     #[arg(long, default_value_t = 120)]
     duration: u64,
-    /// Anomalies to include: comma-separated egress,cloud,exploit,upload, or all, or none.
+    /// Anomalies to include, comma-separated: egress, cloud, exploit, upload, firmware,
+    /// dahua_exploit, telnet, lateral, downgrade, cloud_enabled, vulnerable_firmware,
+    /// tftp_firmware; or all, or none.
     #[arg(long, default_value = "none")]
     anomalies: String,
     /// Size of the upload anomaly in bytes.
@@ -148,6 +158,9 @@ fn main() -> ExitCode {
         Command::Run(a) => with_runtime(|| run(a)),
         Command::Replay(a) => with_runtime(|| replay(a)),
         Command::Rules { command: RulesCommand::Check { paths } } => rules_check(&paths),
+        Command::Rules { command: RulesCommand::Test { path, require_coverage } } => {
+            rules_test(&path, require_coverage)
+        }
         Command::Synth(a) => synth(&a),
         Command::Inventory(a) => {
             camwatch::inventory::print(&a.state, a.format, &mut std::io::stdout().lock())
@@ -396,6 +409,28 @@ fn rules_check(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn rules_test(path: &Path, require_coverage: bool) -> anyhow::Result<ExitCode> {
+    let report = camwatch::rules::test::run(path)?;
+    let mut out = std::io::stdout().lock();
+    for o in &report.outcomes {
+        let status = if o.failures.is_empty() { "ok  " } else { "FAIL" };
+        writeln!(out, "{status} {} :: {}", o.file.display(), o.case)?;
+        for f in &o.failures {
+            writeln!(out, "       {f}")?;
+        }
+    }
+    for id in &report.never_fired {
+        writeln!(out, "no case fires {id}")?;
+    }
+    for id in &report.never_quiet {
+        writeln!(out, "no case proves {id} quiet")?;
+    }
+    let failed = report.outcomes.iter().filter(|o| !o.failures.is_empty()).count();
+    writeln!(out, "{} passed, {failed} failed", report.outcomes.len() - failed)?;
+    let coverage_ok = !require_coverage || (report.never_fired.is_empty() && report.never_quiet.is_empty());
+    Ok(if report.passed() && coverage_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn synth(a: &SynthArgs) -> anyhow::Result<ExitCode> {

@@ -120,7 +120,7 @@ fn generated_cameras_identity_firmware_upload_and_upgrade() {
     let transfers: Vec<&Value> = r
         .events
         .iter()
-        .filter(|e| e["event_type"] == "firmware" && e["firmware"]["event"] == "transfer")
+        .filter(|e| e["firmware"]["event"] == "transfer" && e["firmware"]["direction"] == "upload")
         .collect();
     assert_eq!(transfers.len(), 1, "{transfers:?}");
     let t = &transfers[0];
@@ -131,6 +131,30 @@ fn generated_cameras_identity_firmware_upload_and_upgrade() {
     assert_eq!(t["src_ip"], up.from.to_string());
     assert_eq!(t["dest_ip"], up.device.to_string());
     assert_eq!(t["firmware"]["digicap"]["magic"], 0x484B_5753);
+
+    let tftp = &g.truth.tftp_downloads[0];
+    let fetched: Vec<&Value> = r
+        .events
+        .iter()
+        .filter(|e| e["firmware"]["event"] == "transfer" && e["firmware"]["direction"] == "download")
+        .collect();
+    assert_eq!(fetched.len(), 1, "{fetched:?}");
+    assert_eq!(fetched[0]["firmware"]["sha256"], tftp.sha256.as_str());
+    assert_eq!(fetched[0]["firmware"]["size"], tftp.size);
+    assert_eq!(fetched[0]["src_ip"], tftp.device.to_string());
+    assert_eq!(fetched[0]["dest_ip"], tftp.from.to_string());
+
+    let tftp = &g.truth.tftp_downloads[0];
+    let fetched: Vec<&Value> = r
+        .events
+        .iter()
+        .filter(|e| e["firmware"]["event"] == "transfer" && e["firmware"]["direction"] == "download")
+        .collect();
+    assert_eq!(fetched.len(), 1, "{fetched:?}");
+    assert_eq!(fetched[0]["firmware"]["sha256"], tftp.sha256.as_str());
+    assert_eq!(fetched[0]["firmware"]["size"], tftp.size);
+    assert_eq!(fetched[0]["src_ip"], tftp.device.to_string());
+    assert_eq!(fetched[0]["dest_ip"], tftp.from.to_string());
 
     let upgrades: Vec<&Value> = r
         .events
@@ -149,7 +173,11 @@ fn generated_cameras_identity_firmware_upload_and_upgrade() {
                 && !matches!(e["firmware"]["event"].as_str(), Some("first_seen" | "upgraded" | "transfer"))
         })
         .collect();
-    assert!(changed.is_empty(), "{changed:?}");
+    let downgrade = g.truth.events.iter().find(|e| e.kind == "downgrade").unwrap();
+    assert_eq!(changed.len(), 1, "only the planted downgrade: {changed:?}");
+    assert_eq!(changed[0]["firmware"]["event"], "downgraded");
+    assert_eq!(changed[0]["firmware"]["device"], downgrade.device.to_string());
+    assert_eq!(changed[0]["firmware"]["version"], downgrade.detail.as_str());
 
     let m = &r.metrics;
     assert_eq!(
@@ -157,6 +185,10 @@ fn generated_cameras_identity_firmware_upload_and_upgrade() {
         1.0
     );
     assert_eq!(metric(m, "camwatch_firmware_transfers_total{completed=\"true\",direction=\"upload\"}"), 1.0);
+    assert_eq!(
+        metric(m, "camwatch_firmware_transfers_total{completed=\"true\",direction=\"download\"}"),
+        1.0
+    );
     for p in ["dns", "tls", "http", "ntp", "sadp", "dhip", "wsd", "rtsp"] {
         assert!(metric(m, &format!("camwatch_app_messages_total{{protocol=\"{p}\"}}")) >= 1.0, "{p}");
     }

@@ -6,6 +6,10 @@
 
 pub mod fields;
 pub mod schema;
+pub mod test;
+
+/// The folder beside rules files that holds their test cases.
+pub const TESTS_DIR: &str = "tests";
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
@@ -213,6 +217,11 @@ impl RuleSet {
     /// Loads rules from files and directories (every `*.yaml`/`*.yml` below a directory, in name
     /// order).
     pub fn load(paths: &[PathBuf]) -> Result<Self, FileError> {
+        Self::compile(&Self::read(paths)?)
+    }
+
+    /// The rules files under `paths`, read: `(path, text)` pairs for [`RuleSet::compile`].
+    pub fn read(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String)>, FileError> {
         let mut files = Vec::new();
         for p in paths {
             collect_files(p, &mut files)?;
@@ -223,7 +232,7 @@ impl RuleSet {
                 std::fs::read_to_string(f).map_err(|e| FileError::new(f, format!("cannot read: {e}")))?;
             sources.push((f.clone(), text));
         }
-        Self::compile(&sources)
+        Ok(sources)
     }
 
     /// Compiles already-read files: `(path, text)` pairs.
@@ -358,6 +367,10 @@ fn collect_files(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), FileError> {
     entries.sort();
     for e in entries {
         if e.is_dir() {
+            // `tests/` beside the packs holds their test cases, not rules.
+            if e.file_name().is_some_and(|n| n == TESTS_DIR) {
+                continue;
+            }
             collect_files(&e, out)?;
         } else if matches!(e.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
             out.push(e);

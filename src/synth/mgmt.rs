@@ -1,5 +1,6 @@
-//! Management-plane messages: Hikvision ISAPI (device info, firmware upload), the ONVIF device
-//! service, WS-Discovery, and the `digicap.dav` firmware image.
+//! Management-plane messages: Hikvision ISAPI (device info, cloud setting, firmware upload, the
+//! web server's 401), Dahua JSON-RPC login, the ONVIF device service, WS-Discovery, and the
+//! `digicap.dav` firmware image.
 //!
 //! Shapes follow CAMERA-PROTOCOLS.md and the real ISAPI body in the shared corpus
 //! (`hikvision-isapi/ISAPI__System.deviceInfo__ipc1.xml`). Credentials are synthetic: digest
@@ -80,14 +81,8 @@ impl Digest {
     const USER: &'static str = "admin";
 
     pub(crate) fn new(rng: &mut impl Rng, cam: &Camera) -> Digest {
-        // Hikvision realms look like `IP Camera(J1234)`, a piece of the serial number.
-        let tail = cam.serial.len().saturating_sub(9);
-        let piece = cam.serial.get(tail..tail + 5).unwrap_or("C0000");
-        let realm = format!("IP Camera({piece})");
-        // Hikvision nonces are the hex of a base64 string.
-        let mut raw = [0u8; 18];
-        rng.fill_bytes(&mut raw);
-        let nonce = hex(base64::engine::general_purpose::STANDARD.encode(raw).as_bytes());
+        let realm = hik_realm(cam);
+        let nonce = hik_nonce(rng);
         let mut c = [0u8; 8];
         rng.fill_bytes(&mut c);
         let mut password = [0u8; 9];
@@ -113,20 +108,99 @@ impl Digest {
     }
 }
 
+/// The digest realm of a Hikvision camera: `IP Camera(J1234)`, a piece of the serial number.
+pub(crate) fn hik_realm(cam: &Camera) -> String {
+    let tail = cam.serial.len().saturating_sub(9);
+    let piece = cam.serial.get(tail..tail + 5).unwrap_or("C0000");
+    format!("IP Camera({piece})")
+}
+
+/// A Hikvision digest nonce: the hex of a base64 string.
+fn hik_nonce(rng: &mut impl Rng) -> String {
+    let mut raw = [0u8; 18];
+    rng.fill_bytes(&mut raw);
+    hex(base64::engine::general_purpose::STANDARD.encode(raw).as_bytes())
+}
+
 /// URI of the ISAPI device information resource.
 pub(crate) const ISAPI_DEVICE_INFO: &str = "/ISAPI/System/deviceInfo";
 /// URI of the ISAPI firmware upload.
 pub(crate) const ISAPI_UPDATE_FIRMWARE: &str = "/ISAPI/System/updateFirmware";
 
+/// URI of the ISAPI Hik-Connect (EZVIZ) cloud setting.
+pub(crate) const ISAPI_EZVIZ: &str = "/ISAPI/System/Network/EZVIZ";
+
 /// `GET /ISAPI/System/deviceInfo` from the NVR.
 pub(crate) fn isapi_device_info_request(cam: &Camera, auth: &mut Digest) -> Vec<u8> {
+    isapi_get(cam, auth, ISAPI_DEVICE_INFO)
+}
+
+/// An authenticated ISAPI `GET` of `uri`, as the NVR sends it.
+pub(crate) fn isapi_get(cam: &Camera, auth: &mut Digest, uri: &str) -> Vec<u8> {
     let headers = [
         ("Host", cam.ip.to_string()),
-        ("Authorization", auth.authorization("GET", ISAPI_DEVICE_INFO)),
+        ("Authorization", auth.authorization("GET", uri)),
         ("Accept", "*/*".to_string()),
         ("Connection", "close".to_string()),
     ];
-    http_message(&format!("GET {ISAPI_DEVICE_INFO} HTTP/1.1"), &headers, b"")
+    http_message(&format!("GET {uri} HTTP/1.1"), &headers, b"")
+}
+
+/// `<EZVIZ>` of a camera registered with Hik-Connect (`litedev.hik-connect.com`).
+pub(crate) fn isapi_ezviz_enabled() -> &'static str {
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><EZVIZ version=\"2.0\" \
+     xmlns=\"http://www.hikvision.com/ver20/XMLSchema\"><enabled>true</enabled>\
+     <registerStatus>true</registerStatus><redirect>true</redirect><serverAddress>\
+     <addressingFormatType>hostname</addressingFormatType><hostName>litedev.hik-connect.com</hostName>\
+     </serverAddress></EZVIZ>"
+}
+
+/// The Hikvision web server's digest challenge to an unauthenticated request.
+pub(crate) fn hik_unauthorized(rng: &mut impl Rng, cam: &Camera, date: &str) -> Vec<u8> {
+    let body = "<!DOCTYPE html>\n<html><head><title>Document Error: Unauthorized</title></head>\n\
+                <body><h2>Access Error: 401 -- Unauthorized</h2>\n\
+                <p>Authentication Error: Access Denied! Authorization required.</p>\n</body>\n</html>\n";
+    let headers = [
+        ("Date", date.to_string()),
+        ("Server", "App-webs/".to_string()),
+        ("Content-Type", "text/html".to_string()),
+        ("Connection", "close".to_string()),
+        (
+            "WWW-Authenticate",
+            format!(
+                "Digest qop=\"auth\", realm=\"{}\", nonce=\"{}\", stale=\"FALSE\"",
+                hik_realm(cam),
+                hik_nonce(rng)
+            ),
+        ),
+    ];
+    http_message("HTTP/1.1 401 Unauthorized", &headers, body.as_bytes())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dahua JSON-RPC
+
+/// URI of the Dahua web login.
+pub(crate) const DAHUA_RPC2_LOGIN: &str = "/RPC2_Login";
+
+/// A Dahua web server's JSON answer (no `Server` header, as the web UI sends none).
+pub(crate) fn dahua_json_response(body: &str) -> Vec<u8> {
+    let headers = [
+        ("Connection", "close".to_string()),
+        ("Content-Type", "application/json; charset=UTF-8".to_string()),
+        ("X-Frame-Options", "SAMEORIGIN".to_string()),
+    ];
+    http_message("HTTP/1.1 200 OK", &headers, body.as_bytes())
+}
+
+/// The answer to a `global.login` that succeeded: a session id and the keep-alive interval.
+pub(crate) fn dahua_login_ok(rng: &mut impl Rng, id: u32) -> String {
+    let mut session = [0u8; 16];
+    rng.fill_bytes(&mut session);
+    format!(
+        "{{\"id\":{id},\"params\":{{\"keepAliveInterval\":60}},\"result\":true,\"session\":\"{}\"}}",
+        hex(&session)
+    )
 }
 
 /// A Hikvision web server response (`Server: App-webs/`) with an XML body.

@@ -11,7 +11,7 @@
 //! Layout: `net` holds the site's hosts and identities, `plan` the traffic schedule, `tcp` the
 //! TCP connection model, `wire` the plan's data model and its rendering into frames plus the
 //! ground truth, `payloads` the application-layer messages and `mgmt` the management-plane
-//! ones (Hikvision ISAPI, ONVIF, WS-Discovery, the `digicap.dav` firmware image).
+//! ones (Hikvision ISAPI, ONVIF, WS-Discovery, the `digicap.dav` firmware image, TFTP).
 
 use std::fmt;
 use std::io::BufWriter;
@@ -39,7 +39,7 @@ pub const DEFAULT_START_UNIX: u64 = 1_767_225_600;
 pub struct Scenario {
     /// Seed of all variation (ports, sizes, jitter, MAC suffixes, event times).
     pub seed: u64,
-    /// Number of cameras, cycling Hikvision, Dahua, Axis (default 6; at most 243 fit the /24).
+    /// Number of cameras, cycling Hikvision, Dahua, Axis (default 6; at most 242 fit the /24).
     pub cameras: usize,
     /// Capture span in seconds (default 120; values below 10 are raised to 10).
     pub duration_secs: u64,
@@ -52,6 +52,9 @@ pub struct Scenario {
     /// Size of the `digicap.dav` image of the firmware anomaly (default 600 000; at least 256
     /// are sent).
     pub firmware_bytes: usize,
+    /// Size of the `digicap.dav` image of the `tftp_firmware` anomaly (default 100 000; at
+    /// least 256 are sent).
+    pub tftp_bytes: usize,
 }
 
 impl Default for Scenario {
@@ -64,6 +67,7 @@ impl Default for Scenario {
             upload_bytes: 3_000_000,
             start_unix: DEFAULT_START_UNIX,
             firmware_bytes: 600_000,
+            tftp_bytes: 100_000,
         }
     }
 }
@@ -82,16 +86,83 @@ pub struct Anomalies {
     /// The workstation uploads a firmware image (`firmware_bytes`) to a Hikvision camera over
     /// ISAPI; the camera then announces a new firmware version.
     pub firmware: bool,
+    /// The workstation logs in to a Dahua camera with the authentication bypasses
+    /// CVE-2021-33044 and CVE-2021-33045 (`POST /RPC2_Login`).
+    pub dahua_exploit: bool,
+    /// The workstation opens a telnet session (TCP 23) to a Hikvision camera.
+    pub telnet: bool,
+    /// A Dahua camera connects to a Hikvision camera's web server (camera-to-camera traffic).
+    pub lateral: bool,
+    /// A Dahua camera announces an older firmware (`2.622.0000000.31.R`) in the second half of
+    /// the capture, after at least one announcement of its usual one. Discovery runs every
+    /// 30 s, so this shows (and is recorded) only in captures of about a minute or more.
+    pub downgrade: bool,
+    /// A Hikvision camera has the Hik-Connect cloud enabled (SADP `HCPlatformEnable` true,
+    /// ISAPI `/ISAPI/System/Network/EZVIZ` read by the NVR).
+    pub cloud_enabled: bool,
+    /// A Hikvision camera runs an old, vulnerable firmware (`V5.4.1build 160525`).
+    pub vulnerable_firmware: bool,
+    /// A Hikvision camera fetches a `digicap.dav` image (`tftp_bytes`) over TFTP from a TFTP
+    /// server on the segment (192.168.10.60).
+    pub tftp_firmware: bool,
 }
 
 impl Anomalies {
     /// Every anomaly enabled.
     pub fn all() -> Self {
-        Anomalies { egress: true, cloud: true, exploit: true, upload: true, firmware: true }
+        Anomalies {
+            egress: true,
+            cloud: true,
+            exploit: true,
+            upload: true,
+            firmware: true,
+            dahua_exploit: true,
+            telnet: true,
+            lateral: true,
+            downgrade: true,
+            cloud_enabled: true,
+            vulnerable_firmware: true,
+            tftp_firmware: true,
+        }
     }
 
-    /// Parses a comma-separated list such as `"egress,cloud,exploit,upload,firmware"`, `"all"` or
-    /// `"none"` (an empty string also means none).
+    /// `(enabled, keyword)` of every flag, in the order of [`Anomalies::NAMES`].
+    fn flags(&self) -> [(bool, &'static str); 12] {
+        let n = Self::NAMES;
+        [
+            (self.egress, n[0]),
+            (self.cloud, n[1]),
+            (self.exploit, n[2]),
+            (self.upload, n[3]),
+            (self.firmware, n[4]),
+            (self.dahua_exploit, n[5]),
+            (self.telnet, n[6]),
+            (self.lateral, n[7]),
+            (self.downgrade, n[8]),
+            (self.cloud_enabled, n[9]),
+            (self.vulnerable_firmware, n[10]),
+            (self.tftp_firmware, n[11]),
+        ]
+    }
+
+    /// Keyword of every anomaly, as [`Anomalies::parse_list`] accepts and `Display` writes them.
+    pub const NAMES: [&'static str; 12] = [
+        "egress",
+        "cloud",
+        "exploit",
+        "upload",
+        "firmware",
+        "dahua_exploit",
+        "telnet",
+        "lateral",
+        "downgrade",
+        "cloud_enabled",
+        "vulnerable_firmware",
+        "tftp_firmware",
+    ];
+
+    /// Parses a comma-separated list of keywords ([`Anomalies::NAMES`], e.g.
+    /// `"egress,cloud,telnet"`), `"all"` or `"none"` (an empty string also means none).
     pub fn parse_list(s: &str) -> anyhow::Result<Self> {
         let mut out = Anomalies::default();
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
@@ -103,11 +174,15 @@ impl Anomalies {
                 "exploit" => out.exploit = true,
                 "upload" => out.upload = true,
                 "firmware" => out.firmware = true,
+                "dahua_exploit" => out.dahua_exploit = true,
+                "telnet" => out.telnet = true,
+                "lateral" => out.lateral = true,
+                "downgrade" => out.downgrade = true,
+                "cloud_enabled" => out.cloud_enabled = true,
+                "vulnerable_firmware" => out.vulnerable_firmware = true,
+                "tftp_firmware" => out.tftp_firmware = true,
                 other => {
-                    bail!(
-                        "unknown anomaly {other:?} (expected egress, cloud, exploit, upload, firmware, all \
-                         or none)"
-                    )
+                    bail!("unknown anomaly {other:?} (expected {}, all or none)", Self::NAMES.join(", "))
                 }
             }
         }
@@ -117,16 +192,7 @@ impl Anomalies {
 
 impl fmt::Display for Anomalies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = [
-            (self.egress, "egress"),
-            (self.cloud, "cloud"),
-            (self.exploit, "exploit"),
-            (self.upload, "upload"),
-            (self.firmware, "firmware"),
-        ]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect();
+        let names: Vec<&str> = self.flags().into_iter().filter_map(|(on, name)| on.then_some(name)).collect();
         if names.is_empty() {
             f.write_str("none")
         } else {
@@ -164,6 +230,12 @@ pub struct Truth {
     pub firmware: Vec<TruthFirmware>,
     /// Firmware images uploaded to devices (the `firmware` anomaly), in time order.
     pub firmware_uploads: Vec<TruthFirmwareUpload>,
+    /// Firmware images devices fetched over TFTP (the `tftp_firmware` anomaly), in time order;
+    /// `from` is the TFTP server, `new_version` is empty (the device announces no new version).
+    pub tftp_downloads: Vec<TruthFirmwareUpload>,
+    /// One entry per instance of the anomalies `dahua_exploit`, `telnet`, `lateral`,
+    /// `downgrade`, `cloud_enabled`, `vulnerable_firmware` and `tftp_firmware`, in that order.
+    pub events: Vec<TruthEvent>,
     /// Number of frames.
     pub packets: u64,
     /// Sum of frame lengths.
@@ -176,9 +248,10 @@ pub struct TruthDevice {
     pub ip: Ipv4Addr,
     pub mac: [u8; 6],
     /// `"Hikvision"`, `"Dahua"`, `"Axis"` for cameras, otherwise the role name:
-    /// `"NVR"`, `"Gateway"`, `"Workstation"`, `"VMS"`.
+    /// `"NVR"`, `"Gateway"`, `"Workstation"`, `"VMS"`, `"TFTP"`.
     pub vendor: String,
-    /// `"camera"`, `"nvr"`, `"gateway"`, `"workstation"` or `"server"` (the VMS server).
+    /// `"camera"`, `"nvr"`, `"gateway"`, `"workstation"` or `"server"` (the VMS server and
+    /// the TFTP server).
     pub role: String,
 }
 
@@ -221,6 +294,24 @@ pub struct TruthFirmware {
     /// into `firmwareVersion` `V5.7.3` and `firmwareReleasedDate` `build 220112`), Dahua ones as
     /// in DHIP and ONVIF (`"2.800.0000000.29.R"`), Axis ones as in ONVIF (`"10.12.182"`).
     pub versions: Vec<String>,
+}
+
+/// One instance of an anomaly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TruthEvent {
+    /// The anomaly's keyword ([`Anomalies::NAMES`]), e.g. `"telnet"`.
+    pub kind: String,
+    /// The camera concerned (for `lateral` the camera that connects to another).
+    pub device: Ipv4Addr,
+    /// The other host involved, if any: the workstation (`dahua_exploit`, `telnet`), the
+    /// target camera (`lateral`), the TFTP server (`tftp_firmware`).
+    pub peer: Option<Ipv4Addr>,
+    /// `dahua_exploit`: the CVE (`"CVE-2021-33044"`, `"CVE-2021-33045"`); `downgrade` and
+    /// `vulnerable_firmware`: the version the camera reports (in [`TruthFirmware::versions`]
+    /// form); `telnet`: `"23/tcp"`; `lateral`: `"80/tcp"`; `cloud_enabled`: the cloud host name
+    /// the camera reports (`"litedev.hik-connect.com"`); `tftp_firmware`: the file name
+    /// (`"digicap.dav"`).
+    pub detail: String,
 }
 
 /// One firmware image sent to a device.

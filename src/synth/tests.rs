@@ -17,6 +17,20 @@ fn all_anomalies() -> &'static Capture {
     CAP.get_or_init(|| generate(&Scenario { anomalies: Anomalies::all(), ..Scenario::default() }))
 }
 
+/// The default scenario without anomalies, generated once.
+fn baseline() -> &'static Capture {
+    static CAP: OnceLock<Capture> = OnceLock::new();
+    CAP.get_or_init(|| generate(&Scenario::default()))
+}
+
+/// The one truth event of `kind`.
+fn event<'a>(cap: &'a Capture, kind: &str) -> &'a TruthEvent {
+    let mut found = cap.truth.events.iter().filter(|e| e.kind == kind);
+    let e = found.next().unwrap_or_else(|| panic!("no {kind} event"));
+    assert!(found.next().is_none(), "more than one {kind} event");
+    e
+}
+
 /// A short scenario for tests that generate many captures.
 fn short(seed: u64, anomalies: Anomalies) -> Capture {
     generate(&Scenario { seed, duration_secs: 30, anomalies, upload_bytes: 200_000, ..Scenario::default() })
@@ -111,13 +125,39 @@ fn parse_list_accepts_names_all_and_none() {
     assert_eq!(Anomalies::parse_list("").unwrap(), Anomalies::default());
     let a = Anomalies::parse_list("egress, upload").unwrap();
     assert!(a.egress && a.upload && !a.cloud && !a.exploit && !a.firmware);
-    assert_eq!(Anomalies::parse_list("egress,cloud,exploit,upload,firmware").unwrap(), Anomalies::all());
+    let five = Anomalies::parse_list("egress,cloud,exploit,upload,firmware").unwrap();
+    assert_eq!(
+        five,
+        Anomalies {
+            egress: true,
+            cloud: true,
+            exploit: true,
+            upload: true,
+            firmware: true,
+            ..Anomalies::default()
+        }
+    );
     assert_eq!(
         Anomalies::parse_list("Firmware").unwrap(),
         Anomalies { firmware: true, ..Anomalies::default() }
     );
     assert!(Anomalies::parse_list("egress,bogus").is_err());
-    assert_eq!(Anomalies::all().to_string(), "egress,cloud,exploit,upload,firmware");
+    let every = "egress,cloud,exploit,upload,firmware,dahua_exploit,telnet,lateral,downgrade,cloud_enabled,\
+                 vulnerable_firmware,tftp_firmware";
+    assert_eq!(Anomalies::all().to_string(), every);
+    assert_eq!(Anomalies::parse_list(every).unwrap(), Anomalies::all());
+    assert_eq!(Anomalies::NAMES.join(","), every);
+    // Each keyword sets exactly its own flag.
+    for (k, name) in Anomalies::NAMES.iter().enumerate() {
+        assert_eq!(Anomalies::parse_list(name).unwrap().to_string(), *name);
+        let prefix = Anomalies::NAMES[..=k].join(",");
+        assert_eq!(Anomalies::parse_list(&prefix).unwrap().to_string(), prefix);
+    }
+    assert_eq!(
+        Anomalies::parse_list(" Telnet ,tftp_firmware").unwrap(),
+        Anomalies { telnet: true, tftp_firmware: true, ..Anomalies::default() }
+    );
+    assert!(Anomalies::parse_list("tftp").is_err());
     assert_eq!(Anomalies::parse_list(&Anomalies::all().to_string()).unwrap(), Anomalies::all());
     assert_eq!(Anomalies::default().to_string(), "none");
 }
@@ -133,8 +173,8 @@ fn same_seed_is_byte_identical_and_other_seed_keeps_structure() {
     let c = short(8, Anomalies::all());
     assert_ne!(pcap_bytes(&a), pcap_bytes(&c));
     // Same structure: the same hosts and roles, the same conversations (up to ephemeral
-    // ports: a conversation is keyed by its lower port, the service one), the same egress and
-    // the same identities.
+    // ports: a conversation is keyed by its lower port, the service one, or by none if both
+    // are ephemeral, as in a TFTP transfer), the same egress and the same identities.
     let hosts = |cap: &Capture| -> Vec<(Ipv4Addr, String, String)> {
         cap.truth.devices.iter().map(|d| (d.ip, d.vendor.clone(), d.role.clone())).collect()
     };
@@ -144,7 +184,10 @@ fn same_seed_is_byte_identical_and_other_seed_keeps_structure() {
             .truth
             .flows
             .iter()
-            .map(|f| (f.proto, *f.src.ip(), *f.dst.ip(), f.src.port().min(f.dst.port())))
+            .map(|f| {
+                let port = f.src.port().min(f.dst.port());
+                (f.proto, *f.src.ip(), *f.dst.ip(), if port < 32_768 { port } else { 0 })
+            })
             .collect();
         v.sort();
         v
@@ -171,6 +214,12 @@ fn same_seed_is_byte_identical_and_other_seed_keeps_structure() {
     };
     assert_eq!(uploads(&a), uploads(&c));
     assert_ne!(a.truth.firmware_uploads[0].sha256, c.truth.firmware_uploads[0].sha256);
+    let tftp = |cap: &Capture| -> Vec<(Ipv4Addr, Ipv4Addr, u64, String)> {
+        cap.truth.tftp_downloads.iter().map(|u| (u.device, u.from, u.size, u.new_version.clone())).collect()
+    };
+    assert_eq!(tftp(&a), tftp(&c));
+    assert_ne!(a.truth.tftp_downloads[0].sha256, c.truth.tftp_downloads[0].sha256);
+    assert_eq!(a.truth.events, c.truth.events);
 }
 
 #[test]
@@ -230,22 +279,207 @@ fn anomaly_toggles_change_egress_as_expected() {
     assert_eq!(firmware.truth.firmware_uploads.len(), 1);
     assert!(none.truth.firmware_uploads.is_empty() && !none.truth.firmware.is_empty());
 
+    // The new anomalies are all local: no egress, each with its own conversations and events.
+    let (hik1, dahua2, hik2) =
+        (Ipv4Addr::new(192, 168, 10, 11), Ipv4Addr::new(192, 168, 10, 15), Ipv4Addr::new(192, 168, 10, 14));
+    let tftp_ip = Ipv4Addr::new(192, 168, 10, 60);
+    let new_flows = |cap: &Capture| -> Vec<(u8, Ipv4Addr, Ipv4Addr, u16)> {
+        let base: HashSet<_> = none.truth.flows.iter().map(|f| format!("{f:?}")).collect();
+        cap.truth
+            .flows
+            .iter()
+            .filter(|f| !base.contains(&format!("{f:?}")))
+            .map(|f| {
+                (f.proto, *f.src.ip(), *f.dst.ip(), if f.dst.port() < 32_768 { f.dst.port() } else { 0 })
+            })
+            .collect()
+    };
+    let events = |cap: &Capture| -> Vec<(String, Ipv4Addr, Option<Ipv4Addr>, String)> {
+        cap.truth.events.iter().map(|e| (e.kind.clone(), e.device, e.peer, e.detail.clone())).collect()
+    };
+    assert!(none.truth.events.is_empty() && none.truth.tftp_downloads.is_empty());
+    for cap in [&egress, &cloud, &upload, &exploit, &firmware] {
+        assert!(cap.truth.events.is_empty() && cap.truth.tftp_downloads.is_empty());
+    }
+
+    let dahua = one(|a| a.dahua_exploit = true);
+    assert!(dahua.truth.egress.is_empty());
+    assert_eq!(new_flows(&dahua), vec![(6, ws, dahua2, 80); 2]);
+    assert_eq!(
+        events(&dahua),
+        ["CVE-2021-33044", "CVE-2021-33045"].map(|cve| (
+            "dahua_exploit".into(),
+            dahua2,
+            Some(ws),
+            cve.into()
+        ))
+    );
+
+    let telnet = one(|a| a.telnet = true);
+    assert!(telnet.truth.egress.is_empty());
+    assert_eq!(new_flows(&telnet), vec![(6, ws, hik2, 23)]);
+    assert_eq!(events(&telnet), vec![("telnet".into(), hik2, Some(ws), "23/tcp".into())]);
+
+    let lateral = one(|a| a.lateral = true);
+    assert_eq!(new_flows(&lateral), vec![(6, dahua2, hik1, 80)]);
+    assert_eq!(events(&lateral), vec![("lateral".into(), dahua2, Some(hik1), "80/tcp".into())]);
+    assert!(!lateral.truth.devices.iter().any(|d| d.ip == ws));
+
+    // 30 s hold one DHIP announcement per camera: no room for a downgrade to show, so nothing
+    // changes (see `downgrade_is_announced_in_the_second_half` for longer captures).
+    let downgrade = one(|a| a.downgrade = true);
+    assert_eq!(downgrade.packets, none.packets);
+    assert!(downgrade.truth.events.is_empty());
+
+    let cloud_enabled = one(|a| a.cloud_enabled = true);
+    // The NVR's new request, and the camera's SADP flow whose Hellos are one byte shorter.
+    let mut changed = new_flows(&cloud_enabled);
+    changed.sort();
+    assert_eq!(
+        changed,
+        [(6, Ipv4Addr::new(192, 168, 10, 2), hik1, 80), (17, hik1, Ipv4Addr::new(239, 255, 255, 250), 0)]
+    );
+    assert_eq!(
+        events(&cloud_enabled),
+        vec![("cloud_enabled".into(), hik1, None, "litedev.hik-connect.com".into())]
+    );
+
+    // Same lengths, so the same flows; only the camera's reported version differs.
+    let vulnerable = one(|a| a.vulnerable_firmware = true);
+    assert_eq!(vulnerable.truth.flows, none.truth.flows);
+    assert_eq!(
+        events(&vulnerable),
+        vec![("vulnerable_firmware".into(), hik2, None, "V5.4.1build 160525".into())]
+    );
+    let versions: Vec<_> = vulnerable.truth.firmware.iter().map(|f| (f.device, f.versions.clone())).collect();
+    for (device, v) in versions {
+        let normal = none.truth.firmware.iter().find(|f| f.device == device).unwrap();
+        let want =
+            if device == hik2 { vec!["V5.4.1build 160525".to_string()] } else { normal.versions.clone() };
+        assert_eq!(v, want);
+    }
+
+    let tftp = one(|a| a.tftp_firmware = true);
+    assert!(tftp.truth.egress.is_empty());
+    assert_eq!(new_flows(&tftp), vec![(17, hik1, tftp_ip, 69), (17, tftp_ip, hik1, 0)]);
+    assert_eq!(events(&tftp), vec![("tftp_firmware".into(), hik1, Some(tftp_ip), "digicap.dav".into())]);
+    let d = &tftp.truth.tftp_downloads[..];
+    assert_eq!(d.len(), 1);
+    assert_eq!((d[0].device, d[0].from, d[0].size, d[0].new_version.as_str()), (hik1, tftp_ip, 100_000, ""));
+    let server = tftp.truth.devices.iter().find(|d| d.ip == tftp_ip).unwrap();
+    assert_eq!(
+        (server.vendor.as_str(), server.role.as_str(), server.mac[..3].to_vec()),
+        ("TFTP", "server", vec![0xb8, 0x27, 0xeb])
+    );
+    assert!(!none.truth.devices.iter().any(|d| d.ip == tftp_ip));
+    // Request, then 196 blocks (195 full, one of 160 bytes), each acknowledged.
+    let transfer = tftp.truth.flows.iter().find(|f| *f.src.ip() == tftp_ip).unwrap();
+    assert_eq!((transfer.packets_fwd, transfer.packets_rev), (196, 196));
+    assert_eq!(transfer.bytes_fwd, 196 * 32 + 100_000);
+
     let all = short(3, Anomalies::all());
     assert_eq!(all.truth.egress.len(), 4);
     for e in &all.truth.egress {
         assert!(e.device.is_private() && public_unicast(e.dest));
     }
+    let kinds: Vec<&str> = all.truth.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "dahua_exploit",
+            "dahua_exploit",
+            "telnet",
+            "lateral",
+            "cloud_enabled",
+            "vulnerable_firmware",
+            "tftp_firmware"
+        ]
+    );
 
-    // Anomalies only add traffic: every baseline flow is unchanged.
+    // Anomalies only add traffic: every baseline flow is unchanged, except that the SADP Hellos
+    // of the `cloud_enabled` camera say `true` instead of `false` (one byte shorter).
     let all_flows: HashSet<_> = all.truth.flows.iter().map(|f| format!("{f:?}")).collect();
     for f in &none.truth.flows {
+        if f.src == SocketAddrV4::new(hik1, 37_020) {
+            let a = all.truth.flows.iter().find(|a| a.src == f.src).unwrap();
+            assert_eq!(a.packets_fwd, f.packets_fwd);
+            assert_eq!(a.bytes_fwd, f.bytes_fwd - f.packets_fwd);
+            continue;
+        }
         assert!(all_flows.contains(&format!("{f:?}")), "baseline flow changed: {f:?}");
     }
-    // The upgraded camera keeps its identity, apart from the firmware it may report afterwards.
+    // Every camera keeps its identity, apart from the firmware the upgraded or downgraded one may
+    // report afterwards and the vulnerable one's.
     for (n, a) in none.truth.firmware.iter().zip(&all.truth.firmware) {
         assert_eq!((n.device, &n.vendor, &n.model, &n.serial), (a.device, &a.vendor, &a.model, &a.serial));
-        assert_eq!(n.versions[..], a.versions[..n.versions.len()]);
+        if a.device == hik2 {
+            assert_eq!(a.versions, ["V5.4.1build 160525"]);
+        } else {
+            assert_eq!(n.versions[..], a.versions[..n.versions.len()]);
+        }
     }
+}
+
+/// Per flow (keyed as in the truth), every packet's time, direction and transport-layer bytes
+/// (header and payload: everything but the link and IP headers, whose identification field
+/// depends on what else the host sends).
+fn flow_packets(cap: &Capture) -> HashMap<FlowKey, Vec<(u64, bool, Vec<u8>)>> {
+    let initiators: HashSet<FlowKey> = cap.truth.flows.iter().map(|f| (f.proto, f.src, f.dst)).collect();
+    let mut out: HashMap<FlowKey, Vec<(u64, bool, Vec<u8>)>> = HashMap::new();
+    for p in &cap.packets {
+        let Some(ip) = decode(&p.data) else { continue };
+        let fwd = initiators.contains(&(ip.proto, ip.src, ip.dst));
+        let key = if fwd { (ip.proto, ip.src, ip.dst) } else { (ip.proto, ip.dst, ip.src) };
+        out.entry(key).or_default().push((p.ts_micros, fwd, p.data[14 + 20..].to_vec()));
+    }
+    out
+}
+
+#[test]
+fn anomalies_leave_baseline_packets_byte_identical() {
+    let (none, all) = (baseline(), all_anomalies());
+    let base = flow_packets(none);
+    let with = flow_packets(all);
+    let upgraded = all.truth.firmware_uploads[0].device;
+    let (cloud, vulnerable, downgraded) = (
+        event(all, "cloud_enabled").device,
+        event(all, "vulnerable_firmware").device,
+        event(all, "downgrade").device,
+    );
+    let nvr = Ipv4Addr::new(192, 168, 10, 2);
+    let mut exempt = 0;
+    for (key, packets) in &base {
+        let got = with.get(key).unwrap_or_else(|| panic!("baseline flow {key:?} missing"));
+        let (_, src, dst) = *key;
+        // The permitted exceptions: announcements and device information that carry the
+        // firmware (same length) or HCPlatformEnable (one byte shorter) the anomaly changes.
+        let sadp = src.port() == 37_020 && [upgraded, cloud, vulnerable].contains(src.ip());
+        let dhip = src.port() == 37_810 && *src.ip() == downgraded;
+        let isapi = *src.ip() == nvr && *dst.ip() == vulnerable && dst.port() == 80;
+        if sadp || dhip || isapi {
+            exempt += 1;
+            assert_eq!(got.len(), packets.len(), "{key:?}");
+            for (a, b) in packets.iter().zip(got) {
+                assert_eq!((a.0, a.1), (b.0, b.1), "{key:?}");
+                let shorter = usize::from(*src.ip() == cloud && sadp);
+                assert_eq!(a.2.len(), b.2.len() + shorter, "{key:?}");
+            }
+            continue;
+        }
+        assert!(packets == got, "baseline flow {key:?} changed");
+    }
+    // Upgraded and cloud-enabled are the same camera here.
+    assert_eq!((upgraded, cloud), (Ipv4Addr::new(192, 168, 10, 11), Ipv4Addr::new(192, 168, 10, 11)));
+    assert_eq!(exempt, 4);
+    // Every baseline ARP frame is still there.
+    let arp = |cap: &Capture| -> Vec<Vec<u8>> {
+        let mut v: Vec<_> =
+            cap.packets.iter().filter(|p| p.data[12..14] == [8, 6]).map(|p| p.data.clone()).collect();
+        v.sort();
+        v
+    };
+    let with_arp = arp(all);
+    assert!(arp(none).iter().all(|f| with_arp.binary_search(f).is_ok()));
 }
 
 #[test]
@@ -500,6 +734,105 @@ fn application_payloads_are_well_formed() {
     assert_eq!((sadp, dhip), (8, 8), "every 30 s from 2 Hikvision and 2 Dahua cameras");
     assert_eq!(p2p, 6);
     assert!(rtp > 6 * 100 * super::plan::FRAMES_PER_SEC as usize);
+
+    // TFTP (RFC 1350): one read request to port 69, then DATA blocks 1, 2, … from the server's
+    // own port, each acknowledged before the next, 512 bytes but the last; they reassemble to
+    // the truth's image.
+    let download = &cap.truth.tftp_downloads[..];
+    assert_eq!(download.len(), 1);
+    let download = &download[0];
+    let (mut rrq, mut server, mut pending) = (None, None, None);
+    let (mut image, mut next_block, mut done) = (Vec::new(), 1u16, false);
+    for p in &cap.packets {
+        let Some(ip) = decode(&p.data) else { continue };
+        if *ip.src.ip() != download.from && *ip.dst.ip() != download.from {
+            continue;
+        }
+        assert_eq!(ip.proto, 17);
+        if ip.dst.port() == 69 {
+            assert!(rrq.is_none(), "one read request");
+            assert_eq!((*ip.src.ip(), *ip.dst.ip()), (download.device, download.from));
+            assert_eq!(ip.payload, b"\0\x01digicap.dav\0octet\0");
+            rrq = Some(ip.src);
+            continue;
+        }
+        let camera = rrq.expect("read request first");
+        let block = u16::from_be_bytes([ip.payload[2], ip.payload[3]]);
+        if *ip.src.ip() == download.from {
+            assert!(!done && pending.is_none(), "DATA before the previous block's ACK");
+            assert_eq!(ip.dst, camera);
+            assert_ne!(ip.src.port(), 69);
+            assert_eq!(*server.get_or_insert(ip.src), ip.src, "one transfer identifier");
+            assert_eq!((&ip.payload[..2], block), (&[0u8, 3][..], next_block));
+            let data = &ip.payload[4..];
+            assert!(data.len() <= 512);
+            image.extend_from_slice(data);
+            done = data.len() < 512;
+            pending = Some(block);
+        } else {
+            assert_eq!((ip.src, Some(ip.dst)), (camera, server));
+            assert_eq!(ip.payload.len(), 4);
+            assert_eq!((&ip.payload[..2], Some(block)), (&[0u8, 4][..], pending.take()));
+            next_block += 1;
+        }
+    }
+    assert!(done && pending.is_none());
+    assert_eq!(
+        (image.len() as u64, super::mgmt::sha256_hex(&image)),
+        (download.size, download.sha256.clone())
+    );
+    let h = crate::proto::firmware::parse_digicap_header(&image).unwrap();
+    assert_eq!((h.magic, h.header_len, h.file_count), (0x484B_5753, 0x6C, 1));
+
+    // Telnet: the workstation negotiates options, the camera answers with its own and a login
+    // prompt.
+    let telnet = event(cap, "telnet");
+    let (order, streams) = tcp_streams(cap);
+    let sessions: Vec<&Direction> = order.iter().filter(|(_, s)| s.port() == 23).collect();
+    assert_eq!(sessions.len(), 1);
+    let (client, server) = *sessions[0];
+    assert_eq!((*client.ip(), Some(*server.ip())), (telnet.peer.unwrap(), Some(telnet.device)));
+    let (asked, answer) = (&streams[&(client, server)], &streams[&(server, client)]);
+    assert!(asked.chunks(3).all(|c| c[0] == 255 && (c[1] == 253 || c[1] == 251)), "{asked:?}");
+    assert_eq!(&answer[..3], &[255, 251, 1]);
+    assert!(answer.ends_with(b"login: "));
+}
+
+#[test]
+fn downgrade_is_announced_in_the_second_half() {
+    for seed in 0..10 {
+        for duration_secs in [62, 90, 120] {
+            let s = Scenario {
+                seed,
+                cameras: 2,
+                duration_secs,
+                anomalies: Anomalies { downgrade: true, ..Anomalies::default() },
+                ..Scenario::default()
+            };
+            let cap = generate(&s);
+            let dahua = Ipv4Addr::new(192, 168, 10, 12);
+            let e = event(&cap, "downgrade");
+            assert_eq!((e.device, e.peer, e.detail.as_str()), (dahua, None, "2.622.0000000.31.R"));
+            let f = cap.truth.firmware.iter().find(|f| f.device == dahua).unwrap();
+            assert_eq!(
+                f.versions,
+                ["2.800.0000000.29.R", "2.622.0000000.31.R"],
+                "seed {seed}, {duration_secs} s"
+            );
+            let versions: Vec<(u64, bool)> = cap
+                .packets
+                .iter()
+                .filter_map(|p| decode(&p.data).map(|ip| (p.ts_micros, ip)))
+                .filter(|(_, ip)| ip.src.port() == 37_810)
+                .map(|(ts, ip)| {
+                    (ts - DEFAULT_START_UNIX * 1_000_000, ip.payload.windows(5).any(|w| w == b"2.622"))
+                })
+                .collect();
+            let switch = versions.iter().position(|&(_, new)| new).unwrap();
+            assert!(switch >= 1 && versions[switch..].iter().all(|&(_, new)| new), "seed {seed}");
+            assert!(versions[switch].0 > duration_secs * 500_000, "seed {seed}, {duration_secs} s");
+        }
+    }
 }
 
 fn tshark(args: &[&str]) -> (bool, String) {
@@ -579,7 +912,47 @@ fn tshark_dissects_the_capture_cleanly() {
         count(&["-Y", "http.response.code == 200 and http.content_type contains \"soap+xml\""]),
         others
     );
-    assert_eq!(count(&["-Y", "http.server == \"App-webs/\" and xml"]), hik + 2);
+    // Device information, the EZVIZ setting, the firmware upload's status and the exploit probe.
+    assert_eq!(count(&["-Y", "http.server == \"App-webs/\" and xml"]), hik + 3);
+    assert_eq!(count(&["-Y", "http.request.uri == \"/ISAPI/System/Network/EZVIZ\""]), 1);
+    // The Dahua logins, their JSON answers, the lateral request's digest challenge.
+    assert_eq!(
+        count(&[
+            "-Y",
+            "http.request.method == \"POST\" and http.request.uri == \"/RPC2_Login\" \
+                       and json.value.string == \"global.login\""
+        ]),
+        2
+    );
+    assert_eq!(count(&["-Y", "http.response.code == 200 and json and json.key == \"session\""]), 2);
+    assert_eq!(
+        count(&[
+            "-Y",
+            "http.response.code == 401 and http.www_authenticate contains \"realm=\\\"IP Camera(\""
+        ]),
+        1
+    );
+    // Telnet negotiation both ways; TFTP request, DATA and ACKs (followed by the dissector
+    // from the server's own port).
+    assert_eq!(count(&["-Y", "telnet.cmd == 253 or telnet.cmd == 251"]), 2);
+    let d = &cap.truth.tftp_downloads[0];
+    let blocks = d.size as usize / 512 + 1;
+    assert_eq!(
+        count(&["-Y", "tftp.opcode == 1 and tftp.source_file == \"digicap.dav\" and tftp.type == \"octet\""]),
+        1
+    );
+    assert_eq!(count(&["-Y", "tftp.opcode == 3"]), blocks);
+    assert_eq!(count(&["-Y", "tftp.opcode == 4"]), blocks);
+    assert_eq!(
+        count(&[
+            "-Y",
+            &format!(
+                "tftp.opcode == 3 and tftp.block == {blocks} and udp.length == {}",
+                8 + 4 + d.size as usize % 512
+            )
+        ]),
+        1
+    );
     let put = format!(
         "http.request.method == \"PUT\" and http.request.uri == \"/ISAPI/System/updateFirmware\" \
          and http.content_type == \"application/octet-stream\" and http.content_length == {}",
@@ -675,6 +1048,10 @@ fn corpus_device_info() -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("the shared corpus is missing ({path}): {e}"))
 }
 
+fn f_vendor<'a>(truth: &HashMap<Ipv4Addr, &'a TruthFirmware>, ip: Ipv4Addr) -> &'a str {
+    truth[&ip].vendor.as_str()
+}
+
 #[test]
 fn management_messages_carry_the_truth_identity() {
     let cap = all_anomalies();
@@ -690,7 +1067,7 @@ fn management_messages_carry_the_truth_identity() {
 
     // Discovery announcements, in time order per camera.
     let mut sadp: BTreeMap<Ipv4Addr, Vec<(u64, String)>> = BTreeMap::new();
-    let mut dhip: BTreeMap<Ipv4Addr, Vec<serde_json::Value>> = BTreeMap::new();
+    let mut dhip: BTreeMap<Ipv4Addr, Vec<(u64, serde_json::Value)>> = BTreeMap::new();
     let mut probe: Option<(SocketAddrV4, String)> = None;
     let mut matches: BTreeMap<Ipv4Addr, (SocketAddrV4, String)> = BTreeMap::new();
     for p in &cap.packets {
@@ -704,7 +1081,7 @@ fn management_messages_carry_the_truth_identity() {
             (17, 37_810, 37_810) => {
                 dhip.entry(*ip.src.ip())
                     .or_default()
-                    .push(serde_json::from_slice(&ip.payload[32..]).unwrap());
+                    .push((p.ts_micros, serde_json::from_slice(&ip.payload[32..]).unwrap()));
             }
             (17, _, 3702) => {
                 assert!(probe.is_none(), "one Probe");
@@ -753,7 +1130,10 @@ fn management_messages_carry_the_truth_identity() {
 
     // HTTP on port 80, per connection.
     let (order, streams) = tcp_streams(cap);
-    let (mut isapi, mut onvif, mut puts) = (0, 0, 0);
+    let (mut isapi, mut onvif, mut puts, mut ezviz, mut lateral) = (0, 0, 0, 0, 0);
+    let mut logins: Vec<String> = Vec::new();
+    let mut realms: HashMap<Ipv4Addr, String> = HashMap::new();
+    let ws = Ipv4Addr::new(192, 168, 10, 50);
     let corpus = corpus_device_info();
     for (client, server) in order.iter().filter(|(_, s)| s.port() == 80) {
         let req = parse_http(&streams[&(*client, *server)]);
@@ -769,6 +1149,10 @@ fn management_messages_carry_the_truth_identity() {
                 let auth = &req.headers["authorization"];
                 assert!(auth.starts_with("Digest username=\"admin\", realm=\"IP Camera("), "{auth}");
                 assert!(auth.contains("uri=\"/ISAPI/System/deviceInfo\""));
+                realms.insert(
+                    ip,
+                    auth.split("realm=\"").nth(1).unwrap().split('"').next().unwrap().to_string(),
+                );
                 let response = auth.split("response=\"").nth(1).unwrap().split('"').next().unwrap();
                 assert!(response.len() == 32 && response.bytes().all(|b| b.is_ascii_hexdigit()));
                 assert_eq!(resp.start, "HTTP/1.1 200 OK");
@@ -818,7 +1202,7 @@ fn management_messages_carry_the_truth_identity() {
                 assert_eq!(xml_text(body, "tds:SerialNumber"), f.serial);
                 assert!(!xml_text(body, "tds:HardwareId").is_empty());
                 if f.vendor == "Dahua" {
-                    let info = &dhip[&ip][0]["params"]["deviceInfo"];
+                    let info = &dhip[&ip][0].1["params"]["deviceInfo"];
                     assert_eq!(info["Version"], f.versions[0].as_str());
                     assert_eq!(info["SerialNo"], f.serial.as_str());
                     assert_eq!(info["DeviceType"], f.model.as_str());
@@ -843,10 +1227,71 @@ fn management_messages_carry_the_truth_identity() {
                 assert_eq!(xml_elements(status)[0], "ResponseStatus");
                 assert_eq!(xml_text(status, "requestURL"), "/ISAPI/System/updateFirmware");
             }
+            "GET /ISAPI/System/Network/EZVIZ HTTP/1.1" => {
+                ezviz += 1;
+                assert_eq!((*client.ip(), ip), (nvr, event(cap, "cloud_enabled").device));
+                assert!(req.headers["authorization"].contains("uri=\"/ISAPI/System/Network/EZVIZ\""));
+                assert_eq!(resp.start, "HTTP/1.1 200 OK");
+                assert_eq!(resp.headers["server"], "App-webs/");
+                assert_eq!(resp.headers["content-type"], "application/xml");
+                let body = std::str::from_utf8(&resp.body).unwrap();
+                assert_eq!(
+                    body,
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><EZVIZ version=\"2.0\" \
+                     xmlns=\"http://www.hikvision.com/ver20/XMLSchema\"><enabled>true</enabled>\
+                     <registerStatus>true</registerStatus><redirect>true</redirect><serverAddress>\
+                     <addressingFormatType>hostname</addressingFormatType>\
+                     <hostName>litedev.hik-connect.com</hostName></serverAddress></EZVIZ>"
+                );
+                assert_eq!(xml_elements(body)[0], "EZVIZ");
+                assert_eq!(
+                    (xml_text(body, "enabled"), xml_text(body, "hostName")),
+                    ("true", "litedev.hik-connect.com")
+                );
+            }
+            "POST /RPC2_Login HTTP/1.1" => {
+                let dahua = cap.truth.events.iter().find(|e| e.kind == "dahua_exploit").unwrap();
+                assert_eq!((*client.ip(), ip), (ws, dahua.device));
+                assert_eq!(f_vendor(&truth, ip), "Dahua");
+                assert_eq!(req.headers["content-type"], "application/json");
+                assert_eq!(req.headers["host"], host);
+                let login: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+                assert_eq!(login["method"], "global.login");
+                assert_eq!(
+                    (&login["params"]["userName"], &login["params"]["password"]),
+                    (&"admin".into(), &"".into())
+                );
+                logins.push(String::from_utf8(req.body.clone()).unwrap());
+                assert_eq!(resp.start, "HTTP/1.1 200 OK");
+                assert!(!resp.headers.contains_key("server"), "Dahua's web server sends no Server header");
+                assert!(resp.headers["content-type"].starts_with("application/json"));
+                let answer: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+                assert_eq!((&answer["result"], &answer["id"]), (&true.into(), &login["id"]));
+            }
+            "GET / HTTP/1.1" => {
+                lateral += 1;
+                let e = event(cap, "lateral");
+                assert_eq!((*client.ip(), ip), (e.device, e.peer.unwrap()));
+                assert_eq!(f_vendor(&truth, *client.ip()), "Dahua");
+                assert_eq!(f_vendor(&truth, ip), "Hikvision");
+                assert_eq!(req.headers["host"], host);
+                assert_eq!(resp.start, "HTTP/1.1 401 Unauthorized");
+                assert_eq!(resp.headers["server"], "App-webs/");
+                let challenge = &resp.headers["www-authenticate"];
+                assert!(challenge.starts_with("Digest qop=\"auth\", realm=\"IP Camera("), "{challenge}");
+                assert!(challenge.contains(&format!("realm=\"{}\"", realms[&ip])), "{challenge}");
+            }
             _ => {}
         }
     }
-    assert_eq!((isapi, onvif, puts), (2, 4, 1));
+    assert_eq!((isapi, onvif, puts, ezviz, lateral), (2, 4, 1, 1, 1));
+    assert_eq!(
+        logins,
+        [
+            r#"{"method":"global.login","params":{"userName":"admin","password":"","clientType":"NetKeyboard","loginType":"Direct"},"id":1,"session":0}"#,
+            r#"{"method":"global.login","params":{"userName":"admin","password":"","clientType":"Local","loginType":"Loopback","ipAddr":"127.0.0.1"},"id":2,"session":0}"#,
+        ]
+    );
 
     // The upgraded camera announces the new version in every Hello after the upload (and
     // there is one), the old one before; nothing else in the Hello changes.
@@ -868,8 +1313,43 @@ fn management_messages_carry_the_truth_identity() {
         assert_eq!(xml_text(hello, "SoftwareVersion"), want);
         assert_eq!(hello.replace(want.as_str(), ""), hellos[0].1.replace(f.versions[0].as_str(), ""));
     }
+    // The downgraded Dahua camera: the usual version in its first announcements (at least one),
+    // then the older one, only in the second half of the capture; nothing else changes.
+    let down = event(cap, "downgrade");
+    let f = truth[&down.device];
+    assert_eq!(f.versions, ["2.800.0000000.29.R", down.detail.as_str()]);
+    let versions: Vec<(u64, String)> = dhip[&down.device]
+        .iter()
+        .map(|(ts, j)| (*ts, j["params"]["deviceInfo"]["Version"].as_str().unwrap().to_string()))
+        .collect();
+    let switch = versions.iter().position(|(_, v)| *v == down.detail).unwrap();
+    assert!(switch >= 1);
+    assert!(versions[..switch].iter().all(|(_, v)| *v == f.versions[0]));
+    assert!(versions[switch..].iter().all(|(_, v)| *v == down.detail));
+    assert!(versions[switch].0 > DEFAULT_START_UNIX * 1_000_000 + 60_000_000);
+    let mut notes = dhip[&down.device].iter().map(|(_, j)| {
+        let mut j = j.clone();
+        j["params"]["deviceInfo"]["Version"] = serde_json::Value::Null;
+        j
+    });
+    let first = notes.next().unwrap();
+    assert!(notes.all(|j| j == first));
+
+    // The cloud-enabled camera says so in every Hello, the others never.
+    let cloud = event(cap, "cloud_enabled").device;
+    for (ip, hellos) in &sadp {
+        let want = if *ip == cloud { "true" } else { "false" };
+        assert!(hellos.iter().all(|(_, h)| xml_text(h, "HCPlatformEnable") == want), "{ip}");
+    }
+    // The vulnerable camera reports its old firmware everywhere (SADP and ISAPI: checked above).
+    let vulnerable = event(cap, "vulnerable_firmware");
+    assert_eq!(truth[&vulnerable.device].versions, [vulnerable.detail.as_str()]);
+    assert!(sadp[&vulnerable.device]
+        .iter()
+        .all(|(_, h)| xml_text(h, "SoftwareVersion") == vulnerable.detail));
+
     // Every other camera reports one version, the one its discovery messages carry.
-    for f in cap.truth.firmware.iter().filter(|f| f.device != upload.device) {
+    for f in cap.truth.firmware.iter().filter(|f| f.device != upload.device && f.device != down.device) {
         assert_eq!(f.versions.len(), 1);
         match f.vendor.as_str() {
             "Hikvision" => {
@@ -877,7 +1357,7 @@ fn management_messages_carry_the_truth_identity() {
             }
             "Dahua" => assert!(dhip[&f.device]
                 .iter()
-                .all(|j| j["params"]["deviceInfo"]["Version"] == f.versions[0].as_str())),
+                .all(|(_, j)| j["params"]["deviceInfo"]["Version"] == f.versions[0].as_str())),
             _ => {}
         }
     }

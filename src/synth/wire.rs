@@ -17,7 +17,8 @@ use rand::RngExt;
 
 use super::net::{sub_rng, HostId, Role, Site};
 use super::{
-    Capture, Packet, Scenario, Truth, TruthDevice, TruthEgress, TruthFirmware, TruthFirmwareUpload, TruthFlow,
+    Capture, Packet, Scenario, Truth, TruthDevice, TruthEgress, TruthEvent, TruthFirmware,
+    TruthFirmwareUpload, TruthFlow,
 };
 
 /// Index into [`Plan::flows`].
@@ -93,6 +94,10 @@ pub(crate) struct Plan {
     pub firmware: Vec<TruthFirmware>,
     /// Firmware uploads, passed through to [`Truth::firmware_uploads`].
     pub firmware_uploads: Vec<TruthFirmwareUpload>,
+    /// TFTP downloads, passed through to [`Truth::tftp_downloads`].
+    pub tftp_downloads: Vec<TruthFirmwareUpload>,
+    /// Anomaly instances, passed through to [`Truth::events`].
+    pub anomaly_events: Vec<TruthEvent>,
     used_ports: HashSet<(HostId, u8, u16)>,
 }
 
@@ -390,6 +395,8 @@ pub(crate) fn render(s: &Scenario, site: &Site, mut plan: Plan) -> anyhow::Resul
         egress,
         firmware: plan.firmware,
         firmware_uploads: plan.firmware_uploads,
+        tftp_downloads: plan.tftp_downloads,
+        events: plan.anomaly_events,
         packets: packets.len() as u64,
         bytes: packets.iter().map(|p| p.data.len() as u64).sum(),
     };
