@@ -207,6 +207,21 @@ fn load_rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
     Ok(rules)
 }
 
+/// Reloads the rules when a rules file changes on disk (checked every two seconds).
+fn spawn_rules_watch(sensor: Arc<Sensor>, rule_paths: Vec<PathBuf>) {
+    sensor.rules_fingerprint.store(RuleSet::fingerprint(&rule_paths), Ordering::SeqCst);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            if RuleSet::fingerprint(&rule_paths) != sensor.rules_fingerprint.load(Ordering::SeqCst) {
+                tracing::info!("Rules changed on disk; reloading.");
+                reload(&sensor, &rule_paths);
+            }
+        }
+    });
+}
+
 /// Sets `stop` on SIGINT/SIGTERM; reloads rules on SIGHUP.
 fn spawn_signals(
     sensor: Arc<Sensor>,
@@ -238,6 +253,8 @@ fn spawn_signals(
 }
 
 fn reload(sensor: &Sensor, paths: &[PathBuf]) {
+    // Whatever the outcome, these files have been tried: the watcher waits for the next edit.
+    sensor.rules_fingerprint.store(RuleSet::fingerprint(paths), Ordering::SeqCst);
     match RuleSet::load(paths) {
         Ok(rules) => {
             tracing::info!(rules = rules.rules.len(), "Rules reloaded.");
@@ -288,7 +305,8 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::new(tokio::sync::Notify::new());
-    spawn_signals(sensor.clone(), rule_paths, stop.clone(), stopped.clone())?;
+    spawn_signals(sensor.clone(), rule_paths.clone(), stop.clone(), stopped.clone())?;
+    spawn_rules_watch(sensor.clone(), rule_paths);
 
     let server_stop = stopped.clone();
     let server = tokio::spawn(async move {

@@ -78,6 +78,9 @@ pub struct Sensor {
     pub devices: NetSet,
     pub rules: ArcSwap<RuleSet>,
     pub metrics: Arc<Metrics>,
+    /// Fingerprint of the rules files the current rules were read from (see
+    /// [`RuleSet::fingerprint`]); a change on disk means a reload is due.
+    pub rules_fingerprint: AtomicU64,
 }
 
 impl Sensor {
@@ -85,7 +88,13 @@ impl Sensor {
         let devices =
             netset::resolve(&config.devices.networks).map_err(|e| format!("devices.networks: {e}"))?;
         metrics.rules_loaded.set(i64::try_from(rules.rules.len()).unwrap_or(i64::MAX));
-        Ok(Self { config, devices, rules: ArcSwap::from_pointee(rules), metrics })
+        Ok(Self {
+            config,
+            devices,
+            rules: ArcSwap::from_pointee(rules),
+            metrics,
+            rules_fingerprint: AtomicU64::new(0),
+        })
     }
 
     /// Runs sources to completion (files end, or `stop` is set), then drains every queue and

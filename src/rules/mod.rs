@@ -220,6 +220,25 @@ impl RuleSet {
         Self::compile(&Self::read(paths)?)
     }
 
+    /// A fingerprint of the rules files under `paths` (names, sizes, modification times), to
+    /// notice edits without reading every file.
+    pub fn fingerprint(paths: &[PathBuf]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut files = Vec::new();
+        for p in paths {
+            let _ = collect_files(p, &mut files);
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for f in files {
+            f.hash(&mut h);
+            if let Ok(m) = std::fs::metadata(&f) {
+                m.len().hash(&mut h);
+                m.modified().ok().hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
     /// The rules files under `paths`, read: `(path, text)` pairs for [`RuleSet::compile`].
     pub fn read(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String)>, FileError> {
         let mut files = Vec::new();
