@@ -39,7 +39,7 @@ use crate::netset::{self, DestClass, NetSet};
 use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
 use crate::proto::dns::PassiveDns;
 use crate::rules::fields::{EventType as RuleEvent, Subject};
-use crate::rules::{Category, RuleSet, Suppressor};
+use crate::rules::{Category, RuleSet, Suppressor, Thresholds};
 use crate::store::Store;
 
 /// Where the analysis stage writes.
@@ -424,6 +424,7 @@ struct Analysis<'s> {
     sensor: &'s Sensor,
     inventory: Inventory,
     suppressor: Suppressor,
+    thresholds: Thresholds,
     journal: Option<JsonLines>,
     events: Option<JsonLines>,
     log_alerts: bool,
@@ -470,6 +471,7 @@ impl<'s> Analysis<'s> {
             sensor,
             inventory,
             suppressor: Suppressor::new(100_000),
+            thresholds: Thresholds::new(100_000),
             journal: open(&outputs.alerts)?,
             events: open(&outputs.events)?,
             log_alerts: outputs.log_alerts,
@@ -733,6 +735,12 @@ impl<'s> Analysis<'s> {
                         .device_unexpected
                         .get_or_create(&DeviceLabels { device })
                         .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+            }
+            if rule.threshold.is_some() {
+                let value = rule.threshold_value(s, &self.inventory, m.device);
+                if !self.thresholds.add(rule, m.device, s, value, s.ts) {
+                    continue;
                 }
             }
             if !self.suppressor.admit(rule, m.device, s, s.ts) {

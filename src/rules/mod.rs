@@ -155,10 +155,38 @@ pub struct Rule {
     /// The conditions as written, for the alert's evidence.
     pub conditions: Vec<String>,
     pub suppress: Option<Suppress>,
+    pub threshold: Option<Threshold>,
     pub file: PathBuf,
 }
 
+/// A compiled threshold.
+#[derive(Debug, Clone)]
+pub struct Threshold {
+    pub window: Duration,
+    pub key: Vec<SuppressField>,
+    /// The field summed; `None` counts events.
+    pub sum: Option<Field>,
+    pub gt: u64,
+}
+
 impl Rule {
+    /// What one matching event adds to the rule's threshold window.
+    pub fn threshold_value(&self, s: &Subject<'_>, d: &dyn Devices, device: IpAddr) -> u64 {
+        match self.threshold.as_ref().and_then(|t| t.sum) {
+            None => 1,
+            Some(field) => {
+                let mut total = 0u64;
+                any_value(field, s, d, device, &mut |v| {
+                    if let FieldValue::Num(n) = v {
+                        total = total.saturating_add(n);
+                    }
+                    false
+                });
+                total
+            }
+        }
+    }
+
     fn holds(&self, s: &Subject<'_>, d: &dyn Devices, device: IpAddr) -> bool {
         all_hold(&self.all, s, d, device)
             && (self.any.is_empty() || self.any.iter().any(|g| all_hold(g, s, d, device)))
@@ -448,6 +476,45 @@ fn compile_rule(path: &Path, def: &RuleDef, names: &Names<'_>) -> Result<Rule, C
             }
         }
     }
+    let threshold = match &def.threshold {
+        None => None,
+        Some(t) => {
+            let mut key = Vec::new();
+            for k in &t.key {
+                let Some(&(_, f)) = SUPPRESS_FIELDS.iter().find(|(n, _)| n == k) else {
+                    let known: Vec<&str> = SUPPRESS_FIELDS.iter().map(|(n, _)| *n).collect();
+                    return Err(err(
+                        &["threshold", k],
+                        format!("threshold.key: unknown field `{k}`{}", suggest(k, &known)),
+                    ));
+                };
+                key.push(f);
+            }
+            let sum = match &t.sum {
+                None => None,
+                Some(name) => match fields::field(name, event) {
+                    Some((f, Kind::Num)) => Some(f),
+                    Some(_) => {
+                        return Err(err(
+                            &["threshold", name],
+                            format!("threshold.sum: `{name}` is not numeric"),
+                        ))
+                    }
+                    None => {
+                        let known = fields::names(event);
+                        return Err(err(
+                            &["threshold", name],
+                            format!("threshold.sum: unknown field `{name}`{}", suggest(name, &known)),
+                        ));
+                    }
+                },
+            };
+            if t.window.is_zero() {
+                return Err(err(&["threshold"], "threshold.window: must be longer than zero".into()));
+            }
+            Some(Threshold { window: t.window, key, sum, gt: t.gt })
+        }
+    };
     let suppress = match &def.suppress {
         None => None,
         Some(s) => {
@@ -479,6 +546,7 @@ fn compile_rule(path: &Path, def: &RuleDef, names: &Names<'_>) -> Result<Rule, C
         not,
         conditions,
         suppress,
+        threshold,
         file: path.to_path_buf(),
     })
 }
@@ -750,6 +818,72 @@ fn locate(text: &str, keys: &[&str]) -> (usize, usize) {
     found
 }
 
+/// Hash of the key fields of an event (for suppression and thresholds).
+fn key_hash(key: &[SuppressField], device: IpAddr, s: &Subject<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut kh = std::collections::hash_map::DefaultHasher::new();
+    for f in key {
+        match f {
+            SuppressField::Device => device.hash(&mut kh),
+            SuppressField::SrcIp => s.src_ip.hash(&mut kh),
+            SuppressField::DestIp => s.dest_ip.hash(&mut kh),
+            SuppressField::DestPort => s.dest_port.hash(&mut kh),
+            SuppressField::Proto => s.proto.hash(&mut kh),
+            SuppressField::DestName => s.dest_name.hash(&mut kh),
+        }
+    }
+    kh.finish()
+}
+
+/// Sliding windows of threshold rules: per (rule, key), the recent (time, value) entries.
+#[derive(Debug, Default)]
+pub struct Thresholds {
+    windows: std::collections::HashMap<(u64, u64), std::collections::VecDeque<(Micros, u64)>>,
+    cap: usize,
+}
+
+/// Entries kept per window; older ones are folded into the oldest kept entry.
+const WINDOW_ENTRIES: usize = 1024;
+
+impl Thresholds {
+    pub fn new(cap: usize) -> Self {
+        Self { windows: Default::default(), cap: cap.max(1) }
+    }
+
+    /// Adds a matching event; true when the window's total now exceeds the threshold (the
+    /// window then starts afresh, so a sustained excess alerts once per window).
+    pub fn add(&mut self, rule: &Rule, device: IpAddr, s: &Subject<'_>, value: u64, ts: Micros) -> bool {
+        use std::hash::{Hash, Hasher};
+        let Some(t) = &rule.threshold else { return true };
+        let mut rh = std::collections::hash_map::DefaultHasher::new();
+        rule.id.hash(&mut rh);
+        let key = (rh.finish(), key_hash(&t.key, device, s));
+        let window = t.window.as_micros() as u64;
+        if !self.windows.contains_key(&key) && self.windows.len() >= self.cap {
+            self.windows.retain(|_, w| w.back().is_some_and(|(last, _)| ts < last.saturating_add(window)));
+            if self.windows.len() >= self.cap {
+                return false;
+            }
+        }
+        let w = self.windows.entry(key).or_default();
+        w.push_back((ts, value));
+        while w.front().is_some_and(|(t0, _)| ts >= t0.saturating_add(window)) {
+            w.pop_front();
+        }
+        if w.len() > WINDOW_ENTRIES {
+            if let (Some((_, a)), Some((_, b))) = (w.pop_front(), w.front_mut().map(|e| (0, &mut e.1))) {
+                *b = b.saturating_add(a);
+            }
+        }
+        let total = w.iter().fold(0u64, |acc, (_, v)| acc.saturating_add(*v));
+        if total > t.gt {
+            w.clear();
+            return true;
+        }
+        false
+    }
+}
+
 /// Suppression state: when each (rule, key) last raised an alert.
 #[derive(Debug, Default)]
 pub struct Suppressor {
@@ -769,18 +903,7 @@ impl Suppressor {
         let Some(sup) = &rule.suppress else { return true };
         let mut rh = std::collections::hash_map::DefaultHasher::new();
         rule.id.hash(&mut rh);
-        let mut kh = std::collections::hash_map::DefaultHasher::new();
-        for f in &sup.key {
-            match f {
-                SuppressField::Device => device.hash(&mut kh),
-                SuppressField::SrcIp => s.src_ip.hash(&mut kh),
-                SuppressField::DestIp => s.dest_ip.hash(&mut kh),
-                SuppressField::DestPort => s.dest_port.hash(&mut kh),
-                SuppressField::Proto => s.proto.hash(&mut kh),
-                SuppressField::DestName => s.dest_name.hash(&mut kh),
-            }
-        }
-        let key = (rh.finish(), kh.finish());
+        let key = (rh.finish(), key_hash(&sup.key, device, s));
         let interval = sup.interval.as_micros() as u64;
         if let Some(&last) = self.last.get(&key) {
             if ts < last.saturating_add(interval) {
@@ -959,6 +1082,28 @@ rules:
         assert_eq!(hits(&rs, EventType::FlowStart, &ssh), vec!["telnet@192.168.1.6"]);
         let from_mgmt = flow([10, 1, 1, 1], [192, 168, 1, 6], 22);
         assert!(hits(&rs, EventType::FlowStart, &from_mgmt).is_empty());
+    }
+
+    #[test]
+    fn thresholds_sum_over_a_sliding_window() {
+        let text = "rules:\n  - id: big\n    name: n\n    severity: high\n    category: egress\n    match:\n      event: flow\n    threshold: { window: 10m, sum: bytes_toserver, gt: 100 }\n";
+        let rs = compile(text).unwrap_or_else(|e| panic!("{e}"));
+        let rule = &rs.rules[0];
+        let mut t = Thresholds::new(10);
+        let mut f = flow([192, 168, 1, 5], [203, 0, 113, 1], 443);
+        f.bytes_toserver = 60;
+        let min = 60_000_000u64;
+        let s = Subject::from_flow(EventType::Flow, &f, 0, None);
+        let dev = f.src_ip;
+        assert_eq!(rule.threshold_value(&s, &Site, dev), 60);
+        assert!(!t.add(rule, dev, &s, 60, 0));
+        // 11 minutes later the first 60 bytes left the window.
+        assert!(!t.add(rule, dev, &s, 60, 11 * min));
+        assert!(t.add(rule, dev, &s, 60, 12 * min), "120 > 100 within ten minutes");
+        // The window starts afresh after firing.
+        assert!(!t.add(rule, dev, &s, 60, 13 * min));
+        let bad = text.replace("sum: bytes_toserver", "sum: proto");
+        assert!(compile(&bad).err().is_some_and(|e| e.message.contains("not numeric")));
     }
 
     #[test]

@@ -53,6 +53,28 @@ pub struct RuleDef {
     pub matcher: MatchDef,
     #[serde(default)]
     pub suppress: Option<SuppressDef>,
+    /// Alert only when matching events add up over a sliding window.
+    #[serde(default)]
+    pub threshold: Option<ThresholdDef>,
+}
+
+/// `count` (the default) or the `sum` of a numeric field over `window`, per key, must exceed `gt`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdDef {
+    #[serde(with = "humantime_serde")]
+    pub window: std::time::Duration,
+    /// Fields that separate the windows (as `suppress.key`); default: per device.
+    #[serde(default = "default_threshold_key")]
+    pub key: Vec<String>,
+    /// A numeric field to add up; without it, matching events are counted.
+    #[serde(default)]
+    pub sum: Option<String>,
+    pub gt: u64,
+}
+
+fn default_threshold_key() -> Vec<String> {
+    vec!["device".into()]
 }
 
 fn yes() -> bool {

@@ -70,6 +70,9 @@ pub struct SynthSpec {
     pub cameras: Option<usize>,
     #[serde(default)]
     pub duration: Option<u64>,
+    /// Size of the `upload` anomaly, bytes.
+    #[serde(default)]
+    pub upload_bytes: Option<usize>,
 }
 
 /// One case's outcome.
@@ -180,6 +183,9 @@ fn run_case(file: &Path, case: &Case, rules: &RuleSet) -> Result<BTreeMap<String
             }
             if let Some(d) = spec.duration {
                 scenario.duration_secs = d;
+            }
+            if let Some(u) = spec.upload_bytes {
+                scenario.upload_bytes = u;
             }
             let path = std::env::temp_dir().join(format!(
                 "camwatch-rules-test-{}-{}.pcap",
