@@ -81,6 +81,9 @@ fn rules(c: &mut Criterion) {
         fn firmware(&self, _: std::net::IpAddr) -> Option<&str> {
             Some("V5.7.3 build 220112")
         }
+        fn first_seen(&self, _: std::net::IpAddr) -> Option<u64> {
+            Some(0)
+        }
     }
     let Ok(rules) = RuleSet::load(&[std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")])
     else {

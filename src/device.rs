@@ -155,7 +155,9 @@ impl Inventory {
         out
     }
 
-    /// Records that a device opened a flow to `dest`.
+    /// Records that a device opened a flow to `dest`. Returns whether this was the first
+    /// contact (`None` when the device is unknown or its destination table is full, so no
+    /// claim is made).
     pub fn contacted(
         &mut self,
         ip: IpAddr,
@@ -164,14 +166,15 @@ impl Inventory {
         proto: u8,
         name: Option<&str>,
         ts: Micros,
-    ) {
-        let Some(d) = self.devices.get_mut(&ip) else { return };
-        if let Some(e) = d.destinations.get_mut(&dest) {
+    ) -> Option<bool> {
+        let d = self.devices.get_mut(&ip)?;
+        let first = if let Some(e) = d.destinations.get_mut(&dest) {
             e.last_seen = e.last_seen.max(ts);
             e.flows += 1;
             if e.name.is_none() {
                 e.name = name.map(str::to_string);
             }
+            false
         } else if d.destinations.len() < MAX_DESTINATIONS {
             d.destinations.insert(
                 dest,
@@ -184,10 +187,12 @@ impl Inventory {
                     flows: 1,
                 },
             );
+            true
         } else {
-            return;
-        }
+            return None;
+        };
         self.dirty.insert(ip);
+        Some(first)
     }
 
     pub fn is_device(&self, ip: IpAddr) -> bool {
@@ -285,6 +290,10 @@ impl crate::rules::fields::Devices for Inventory {
 
     fn firmware(&self, ip: IpAddr) -> Option<&str> {
         self.devices.get(&ip).and_then(Device::firmware_version)
+    }
+
+    fn first_seen(&self, ip: IpAddr) -> Option<Micros> {
+        self.devices.get(&ip).map(|d| d.first_seen)
     }
 }
 

@@ -650,9 +650,10 @@ impl<'s> Analysis<'s> {
             Event::FlowStart(f) => {
                 self.observe(f.src_ip, f.src_mac, f.start);
                 self.observe(f.dest_ip, f.dest_mac, f.start);
+                let mut first_contact = None;
                 if self.inventory.is_device(f.src_ip) {
                     let name = self.passive_dns.lookup(f.dest_ip, f.start).map(str::to_string);
-                    self.inventory.contacted(
+                    first_contact = self.inventory.contacted(
                         f.src_ip,
                         f.dest_ip,
                         f.dest_port,
@@ -662,7 +663,8 @@ impl<'s> Analysis<'s> {
                     );
                 }
                 let name = self.dest_name(f.flow_id, f.dest_ip, f.start);
-                self.evaluate(&Subject::from_flow(RuleEvent::FlowStart, f, f.start, name.as_deref()));
+                let subject = Subject::from_flow(RuleEvent::FlowStart, f, f.start, name.as_deref());
+                self.evaluate(&subject.with_first_contact(first_contact));
             }
             Event::Flow(f) => {
                 self.observe(f.src_ip, f.src_mac, f.end);

@@ -144,3 +144,35 @@ fn the_packs_own_test_cases_pass() {
         "every shipped rule fires in one case and stays quiet in another: {stdout}"
     );
 }
+
+#[test]
+fn the_destination_baseline_survives_a_restart() {
+    use camwatch::synth::{generate, write_pcap, Scenario};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let day_one = Scenario { seed: 41, duration_secs: 90, ..Scenario::default() };
+    let day_three = Scenario {
+        anomalies: Anomalies { egress: true, ..Anomalies::default() },
+        start_unix: day_one.start_unix + 2 * 86_400,
+        ..day_one
+    };
+    let (a, b) = (dir.path().join("a.pcap"), dir.path().join("b.pcap"));
+    write_pcap(&a, &generate(&day_one)).unwrap();
+    let later = generate(&day_three);
+    write_pcap(&b, &later).unwrap();
+    let state_arg = state.to_str().unwrap();
+
+    let first = replay(&a, dir.path(), &["-q", "--state", state_arg]);
+    assert!(first.alerts.is_empty(), "{:?}", by_rule(&first.alerts).keys());
+    // A restart later: the same cameras, one new destination.
+    let second = replay(&b, dir.path(), &["-q", "--state", state_arg]);
+    let rules = by_rule(&second.alerts);
+    let new = rules.get("behaviour-new-destination").unwrap_or_else(|| panic!("{:?}", rules.keys()));
+    assert_eq!(new.len(), 1, "{new:?}");
+    let egress = &later.truth.egress[0];
+    assert_eq!(new[0]["device"]["ip"], egress.device.to_string());
+    assert_eq!(new[0]["dest_ip"], egress.dest.to_string());
+    // Without the state, every device is new and still learning.
+    let fresh = replay(&b, dir.path(), &["-q"]);
+    assert!(!fresh.alerts.iter().any(|a| a["rule"]["id"] == "behaviour-new-destination"));
+}

@@ -31,6 +31,8 @@ pub trait Devices {
     fn vendor(&self, ip: IpAddr) -> Option<&str>;
     fn model(&self, ip: IpAddr) -> Option<&str>;
     fn firmware(&self, ip: IpAddr) -> Option<&str>;
+    /// When the device was first seen (packet time).
+    fn first_seen(&self, ip: IpAddr) -> Option<Micros>;
 }
 
 /// One event as rules see it.
@@ -49,9 +51,16 @@ pub struct Subject<'a> {
     pub flow: Option<&'a FlowRecord>,
     pub app: Option<&'a App>,
     pub firmware: Option<&'a FirmwareEvent>,
+    /// For `flow_start`: the device never opened a flow to this destination before.
+    pub first_contact: Option<bool>,
 }
 
 impl<'a> Subject<'a> {
+    pub fn with_first_contact(mut self, first: Option<bool>) -> Self {
+        self.first_contact = first;
+        self
+    }
+
     pub fn from_flow(event: EventType, f: &'a FlowRecord, ts: Micros, dest_name: Option<&'a str>) -> Self {
         Self {
             event,
@@ -67,6 +76,7 @@ impl<'a> Subject<'a> {
             flow: Some(f),
             app: None,
             firmware: None,
+            first_contact: None,
         }
     }
 
@@ -96,6 +106,7 @@ impl<'a> Subject<'a> {
             flow: None,
             app: Some(&e.app),
             firmware: None,
+            first_contact: None,
         })
     }
 
@@ -115,6 +126,7 @@ impl<'a> Subject<'a> {
             flow: None,
             app: None,
             firmware: Some(f),
+            first_contact: None,
         }
     }
 }
@@ -145,6 +157,8 @@ fields! {
     "device.vendor" => DeviceVendor, Str, [];
     "device.model" => DeviceModel, Str, [];
     "device.firmware" => DeviceFirmware, Str, [];
+    "device.age" => DeviceAge, Num, [];
+    "first_contact" => FirstContact, Str, [FlowStart];
     "vlan" => Vlan, Num, [FlowStart, Flow];
     "pkts_toserver" => PktsToServer, Num, [FlowStart, Flow];
     "pkts_toclient" => PktsToClient, Num, [FlowStart, Flow];
@@ -238,6 +252,10 @@ pub fn any_value(
         Field::DeviceVendor => one(devices.vendor(device).map(Str), f),
         Field::DeviceModel => one(devices.model(device).map(Str), f),
         Field::DeviceFirmware => one(devices.firmware(device).map(Str), f),
+        Field::DeviceAge => {
+            one(devices.first_seen(device).map(|t| Num(s.ts.saturating_sub(t) / 1_000_000)), f)
+        }
+        Field::FirstContact => one(s.first_contact.map(|b| Str(if b { "true" } else { "false" })), f),
         Field::Vlan => one(s.flow.and_then(|fl| fl.vlan).map(|v| Num(u64::from(v))), f),
         Field::PktsToServer => one(s.flow.map(|fl| Num(fl.pkts_toserver)), f),
         Field::PktsToClient => one(s.flow.map(|fl| Num(fl.pkts_toclient)), f),

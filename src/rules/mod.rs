@@ -985,6 +985,9 @@ rules:
         fn firmware(&self, ip: IpAddr) -> Option<&str> {
             (ip == IpAddr::from([192, 168, 1, 5])).then_some("V5.4.1 build 160525")
         }
+        fn first_seen(&self, _: IpAddr) -> Option<Micros> {
+            Some(0)
+        }
     }
 
     fn hits(rs: &RuleSet, event: EventType, f: &FlowRecord) -> Vec<String> {
