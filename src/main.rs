@@ -56,6 +56,8 @@ enum RulesCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Print the JSON Schema of rules files (rules/schema.json is this output).
+    Schema,
     /// Run the test cases shipped beside the packs (PATH/tests/*.yaml).
     Test {
         #[arg(default_value = "rules")]
@@ -161,6 +163,11 @@ fn main() -> ExitCode {
         Command::Rules { command: RulesCommand::Test { path, require_coverage } } => {
             rules_test(&path, require_coverage)
         }
+        Command::Rules { command: RulesCommand::Schema } => std::io::stdout()
+            .lock()
+            .write_all(RuleSet::json_schema().as_bytes())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
         Command::Synth(a) => synth(&a),
         Command::Inventory(a) => {
             camwatch::inventory::print(&a.state, a.format, &mut std::io::stdout().lock())

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use camwatch::synth::Anomalies;
+use std::process::Command;
+
 use serde_json::Value;
 
 use crate::replay::replay;
@@ -175,4 +177,62 @@ fn the_destination_baseline_survives_a_restart() {
     // Without the state, every device is new and still learning.
     let fresh = replay(&b, dir.path(), &["-q"]);
     assert!(!fresh.alerts.iter().any(|a| a["rule"]["id"] == "behaviour-new-destination"));
+}
+
+/// The committed JSON Schema is what the code generates, and an independent validator
+/// (Python's `jsonschema`, installed by scripts/setup) accepts every shipped pack with it and
+/// rejects a misspelt key.
+#[test]
+fn the_json_schema_is_current_and_validates_the_packs() {
+    let out = run(bin().args(["rules", "schema"]));
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(rules_dir().join("schema.json")).unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        committed,
+        "rules/schema.json is stale: run `camwatch rules schema > rules/schema.json`"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "rules:\n  - id: x\n    name: x\n    severity: high\n    category: egress\n    match: { event: flow, wher: {} }\n").unwrap();
+    let script = r#"
+import sys, json, yaml, jsonschema
+schema = json.load(open(sys.argv[1]))
+bad = 0
+for path in sys.argv[2:]:
+    try:
+        jsonschema.validate(yaml.safe_load(open(path)) or {}, schema)
+        print("valid", path)
+    except jsonschema.ValidationError as e:
+        print("invalid", path, e.message)
+"#;
+    let mut packs: Vec<std::path::PathBuf> = Vec::new();
+    for sub in [rules_dir(), rules_dir().join("vendors")] {
+        for e in std::fs::read_dir(sub).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "yaml") {
+                packs.push(p);
+            }
+        }
+    }
+    assert!(packs.len() >= 7);
+    // Debian's python3, where scripts/setup installs python3-jsonschema and python3-yaml.
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3".into()
+    } else {
+        tool("python3")
+    };
+    let out = run(Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(rules_dir().join("schema.json"))
+        .args(&packs)
+        .arg(&bad));
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    for p in &packs {
+        assert!(report.lines().any(|l| l == format!("valid {}", p.display())), "{report}");
+    }
+    assert!(report.lines().any(|l| l.starts_with(&format!("invalid {}", bad.display()))), "{report}");
 }

@@ -282,6 +282,13 @@ impl RuleSet {
         Ok(sources)
     }
 
+    /// The JSON Schema of a rules file, generated from the types `serde` reads (so editors with
+    /// a YAML language server validate rule files as camwatch does).
+    pub fn json_schema() -> String {
+        let schema = schemars::schema_for!(RuleFile);
+        serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+    }
+
     /// Compiles already-read files: `(path, text)` pairs.
     pub fn compile(sources: &[(PathBuf, String)]) -> Result<Self, FileError> {
         let mut parsed = Vec::new();

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// One rules file.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleFile {
     /// Named CIDR sets. A name defined in several files is the union of its definitions.
@@ -23,16 +24,17 @@ pub struct RuleFile {
 
 /// A list: items inline, from a file (one per line, `#` comments; relative to the rules file),
 /// or both.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListDef {
     #[serde(default)]
     pub items: Vec<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub file: Option<std::path::PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDef {
     /// Stable identifier, used in alerts, suppression and the `rule` metric label.
@@ -59,10 +61,11 @@ pub struct RuleDef {
 }
 
 /// `count` (the default) or the `sum` of a numeric field over `window`, per key, must exceed `gt`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdDef {
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub window: std::time::Duration,
     /// Fields that separate the windows (as `suppress.key`); default: per device.
     #[serde(default = "default_threshold_key")]
@@ -81,7 +84,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -103,7 +106,7 @@ impl Severity {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     Egress,
@@ -132,7 +135,7 @@ impl Category {
 }
 
 /// What a rule looks at: one event type, which endpoint is the device, and conditions on fields.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchDef {
     pub event: EventType,
@@ -154,7 +157,7 @@ pub struct MatchDef {
 }
 
 /// Limits a rule to devices in these networks, of these vendors or models (globs allowed).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeDef {
     #[serde(default)]
@@ -165,7 +168,7 @@ pub struct ScopeDef {
     pub model: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     /// A flow's first packet (alerts at once).
@@ -199,7 +202,7 @@ impl EventType {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceSide {
     /// The originator (source) is a device.
@@ -212,7 +215,7 @@ pub enum DeviceSide {
 }
 
 /// A value in a condition: a string (address, CIDR, network name, protocol, class) or a number.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum Value {
     Int(u64),
@@ -220,7 +223,7 @@ pub enum Value {
 }
 
 /// Operators on one field; several in one condition must all hold.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     pub eq: Option<Value>,
@@ -252,7 +255,7 @@ pub struct Condition {
 }
 
 /// One string or a list of them.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -269,7 +272,7 @@ impl OneOrMany {
 }
 
 /// Repeated alerts for the same key within `interval` are counted, not raised.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuppressDef {
     /// Fields that make two alerts "the same": `device`, `src_ip`, `dest_ip`, `dest_port`,
@@ -277,6 +280,7 @@ pub struct SuppressDef {
     #[serde(default = "default_suppress_key")]
     pub key: Vec<String>,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub interval: Duration,
 }
 
