@@ -67,10 +67,10 @@ fn packet_path(c: &mut Criterion) {
 /// Matching one event against every shipped rule (the packs in `rules/`).
 fn rules(c: &mut Criterion) {
     use camwatch::rules::fields::{Devices, EventType, Subject};
-    struct Site;
+    struct Site(camwatch::netset::NetSet);
     impl Devices for Site {
         fn is_device(&self, ip: std::net::IpAddr) -> bool {
-            camwatch::netset::NetSet::private().contains(ip)
+            self.0.contains(ip)
         }
         fn vendor(&self, _: std::net::IpAddr) -> Option<&str> {
             Some("Hikvision")
@@ -103,6 +103,7 @@ fn rules(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("rules");
     g.throughput(Throughput::Elements(flows.len() as u64));
+    let site = Site(camwatch::netset::NetSet::private());
     g.bench_function("flow_start_all_packs", |b| {
         let mut out = Vec::new();
         b.iter(|| {
@@ -110,7 +111,7 @@ fn rules(c: &mut Criterion) {
                 out.clear();
                 rules.matches(
                     &Subject::from_flow(EventType::FlowStart, f, 0, Some("ntp.site.internal")),
-                    &Site,
+                    &site,
                     &mut out,
                 );
                 black_box(out.len());

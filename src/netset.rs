@@ -121,6 +121,12 @@ pub fn resolve(items: &[String]) -> Result<NetSet, String> {
     Ok(set)
 }
 
+/// Private space, built once (address classes are looked up for every packet).
+fn private_space() -> &'static NetSet {
+    static PRIVATE: std::sync::OnceLock<NetSet> = std::sync::OnceLock::new();
+    PRIVATE.get_or_init(NetSet::private)
+}
+
 /// Where a device's peer sits, as used by the `dest_class` metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DestClass {
@@ -140,7 +146,7 @@ impl DestClass {
             DestClass::Broadcast
         } else if ip.is_multicast() {
             DestClass::Multicast
-        } else if ip.is_loopback() || ip.is_unspecified() || NetSet::private().contains(ip) {
+        } else if ip.is_loopback() || ip.is_unspecified() || private_space().contains(ip) {
             DestClass::Internal
         } else {
             DestClass::External
