@@ -538,7 +538,11 @@ impl<'s> Analysis<'s> {
         for (ip, source, obs) in crate::signals::observations(e) {
             self.identify(ip, source, &obs, e.ts);
         }
-        let name = self.dest_name(e.flow_id, e.dest_ip, e.ts);
+        // For a DNS message the name that matters is the one asked about, not the resolver's.
+        let name = match &e.app {
+            crate::app::App::Dns(m) => m.queries.first().map(|q| q.rrname.clone()),
+            _ => self.dest_name(e.flow_id, e.dest_ip, e.ts),
+        };
         if let Some(subject) = Subject::from_app(e, name.as_deref()) {
             self.evaluate(&subject);
         }

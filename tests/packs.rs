@@ -236,3 +236,12 @@ for path in sys.argv[2:]:
     }
     assert!(report.lines().any(|l| l.starts_with(&format!("invalid {}", bad.display()))), "{report}");
 }
+
+#[test]
+fn a_cloud_lookup_alert_names_the_name_looked_up() {
+    let g = generated(43, Anomalies { cloud: true, ..Anomalies::default() });
+    let r = replay(&g.pcap, g.dir.path(), &["-q"]);
+    let lookup = r.alerts.iter().find(|a| a["rule"]["id"] == "hikvision-cloud-lookup").unwrap();
+    assert_eq!(lookup["dest_name"], "litedev.hik-connect.com");
+    assert!(lookup["summary"].as_str().unwrap().contains("(litedev.hik-connect.com)"), "{lookup}");
+}
