@@ -691,12 +691,7 @@ fn dns_tcp_step(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, 
             true
         }
         Err("incomplete") => false,
-        Err(reason) => {
-            out.failures.push(ParseFailure { protocol: "dns", reason });
-            dir.done = true;
-            dir.buf = Vec::new();
-            false
-        }
+        Err(reason) => give_up(dir, out, "dns", reason),
     }
 }
 
@@ -718,12 +713,7 @@ fn rtsp_step(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, out
                 true
             }
             Ok(rtsp::Parsed::Incomplete) => false,
-            Err(reason) => {
-                out.failures.push(ParseFailure { protocol: "rtsp", reason });
-                dir.done = true;
-                dir.buf = Vec::new();
-                false
-            }
+            Err(reason) => give_up(dir, out, "rtsp", reason),
         }
     } else {
         match rtsp::parse_response(&dir.buf) {
@@ -740,14 +730,17 @@ fn rtsp_step(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, out
                 true
             }
             Ok(rtsp::Parsed::Incomplete) => false,
-            Err(reason) => {
-                out.failures.push(ParseFailure { protocol: "rtsp", reason });
-                dir.done = true;
-                dir.buf = Vec::new();
-                false
-            }
+            Err(reason) => give_up(dir, out, "rtsp", reason),
         }
     }
+}
+
+/// Stops following a direction that failed to parse, counting why.
+fn give_up(dir: &mut Direction, out: &mut Output, protocol: &'static str, reason: &'static str) -> bool {
+    out.failures.push(ParseFailure { protocol, reason });
+    dir.done = true;
+    dir.buf = Vec::new();
+    false
 }
 
 fn is_firmware_url(url: &str) -> bool {

@@ -486,17 +486,7 @@ fn compile_rule(path: &Path, def: &RuleDef, names: &Names<'_>) -> Result<Rule, C
     let threshold = match &def.threshold {
         None => None,
         Some(t) => {
-            let mut key = Vec::new();
-            for k in &t.key {
-                let Some(&(_, f)) = SUPPRESS_FIELDS.iter().find(|(n, _)| n == k) else {
-                    let known: Vec<&str> = SUPPRESS_FIELDS.iter().map(|(n, _)| *n).collect();
-                    return Err(err(
-                        &["threshold", k],
-                        format!("threshold.key: unknown field `{k}`{}", suggest(k, &known)),
-                    ));
-                };
-                key.push(f);
-            }
+            let key = key_fields("threshold", &t.key)?;
             let sum = match &t.sum {
                 None => None,
                 Some(name) => match fields::field(name, event) {
@@ -525,17 +515,7 @@ fn compile_rule(path: &Path, def: &RuleDef, names: &Names<'_>) -> Result<Rule, C
     let suppress = match &def.suppress {
         None => None,
         Some(s) => {
-            let mut key = Vec::new();
-            for k in &s.key {
-                let Some(&(_, f)) = SUPPRESS_FIELDS.iter().find(|(n, _)| n == k) else {
-                    let known: Vec<&str> = SUPPRESS_FIELDS.iter().map(|(n, _)| *n).collect();
-                    return Err(err(
-                        &["suppress", k],
-                        format!("suppress.key: unknown field `{k}`{}", suggest(k, &known)),
-                    ));
-                };
-                key.push(f);
-            }
+            let key = key_fields("suppress", &s.key)?;
             Some(Suppress { key, interval: s.interval })
         }
     };
@@ -556,6 +536,22 @@ fn compile_rule(path: &Path, def: &RuleDef, names: &Names<'_>) -> Result<Rule, C
         threshold,
         file: path.to_path_buf(),
     })
+}
+
+/// The key fields of `suppress.key` or `threshold.key`.
+fn key_fields(section: &str, names: &[String]) -> Result<Vec<SuppressField>, CompileError> {
+    names
+        .iter()
+        .map(|k| {
+            SUPPRESS_FIELDS.iter().find(|(n, _)| n == k).map(|&(_, f)| f).ok_or_else(|| {
+                let known: Vec<&str> = SUPPRESS_FIELDS.iter().map(|(n, _)| *n).collect();
+                (
+                    vec![section.to_string(), k.clone()],
+                    format!("{section}.key: unknown field `{k}`{}", suggest(k, &known)),
+                )
+            })
+        })
+        .collect()
 }
 
 fn compile_group(
