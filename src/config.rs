@@ -23,6 +23,8 @@ pub struct Config {
     pub outputs: OutputsConfig,
     /// Packet workers; flows are sharded across them by a symmetric hash of the flow key.
     pub workers: usize,
+    /// Resolving the rules' listed domain names (daemon only).
+    pub active_dns: crate::active_dns::ActiveDnsConfig,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             rules: vec![PathBuf::from("rules")],
             outputs: OutputsConfig::default(),
             workers: 1,
+            active_dns: crate::active_dns::ActiveDnsConfig::default(),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! - [`netset`]: named CIDR sets and address classes; [`config`]: the sensor config file.
 //! - [`synth`]: the synthetic camera-network capture generator used by tests and the demo.
 
+pub mod active_dns;
 pub mod alert;
 pub mod app;
 pub mod capture;

@@ -229,6 +229,57 @@ fn spawn_rules_watch(sensor: Arc<Sensor>, rule_paths: Vec<PathBuf>) {
     });
 }
 
+/// Active DNS: a first round of lookups (bounded by `startup_wait`) before capture starts, then
+/// refreshes as answers expire, for the plain names in the current rules' lists.
+async fn start_active_dns(sensor: Arc<Sensor>) -> anyhow::Result<()> {
+    use camwatch::active_dns::{names, resolve, resolver};
+    use camwatch::metrics::ResultLabels;
+    let cfg = sensor.config.active_dns.clone();
+    let resolver = Arc::new(resolver(&cfg)?);
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let startup_wait = cfg.startup_wait;
+    tokio::spawn(async move {
+        let mut due: std::collections::HashMap<String, std::time::Instant> = Default::default();
+        let mut first = Some(first_tx);
+        loop {
+            let now = std::time::Instant::now();
+            let wanted = names(&sensor.rules.load(), cfg.max_names);
+            due.retain(|n, _| wanted.contains(n));
+            let mut set = tokio::task::JoinSet::new();
+            for name in wanted.into_iter().filter(|n| due.get(n).is_none_or(|t| *t <= now)) {
+                let r = resolver.clone();
+                set.spawn(async move { (resolve(&r, &name).await, name) });
+            }
+            let (mut ok, mut failed) = (0u64, 0u64);
+            while let Some(Ok((answer, name))) = set.join_next().await {
+                let next = match answer {
+                    Some(a) => {
+                        ok += 1;
+                        let wait = Duration::from_secs(u64::from(a.ttl)).max(cfg.min_refresh);
+                        let _ = sensor.resolved.0.try_send(a);
+                        wait
+                    }
+                    None => {
+                        failed += 1;
+                        cfg.min_refresh
+                    }
+                };
+                due.insert(name, std::time::Instant::now() + next);
+            }
+            let m = &sensor.metrics.active_dns_lookups;
+            m.get_or_create(&ResultLabels { result: "ok" }).inc_by(ok);
+            m.get_or_create(&ResultLabels { result: "error" }).inc_by(failed);
+            if let Some(tx) = first.take() {
+                tracing::info!(resolved = ok, failed, "Active DNS: listed names resolved.");
+                let _ = tx.send(());
+            }
+            tokio::time::sleep(cfg.min_refresh.min(Duration::from_secs(60))).await;
+        }
+    });
+    let _ = tokio::time::timeout(startup_wait, first_rx).await;
+    Ok(())
+}
+
 /// Sets `stop` on SIGINT/SIGTERM; reloads rules on SIGHUP.
 fn spawn_signals(
     sensor: Arc<Sensor>,
@@ -314,6 +365,9 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let stopped = Arc::new(tokio::sync::Notify::new());
     spawn_signals(sensor.clone(), rule_paths.clone(), stop.clone(), stopped.clone())?;
     spawn_rules_watch(sensor.clone(), rule_paths);
+    if sensor.config.active_dns.enabled {
+        start_active_dns(sensor.clone()).await?;
+    }
 
     let server_stop = stopped.clone();
     let server = tokio::spawn(async move {

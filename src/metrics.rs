@@ -57,6 +57,12 @@ pub struct ParseErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `ok` or `error`.
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TransferLabels {
     pub direction: &'static str,
     pub completed: &'static str,
@@ -175,6 +181,7 @@ pub struct Metrics {
     pub passive_dns_entries: Gauge,
     pub firmware_transfers: Family<TransferLabels, Counter>,
     pub state_errors: Counter,
+    pub active_dns_lookups: Family<ResultLabels, Counter>,
     pub rules_loaded: Gauge,
     pub rules_reloads: Family<ReasonLabels, Counter>,
 }
@@ -210,6 +217,7 @@ impl Metrics {
             passive_dns_entries: Gauge::default(),
             firmware_transfers: Family::default(),
             state_errors: Counter::default(),
+            active_dns_lookups: Family::default(),
             rules_loaded: Gauge::default(),
             rules_reloads: Family::default(),
             registry: Registry::default(),
@@ -269,6 +277,11 @@ impl Metrics {
             m.firmware_transfers.clone(),
         );
         r.register("state_errors", "State database writes that failed", m.state_errors.clone());
+        r.register(
+            "active_dns_lookups",
+            "Lookups of the rules' listed names by active DNS, by result",
+            m.active_dns_lookups.clone(),
+        );
         r.register("rules_loaded", "Rules active", m.rules_loaded.clone());
         r.register("rules_reloads", "Rule reloads, by result", m.rules_reloads.clone());
         Self { registry: r, ..m }

@@ -81,6 +81,8 @@ pub struct Sensor {
     /// Fingerprint of the rules files the current rules were read from (see
     /// [`RuleSet::fingerprint`]); a change on disk means a reload is due.
     pub rules_fingerprint: AtomicU64,
+    /// Answers from active DNS, learnt by the analysis stage before its next event.
+    pub resolved: (Sender<crate::active_dns::Resolved>, Receiver<crate::active_dns::Resolved>),
 }
 
 impl Sensor {
@@ -94,6 +96,7 @@ impl Sensor {
             rules: ArcSwap::from_pointee(rules),
             metrics,
             rules_fingerprint: AtomicU64::new(0),
+            resolved: bounded(4096),
         })
     }
 
@@ -433,6 +436,8 @@ struct Analysis<'s> {
     summary: Summary,
     last_event_flush: Instant,
     passive_dns: PassiveDns,
+    /// Newest packet time handled (active DNS answers are learnt at it).
+    clock: Micros,
     /// Names a flow's own messages gave its destination (TLS SNI, HTTP Host), until it ends.
     flow_names: HashMap<u64, String>,
     store: Option<Store>,
@@ -479,6 +484,7 @@ impl<'s> Analysis<'s> {
             summary: Summary::default(),
             last_event_flush: Instant::now(),
             passive_dns: PassiveDns::new(PASSIVE_DNS_ENTRIES),
+            clock: 0,
             flow_names: HashMap::new(),
             store,
         };
@@ -649,6 +655,19 @@ impl<'s> Analysis<'s> {
     }
 
     fn handle(&mut self, ev: Event) {
+        let ts = match &ev {
+            Event::FlowStart(f) => f.start,
+            Event::Flow(f) => f.end,
+            Event::Arp { ts, .. } => *ts,
+            Event::App(a) => a.ts,
+            Event::Firmware(f) => f.ts,
+            Event::Device(d) => d.ts,
+            Event::Traffic(_) => self.clock,
+        };
+        self.clock = self.clock.max(ts);
+        while let Ok(answer) = self.sensor.resolved.1.try_recv() {
+            self.passive_dns.learn(&answer.as_message(), self.clock);
+        }
         self.metrics().events.get_or_create(&EventLabels { event: ev.type_name() }).inc();
         match &ev {
             Event::FlowStart(f) => {

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (short link times), a module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, reason = "test code")]
 
+mod active_dns;
 mod bad_input;
 mod conformance;
 mod daemon;
