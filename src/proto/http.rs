@@ -11,6 +11,8 @@
 
 use serde::Serialize;
 
+use super::record::{capped_string, push_anomaly};
+
 /// Largest header block buffered; past this without the blank line, the stream is refused.
 pub const MAX_HEADER_BLOCK: usize = 32 * 1024;
 /// Header lines httparse may return; more than this is refused (`too_many_headers`).
@@ -380,7 +382,7 @@ fn build_request(
     let headers = collect_headers(parsed, &mut anomalies, |name, value, anomalies| {
         if name.eq_ignore_ascii_case("host") {
             if host_header.is_some() {
-                push_once(anomalies, "multiple_host_headers");
+                push_anomaly(anomalies, "multiple_host_headers");
             } else {
                 host_header = Some(value.to_owned());
             }
@@ -421,7 +423,7 @@ fn build_request(
     }
     HttpRequest {
         http_method: line.method,
-        url: capped(url, MAX_URL, "url_truncated", &mut anomalies),
+        url: capped_string(url, MAX_URL, "url_truncated", &mut anomalies),
         protocol: line.protocol,
         hostname,
         http_port,
@@ -448,16 +450,20 @@ where
 {
     let mut out = Vec::with_capacity(parsed.len().min(MAX_HEADERS));
     for h in parsed {
-        let name = capped(h.name.to_owned(), MAX_NAME, "header_name_truncated", anomalies);
+        let name = capped_string(h.name.to_owned(), MAX_NAME, "header_name_truncated", anomalies);
         let raw = h.value.get(..MAX_VALUE + 4).unwrap_or(h.value);
-        let value =
-            capped(String::from_utf8_lossy(raw).into_owned(), MAX_VALUE, "header_value_truncated", anomalies);
+        let value = capped_string(
+            String::from_utf8_lossy(raw).into_owned(),
+            MAX_VALUE,
+            "header_value_truncated",
+            anomalies,
+        );
         visit(&name, value.trim(), anomalies);
         if out.len() < MAX_HEADERS {
             let value = redact(&name, value);
             out.push((name, value));
         } else {
-            push_once(anomalies, "too_many_headers");
+            push_anomaly(anomalies, "too_many_headers");
         }
     }
     out
@@ -505,9 +511,9 @@ impl BodyFraming {
                 .then(|| value.parse::<u64>().ok())
                 .flatten();
             match (parsed, self.seen_length) {
-                (None, _) => push_once(anomalies, "bad_content_length"),
+                (None, _) => push_anomaly(anomalies, "bad_content_length"),
                 (Some(v), true) if Some(v) != self.content_length => {
-                    push_once(anomalies, "multiple_content_length");
+                    push_anomaly(anomalies, "multiple_content_length");
                 }
                 (Some(v), _) => self.content_length = self.content_length.or(Some(v)),
             }
@@ -517,7 +523,7 @@ impl BodyFraming {
             if last.eq_ignore_ascii_case("chunked") {
                 self.chunked = true;
             } else {
-                push_once(anomalies, "unknown_transfer_encoding");
+                push_anomaly(anomalies, "unknown_transfer_encoding");
             }
         }
     }
@@ -557,7 +563,7 @@ fn split_host_port(host: &str, anomalies: &mut Vec<&'static str>) -> (Option<Str
             }
         },
     };
-    let name = capped(name.to_ascii_lowercase(), MAX_VALUE, "header_value_truncated", anomalies);
+    let name = capped_string(name.to_ascii_lowercase(), MAX_VALUE, "header_value_truncated", anomalies);
     ((!name.is_empty()).then_some(name), port)
 }
 
@@ -616,25 +622,6 @@ fn auth_realm(value: &str) -> Option<String> {
         return Some(realm);
     }
     None
-}
-
-/// Truncates `s` to at most `max` bytes on a character boundary, noting `what`.
-fn capped(mut s: String, max: usize, what: &'static str, anomalies: &mut Vec<&'static str>) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        push_once(anomalies, what);
-    }
-    s
-}
-
-fn push_once(anomalies: &mut Vec<&'static str>, what: &'static str) {
-    if !anomalies.contains(&what) {
-        anomalies.push(what);
-    }
 }
 
 #[cfg(test)]

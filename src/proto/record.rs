@@ -63,3 +63,21 @@ pub(crate) fn normalize_mac(s: &str) -> Option<String> {
     }
     Some(out)
 }
+
+/// Truncates `s` to at most `max` bytes on a character boundary, noting `what` when it did.
+pub(crate) fn capped_string(
+    mut s: String,
+    max: usize,
+    what: &'static str,
+    anomalies: &mut Vec<&'static str>,
+) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        push_anomaly(anomalies, what);
+    }
+    s
+}

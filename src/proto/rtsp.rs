@@ -10,6 +10,8 @@
 
 use serde::Serialize;
 
+use super::record::{capped_string, push_anomaly};
+
 /// Largest header block buffered before the stream is refused.
 pub const MAX_HEADER_BLOCK: usize = 16 * 1024;
 /// Header lines looked at; the rest of a longer block is skipped (and noted).
@@ -105,7 +107,7 @@ pub fn parse_request(stream: &[u8]) -> Result<Parsed<RtspRequest>, &'static str>
     note_version(version, &mut anomalies);
     let mut request = RtspRequest {
         method: lossy(method),
-        url: capped(lossy(url), MAX_URL, "url_truncated", &mut anomalies),
+        url: capped_string(lossy(url), MAX_URL, "url_truncated", &mut anomalies),
         version: lossy(version),
         cseq: None,
         user_agent: None,
@@ -126,7 +128,7 @@ pub fn parse_request(stream: &[u8]) -> Result<Parsed<RtspRequest>, &'static str>
         }
     }
     if request.cseq.is_none() {
-        push_once(&mut anomalies, "missing_cseq");
+        push_anomaly(&mut anomalies, "missing_cseq");
     }
     request.anomalies = anomalies;
     Ok(Parsed::Complete(request, start + block.len))
@@ -164,7 +166,7 @@ pub fn parse_response(stream: &[u8]) -> Result<Parsed<RtspResponse>, &'static st
     let mut response = RtspResponse {
         version: lossy(version),
         status,
-        reason: capped(lossy(reason), MAX_VALUE, "header_value_truncated", &mut anomalies),
+        reason: capped_string(lossy(reason), MAX_VALUE, "header_value_truncated", &mut anomalies),
         cseq: None,
         server: None,
         content_type: None,
@@ -183,8 +185,8 @@ pub fn parse_response(stream: &[u8]) -> Result<Parsed<RtspResponse>, &'static st
                 Some(n) if response.content_length.is_none_or(|old| old == n) => {
                     response.content_length = Some(n);
                 }
-                Some(_) => push_once(&mut anomalies, "multiple_content_length"),
-                None => push_once(&mut anomalies, "bad_content_length"),
+                Some(_) => push_anomaly(&mut anomalies, "multiple_content_length"),
+                None => push_anomaly(&mut anomalies, "bad_content_length"),
             }
         }
     }
@@ -232,24 +234,24 @@ impl<'a> HeaderBlock<'a> {
         let mut out = Vec::new();
         for line in split_lines(self.lines) {
             if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
-                push_once(anomalies, "folded_header");
+                push_anomaly(anomalies, "folded_header");
                 continue;
             }
             let Some(colon) = line.iter().position(|&b| b == b':') else {
-                push_once(anomalies, "invalid_header_line");
+                push_anomaly(anomalies, "invalid_header_line");
                 continue;
             };
             let name = line.get(..colon).unwrap_or_default();
             if name.is_empty() || !name.iter().all(|&b| b.is_ascii_graphic()) {
-                push_once(anomalies, "invalid_header_line");
+                push_anomaly(anomalies, "invalid_header_line");
                 continue;
             }
             if out.len() == MAX_HEADERS {
-                push_once(anomalies, "too_many_headers");
+                push_anomaly(anomalies, "too_many_headers");
                 break;
             }
             let raw = line.get(colon + 1..).unwrap_or_default();
-            let value = capped(lossy(trim(raw)), MAX_VALUE, "header_value_truncated", anomalies);
+            let value = capped_string(lossy(trim(raw)), MAX_VALUE, "header_value_truncated", anomalies);
             out.push((name, value));
         }
         out
@@ -316,8 +318,8 @@ fn note_version(version: &[u8], anomalies: &mut Vec<&'static str>) {
 fn note_cseq(cseq: &mut Option<u32>, value: &str, anomalies: &mut Vec<&'static str>) {
     match value.bytes().all(|b| b.is_ascii_digit()).then(|| value.parse::<u32>().ok()).flatten() {
         Some(n) if cseq.is_none() => *cseq = Some(n),
-        Some(_) => push_once(anomalies, "multiple_cseq"),
-        None => push_once(anomalies, "bad_cseq"),
+        Some(_) => push_anomaly(anomalies, "multiple_cseq"),
+        None => push_anomaly(anomalies, "bad_cseq"),
     }
 }
 
@@ -332,25 +334,6 @@ fn leading_newlines(stream: &[u8]) -> usize {
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Truncates `s` to at most `max` bytes on a character boundary, noting `what`.
-fn capped(mut s: String, max: usize, what: &'static str, anomalies: &mut Vec<&'static str>) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        push_once(anomalies, what);
-    }
-    s
-}
-
-fn push_once(anomalies: &mut Vec<&'static str>, what: &'static str) {
-    if !anomalies.contains(&what) {
-        anomalies.push(what);
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 
 use md5::Md5;
 use serde::Serialize;
+
+use super::record::push_anomaly;
 use sha2::{Digest as _, Sha256};
 use tls_parser::nom;
 use tls_parser::{
@@ -205,7 +207,7 @@ impl HelloFields {
         let (word, bit) = (usize::from(typ / 64), typ % 64);
         if let Some(w) = self.seen.get_mut(word) {
             if *w & (1 << bit) != 0 {
-                push_once(anomalies, "duplicate_extension");
+                push_anomaly(anomalies, "duplicate_extension");
             }
             *w |= 1 << bit;
         }
@@ -224,7 +226,7 @@ impl HelloFields {
                 match host {
                     Some(name) if self.sni.is_none() => self.sni = Some(sni_string(name, anomalies)),
                     Some(_) => {}
-                    None => push_once(anomalies, "empty_sni"),
+                    None => push_anomaly(anomalies, "empty_sni"),
                 }
             }
             TlsExtension::ALPN(protos) if self.alpn.is_empty() => {
@@ -339,12 +341,12 @@ fn read_handshake<'a>(
         let version = record.hdr.version.0;
         match record_version {
             None => record_version = Some(version),
-            Some(v) if v != version => push_once(&mut anomalies, "record_version_changed"),
+            Some(v) if v != version => push_anomaly(&mut anomalies, "record_version_changed"),
             Some(_) => {}
         }
         if record.data.is_empty() {
             // RFC 8446 5.1 forbids empty handshake fragments; seen as an evasion trick.
-            push_once(&mut anomalies, "empty_record");
+            push_anomaly(&mut anomalies, "empty_record");
             continue;
         }
         if joined.is_empty() {
@@ -618,15 +620,9 @@ fn sni_string(name: &[u8], anomalies: &mut Vec<&'static str>) -> String {
 fn capped<T>(mut v: Vec<T>, cap: usize, anomalies: &mut Vec<&'static str>) -> Vec<T> {
     if v.len() > cap {
         v.truncate(cap);
-        push_once(anomalies, "list_truncated");
+        push_anomaly(anomalies, "list_truncated");
     }
     v
-}
-
-fn push_once(anomalies: &mut Vec<&'static str>, what: &'static str) {
-    if !anomalies.contains(&what) {
-        anomalies.push(what);
-    }
 }
 
 fn join_dec<T: std::fmt::Display>(v: &[T]) -> String {
