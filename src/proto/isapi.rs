@@ -59,10 +59,6 @@ pub struct IsapiDeviceInfo {
     pub anomalies: Vec<&'static str>,
 }
 
-/// Parses a `<DeviceInfo>` body.
-///
-/// Errors: "not_xml", "response_status" (an ISAPI `<ResponseStatus>` error body, e.g. on a
-/// failed login), "not_device_info" (another root element).
 /// Identity from a D-Link HNAP `GetDeviceSettingsResponse`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HnapDeviceSettings {
@@ -126,6 +122,10 @@ pub fn parse_hnap_device_settings(xml: &[u8]) -> Result<HnapDeviceSettings, &'st
     Ok(out)
 }
 
+/// Parses a `<DeviceInfo>` body.
+///
+/// Errors: "not_xml", "response_status" (an ISAPI `<ResponseStatus>` error body, e.g. on a
+/// failed login), "not_device_info" (another root element).
 pub fn parse_device_info(xml: &[u8]) -> Result<IsapiDeviceInfo, &'static str> {
     let mut anomalies = Vec::new();
     let mut leaves: Vec<(String, String)> = Vec::new();
