@@ -10,9 +10,20 @@ use std::time::{Duration, Instant};
 use camwatch::synth::{generate, write_pcap, Anomalies, Scenario, Truth};
 use serde_json::Value;
 
+/// The camwatch binary, run in a fresh working directory of its own, so the defaults that are
+/// relative paths (`var/alerts.jsonl`, `var/camwatch.db`) neither touch the checkout nor leak
+/// state between tests.
 pub fn bin() -> Command {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let cwd = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "run-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&cwd).unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_camwatch"));
-    c.env("CAMWATCH_LOG", "info").env("NO_COLOR", "1");
+    c.current_dir(cwd).env("CAMWATCH_LOG", "info").env("NO_COLOR", "1");
     c
 }
 
