@@ -100,7 +100,19 @@ pub struct FirmwareLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AlertLabels {
     pub rule: String,
-    pub severity: &'static str,
+    pub severity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeviceSeverityLabels {
+    pub device: String,
+    pub severity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    /// `packets` (capture threads to workers) or `events` (workers to analysis).
+    pub queue: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -173,6 +185,14 @@ pub struct Metrics {
     pub firmware_changes: Family<FirmwareLabels, Counter>,
     pub alerts: Family<AlertLabels, Counter>,
     pub alerts_suppressed: Family<RuleLabels, Counter>,
+    pub alerts_active: Family<AlertLabels, Gauge>,
+    pub alerts_resolved: Family<AlertLabels, Counter>,
+    pub device_alerts: Family<DeviceSeverityLabels, Counter>,
+    pub device_firmware_vulnerable: Family<DeviceLabels, Gauge>,
+    pub queue_depth: Family<QueueLabels, Gauge>,
+    pub evidence_files: Gauge,
+    pub evidence_bytes: Gauge,
+    pub evidence_captures: Family<ResultLabels, Counter>,
     pub deliveries: Family<DeliveryLabels, Counter>,
     pub event_log_errors: Counter,
     pub app_messages: Family<ProtocolLabels, Counter>,
@@ -209,6 +229,14 @@ impl Metrics {
             firmware_changes: Family::default(),
             alerts: Family::default(),
             alerts_suppressed: Family::default(),
+            alerts_active: Family::default(),
+            alerts_resolved: Family::default(),
+            device_alerts: Family::default(),
+            device_firmware_vulnerable: Family::default(),
+            queue_depth: Family::default(),
+            evidence_files: Gauge::default(),
+            evidence_bytes: Gauge::default(),
+            evidence_captures: Family::default(),
             deliveries: Family::default(),
             event_log_errors: Counter::default(),
             app_messages: Family::default(),
@@ -261,6 +289,26 @@ impl Metrics {
             "Alerts suppressed by a rule's suppression",
             m.alerts_suppressed.clone(),
         );
+        r.register("alerts_active", "Alerts firing (raised and not yet resolved)", m.alerts_active.clone());
+        r.register(
+            "alerts_resolved",
+            "Alerts resolved: their condition was not seen again",
+            m.alerts_resolved.clone(),
+        );
+        r.register("device_alerts", "Alerts raised about a device, by severity", m.device_alerts.clone());
+        r.register(
+            "device_firmware_vulnerable",
+            "1 when a rule tagged vulnerable-firmware matched the device's current firmware",
+            m.device_firmware_vulnerable.clone(),
+        );
+        r.register("queue_depth", "Items waiting in a pipeline queue", m.queue_depth.clone());
+        r.register("evidence_files", "Evidence captures kept", m.evidence_files.clone());
+        r.register("evidence_bytes", "Bytes of evidence captures kept", m.evidence_bytes.clone());
+        r.register(
+            "evidence_captures",
+            "Evidence captures finished, by result (ok, error, skipped)",
+            m.evidence_captures.clone(),
+        );
         r.register("alert_deliveries", "Alert deliveries, by sink and result", m.deliveries.clone());
         r.register("event_log_errors", "Event log writes that failed", m.event_log_errors.clone());
         r.register("app_messages", "Application messages parsed, by protocol", m.app_messages.clone());
@@ -305,7 +353,7 @@ mod tests {
     fn names_follow_the_design() {
         let m = Metrics::new("test");
         m.capture_packets.get_or_create(&SourceLabels { source: "file".into() }).inc();
-        m.alerts.get_or_create(&AlertLabels { rule: "r".into(), severity: "high" }).inc();
+        m.alerts.get_or_create(&AlertLabels { rule: "r".into(), severity: "high".into() }).inc();
         m.device_bytes
             .get_or_create(&DeviceBytesLabels {
                 device: "10.0.0.1".into(),

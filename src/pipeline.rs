@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
-use crate::alert::Alert;
+use crate::alert::{Admit, Alert, Lifecycle};
 use crate::app::{AppEvent, AppLayer, Output as AppOutput};
 use crate::capture::{Drops, Next, RawPacket, Source};
 use crate::config::Config;
@@ -31,15 +31,15 @@ use crate::event::{
 use crate::flow::{FlowKey, FlowTable};
 use crate::identity::{FirmwareChangeKind, Source as IdentitySource};
 use crate::metrics::{
-    AlertLabels, DeliveryLabels, DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DropLabels, EventLabels,
-    FirmwareLabels, LayerLabels, Metrics, ParseErrorLabels, ProtocolLabels, ReasonLabels, RuleLabels,
-    SourceLabels, TransferLabels,
+    AlertLabels, DeliveryLabels, DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DeviceSeverityLabels,
+    DropLabels, EventLabels, FirmwareLabels, LayerLabels, Metrics, ParseErrorLabels, ProtocolLabels,
+    ReasonLabels, RuleLabels, SourceLabels, TransferLabels,
 };
 use crate::netset::{self, DestClass, NetSet};
 use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
 use crate::proto::dns::PassiveDns;
 use crate::rules::fields::{EventType as RuleEvent, Subject};
-use crate::rules::{Category, RuleSet, Suppressor, Thresholds};
+use crate::rules::{Category, RuleSet, Thresholds};
 use crate::store::Store;
 
 /// Where the analysis stage writes.
@@ -426,7 +426,7 @@ impl<'s> Worker<'s> {
 struct Analysis<'s> {
     sensor: &'s Sensor,
     inventory: Inventory,
-    suppressor: Suppressor,
+    lifecycle: Lifecycle,
     thresholds: Thresholds,
     journal: Option<JsonLines>,
     events: Option<JsonLines>,
@@ -442,6 +442,13 @@ struct Analysis<'s> {
     flow_names: HashMap<u64, String>,
     store: Option<Store>,
 }
+
+/// The tag of rules whose match means the device's firmware is in a vulnerable range
+/// (`camwatch_device_firmware_vulnerable`).
+pub const VULNERABLE_FIRMWARE_TAG: &str = "vulnerable-firmware";
+
+/// Alerts firing at once; past it the one closest to resolving is forgotten.
+const ACTIVE_ALERTS: usize = 20_000;
 
 /// Flows whose SNI/Host name is remembered at once.
 const FLOW_NAMES: usize = 100_000;
@@ -475,7 +482,7 @@ impl<'s> Analysis<'s> {
         let mut a = Self {
             sensor,
             inventory,
-            suppressor: Suppressor::new(100_000),
+            lifecycle: Lifecycle::new(ACTIVE_ALERTS),
             thresholds: Thresholds::new(100_000),
             journal: open(&outputs.alerts)?,
             events: open(&outputs.events)?,
@@ -488,6 +495,20 @@ impl<'s> Analysis<'s> {
             flow_names: HashMap::new(),
             store,
         };
+        if let Some(journal) = &outputs.alerts {
+            let rules = sensor.rules.load();
+            let firing = a.lifecycle.restore(journal, |id| {
+                rules.rules.iter().find(|r| r.id == id).map(crate::rules::Rule::resolve_after)
+            });
+            if firing > 0 {
+                tracing::info!(firing, journal = %journal.display(), "Firing alerts taken up from the journal.");
+            }
+            let active: Vec<(String, String)> =
+                a.lifecycle.active().map(|al| (al.rule.id.clone(), al.rule.severity.clone())).collect();
+            for (rule, severity) in active {
+                a.metrics().alerts_active.get_or_create(&AlertLabels { rule, severity }).inc();
+            }
+        }
         let restored: Vec<IpAddr> = a.inventory.devices().map(|d| d.ip).collect();
         for ip in restored {
             a.publish_device(ip);
@@ -508,6 +529,14 @@ impl<'s> Analysis<'s> {
         self.metrics().devices.set(i64::try_from(self.inventory.len()).unwrap_or(i64::MAX));
         let device = self.label(ip);
         if device != "overflow" {
+            if !firmware.is_empty() {
+                // Present (0) for every device whose firmware is known; the firmware rules set it.
+                drop(
+                    self.metrics()
+                        .device_firmware_vulnerable
+                        .get_or_create(&DeviceLabels { device: device.clone() }),
+                );
+            }
             self.metrics().device_info.set(DeviceInfoLabels { device, mac, vendor, model, firmware });
         }
     }
@@ -615,6 +644,9 @@ impl<'s> Analysis<'s> {
                         .get_or_create(&FirmwareLabels { device, kind: kind.as_str() })
                         .inc();
                     self.publish_device(ip);
+                    // The new version is vulnerable only if a rule says so again.
+                    let device = self.label(ip);
+                    self.metrics().device_firmware_vulnerable.get_or_create(&DeviceLabels { device }).set(0);
                     self.evaluate(&Subject::from_firmware(&ev));
                 }
             }
@@ -665,6 +697,7 @@ impl<'s> Analysis<'s> {
             Event::Traffic(_) => self.clock,
         };
         self.clock = self.clock.max(ts);
+        self.resolve_ended();
         while let Ok(answer) = self.sensor.resolved.1.try_recv() {
             self.passive_dns.learn(&answer.as_message(), self.clock);
         }
@@ -768,14 +801,47 @@ impl<'s> Analysis<'s> {
                     continue;
                 }
             }
-            if !self.suppressor.admit(rule, m.device, s, s.ts) {
-                self.summary.suppressed += 1;
-                self.metrics().alerts_suppressed.get_or_create(&RuleLabels { rule: rule.id.clone() }).inc();
-                continue;
+            if rule.tags.iter().any(|t| t == VULNERABLE_FIRMWARE_TAG) && s.event == RuleEvent::Firmware {
+                let device = self.label(m.device);
+                self.metrics().device_firmware_vulnerable.get_or_create(&DeviceLabels { device }).set(1);
             }
+            let fingerprint = match self.lifecycle.admit(rule, m.device, s) {
+                Admit::Raise(fp) => fp,
+                Admit::Ongoing => {
+                    self.summary.suppressed += 1;
+                    self.metrics()
+                        .alerts_suppressed
+                        .get_or_create(&RuleLabels { rule: rule.id.clone() })
+                        .inc();
+                    continue;
+                }
+            };
             let device = self.inventory.get(m.device);
-            let alert = Alert::new(rule, m.device, device, s, s.ts, &self.sensor.config.sensor);
+            let alert = Alert::new(rule, m.device, device, s, fingerprint, &self.sensor.config.sensor);
+            self.lifecycle.fire(alert.clone(), fingerprint, s.ts, rule.resolve_after());
+            let labels = AlertLabels { rule: rule.id.clone(), severity: alert.rule.severity.clone() };
+            self.metrics().alerts_active.get_or_create(&labels).inc();
+            let device = self.label(m.device);
+            self.metrics()
+                .device_alerts
+                .get_or_create(&DeviceSeverityLabels { device, severity: alert.rule.severity.clone() })
+                .inc();
             self.raise(&alert);
+        }
+    }
+
+    /// Resolves the alerts whose condition has not been seen for their rule's `resolve_after`.
+    fn resolve_ended(&mut self) {
+        let mut resolved = Vec::new();
+        self.lifecycle.expire(self.clock, &mut resolved);
+        for alert in resolved {
+            let labels = AlertLabels { rule: alert.rule.id.clone(), severity: alert.rule.severity.clone() };
+            self.metrics().alerts_active.get_or_create(&labels).dec();
+            self.metrics().alerts_resolved.get_or_create(&labels).inc();
+            if self.log_alerts {
+                tracing::info!(rule = %alert.rule.id, fingerprint = %alert.fingerprint, "Resolved: {}.", alert.summary);
+            }
+            self.journal(&alert);
         }
     }
 
@@ -783,7 +849,10 @@ impl<'s> Analysis<'s> {
         *self.summary.alerts.entry(alert.rule.id.clone()).or_default() += 1;
         self.metrics()
             .alerts
-            .get_or_create(&AlertLabels { rule: alert.rule.id.clone(), severity: alert.rule.severity })
+            .get_or_create(&AlertLabels {
+                rule: alert.rule.id.clone(),
+                severity: alert.rule.severity.clone(),
+            })
             .inc();
         if self.log_alerts {
             tracing::warn!(
@@ -794,6 +863,11 @@ impl<'s> Analysis<'s> {
                 alert.summary
             );
         }
+        self.journal(alert);
+    }
+
+    /// Appends an alert record to the journal, which every sink delivers from.
+    fn journal(&mut self, alert: &Alert) {
         if let Some(j) = &mut self.journal {
             let result = j.write(alert).and_then(|()| j.flush());
             let outcome = if let Err(e) = &result {

@@ -156,6 +156,7 @@ pub struct Rule {
     pub conditions: Vec<String>,
     pub suppress: Option<Suppress>,
     pub threshold: Option<Threshold>,
+    pub tags: Vec<String>,
     pub file: PathBuf,
 }
 
@@ -169,7 +170,23 @@ pub struct Threshold {
     pub gt: u64,
 }
 
+/// How long an alert of a rule without `suppress` stays active after its last matching event.
+pub const DEFAULT_RESOLVE_AFTER: Duration = Duration::from_secs(600);
+
+/// What identifies an alert of a rule without `suppress`: the device and the other end.
+const DEFAULT_ALERT_KEY: &[SuppressField] = &[SuppressField::Device, SuppressField::DestIp];
+
 impl Rule {
+    /// The fields that make two matches the same alert.
+    pub fn alert_key(&self) -> &[SuppressField] {
+        self.suppress.as_ref().map_or(DEFAULT_ALERT_KEY, |s| &s.key)
+    }
+
+    /// How long after its last matching event an alert of this rule is resolved.
+    pub fn resolve_after(&self) -> Duration {
+        self.suppress.as_ref().map_or(DEFAULT_RESOLVE_AFTER, |s| s.resolve_after)
+    }
+
     /// What one matching event adds to the rule's threshold window.
     pub fn threshold_value(&self, s: &Subject<'_>, d: &dyn Devices, device: IpAddr) -> u64 {
         match self.threshold.as_ref().and_then(|t| t.sum) {
@@ -198,6 +215,7 @@ impl Rule {
 pub struct Suppress {
     pub key: Vec<SuppressField>,
     pub interval: Duration,
+    pub resolve_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -516,7 +534,13 @@ fn compile_rule(path: &Path, def: &RuleDef, names: &Names<'_>) -> Result<Rule, C
         None => None,
         Some(s) => {
             let key = key_fields("suppress", &s.key)?;
-            Some(Suppress { key, interval: s.interval })
+            if s.resolve_after.is_some_and(|r| r.is_zero()) || s.interval.is_zero() {
+                return Err(err(
+                    &["suppress"],
+                    "suppress: interval and resolve_after must be above zero".into(),
+                ));
+            }
+            Some(Suppress { key, interval: s.interval, resolve_after: s.resolve_after.unwrap_or(s.interval) })
         }
     };
     Ok(Rule {
@@ -526,6 +550,7 @@ fn compile_rule(path: &Path, def: &RuleDef, names: &Names<'_>) -> Result<Rule, C
         category: def.category,
         description: def.description.clone(),
         references: def.references.clone(),
+        tags: def.tags.clone(),
         event,
         device: def.matcher.device,
         all,
@@ -887,56 +912,17 @@ impl Thresholds {
     }
 }
 
-/// Suppression state: when each (rule, key) last raised an alert.
-#[derive(Debug, Default)]
-pub struct Suppressor {
-    last: std::collections::HashMap<(u64, u64), Micros>,
-    cap: usize,
-}
-
-impl Suppressor {
-    pub fn new(cap: usize) -> Self {
-        Self { last: Default::default(), cap: cap.max(1) }
-    }
-
-    /// True when the alert should be raised; records it. Suppression keys are remembered for
-    /// their interval; past the cap, expired keys are dropped first, then the oldest.
-    pub fn admit(&mut self, rule: &Rule, device: IpAddr, s: &Subject<'_>, ts: Micros) -> bool {
-        use std::hash::{Hash, Hasher};
-        let Some(sup) = &rule.suppress else { return true };
-        let mut rh = std::collections::hash_map::DefaultHasher::new();
-        rule.id.hash(&mut rh);
-        let key = (rh.finish(), key_hash(&sup.key, device, s));
-        let interval = sup.interval.as_micros() as u64;
-        if let Some(&last) = self.last.get(&key) {
-            if ts < last.saturating_add(interval) {
-                return false;
-            }
-        }
-        if self.last.len() >= self.cap {
-            self.last.retain(|_, &mut t| ts < t.saturating_add(interval));
-            if self.last.len() >= self.cap {
-                if let Some(oldest) = self.last.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
-                    self.last.remove(&oldest);
-                }
-            }
-        }
-        self.last.insert(key, ts);
-        true
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::decode::IpPacket;
     use crate::event::FlowRecord;
 
-    fn compile(text: &str) -> Result<RuleSet, FileError> {
+    pub(crate) fn compile(text: &str) -> Result<RuleSet, FileError> {
         RuleSet::compile(&[(PathBuf::from("t.yaml"), text.to_string())])
     }
 
-    const EGRESS: &str = "\
+    pub(crate) const EGRESS: &str = "\
 networks:
   allowed: [private, multicast, broadcast]
 rules:
@@ -953,7 +939,7 @@ rules:
       interval: 1h
 ";
 
-    fn flow(src: [u8; 4], dst: [u8; 4], dport: u16) -> FlowRecord {
+    pub(crate) fn flow(src: [u8; 4], dst: [u8; 4], dport: u16) -> FlowRecord {
         let pkt = IpPacket {
             src_mac: None,
             dst_mac: None,
@@ -1013,25 +999,6 @@ rules:
         }
         // Only flow_start events are looked at by this rule.
         assert!(hits(&rs, EventType::Flow, &flow([192, 168, 1, 5], [203, 0, 113, 50], 443)).is_empty());
-    }
-
-    #[test]
-    fn suppression_per_device_and_destination() {
-        let rs = compile(EGRESS).unwrap_or_else(|e| panic!("{e}"));
-        let rule = &rs.rules[0];
-        let mut s = Suppressor::new(100);
-        let f = flow([192, 168, 1, 5], [203, 0, 113, 50], 443);
-        let g = flow([192, 168, 1, 5], [203, 0, 113, 51], 443);
-        let (sf, sg) = (
-            Subject::from_flow(EventType::FlowStart, &f, 0, None),
-            Subject::from_flow(EventType::FlowStart, &g, 0, None),
-        );
-        let dev = f.src_ip;
-        let hour = 3_600_000_000;
-        assert!(s.admit(rule, dev, &sf, 0));
-        assert!(!s.admit(rule, dev, &sf, hour - 1));
-        assert!(s.admit(rule, dev, &sg, 10));
-        assert!(s.admit(rule, dev, &sf, hour));
     }
 
     #[test]

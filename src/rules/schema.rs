@@ -271,7 +271,8 @@ impl OneOrMany {
     }
 }
 
-/// Repeated alerts for the same key within `interval` are counted, not raised.
+/// What makes two matches the same alert, and when that alert ends: matches with the same key
+/// while the alert is active are counted (`camwatch_alerts_suppressed_total`), not raised again.
 #[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuppressDef {
@@ -282,6 +283,11 @@ pub struct SuppressDef {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub interval: Duration,
+    /// The alert is resolved once no matching event has been seen for this long (default: the
+    /// interval). Until then further matches keep it active instead of raising it again.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub resolve_after: Option<Duration>,
 }
 
 fn default_suppress_key() -> Vec<String> {
