@@ -73,7 +73,40 @@ pub struct FlowRecord {
     pub bytes_toclient: u64,
     pub tcp_flags_ts: u8,
     pub tcp_flags_tc: u8,
+    /// The first non-empty transport payload each way: `[to server, to client]`.
+    pub first_payload: [PayloadHead; 2],
     pub reason: FlowEndReason,
+}
+
+/// The length and first bytes (as lowercase hex) of a flow's first non-empty payload in one
+/// direction: enough for payload signatures such as Dahua P2P's, kept without allocating.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PayloadHead {
+    /// Payload length as captured; 0 until a payload is seen.
+    pub len: u32,
+    hex: [u8; 2 * PayloadHead::BYTES],
+    hex_len: u8,
+}
+
+impl PayloadHead {
+    /// Bytes of the payload kept.
+    pub const BYTES: usize = 8;
+
+    pub fn of(payload: &[u8]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut head = Self { len: u32::try_from(payload.len()).unwrap_or(u32::MAX), ..Self::default() };
+        for (i, b) in payload.iter().take(Self::BYTES).enumerate() {
+            head.hex[2 * i] = DIGITS[usize::from(b >> 4)];
+            head.hex[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+            head.hex_len += 2;
+        }
+        head
+    }
+
+    /// The first bytes as lowercase hex (`fffeffe7…`); empty until a payload is seen.
+    pub fn hex(&self) -> &str {
+        std::str::from_utf8(&self.hex[..usize::from(self.hex_len)]).unwrap_or_default()
+    }
 }
 
 impl FlowRecord {
@@ -109,6 +142,7 @@ impl FlowRecord {
             bytes_toclient: 0,
             tcp_flags_ts: 0,
             tcp_flags_tc: 0,
+            first_payload: [PayloadHead::default(); 2],
             reason: FlowEndReason::Idle,
         }
     }
@@ -263,6 +297,15 @@ pub fn rfc3339(ts: Micros) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payload_head_keeps_length_and_first_bytes_as_hex() {
+        assert_eq!(PayloadHead::default().hex(), "");
+        let h = PayloadHead::of(&[0xff, 0xfe, 0xff, 0xe7, 0, 1, 2, 3, 4, 5]);
+        assert_eq!((h.len, h.hex()), (10, "fffeffe700010203"));
+        let short = PayloadHead::of(&[0x0a]);
+        assert_eq!((short.len, short.hex()), (1, "0a"));
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::decode::{tcp_flags, IpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
-use crate::event::{FlowEndReason, FlowRecord, Micros};
+use crate::event::{FlowEndReason, FlowRecord, Micros, PayloadHead};
 
 /// Flow table limits and timeouts (the `flow:` section of the config file).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -179,6 +179,10 @@ impl FlowTable {
                 rec.dest_mac = pkt.src_mac;
             }
         }
+        let head = &mut rec.first_payload[usize::from(!to_server)];
+        if head.len == 0 && !pkt.payload.is_empty() {
+            *head = PayloadHead::of(pkt.payload);
+        }
         rec.end = rec.end.max(ts);
         if pkt.proto == PROTO_TCP {
             if pkt.tcp_flags & tcp_flags::RST != 0 {
@@ -279,6 +283,27 @@ mod tests {
             payload: &[],
             fragment: false,
         }
+    }
+
+    #[test]
+    fn the_first_payload_each_way_is_kept() {
+        let mut t = FlowTable::new(FlowConfig::default(), 0, 1);
+        let mut ended = Vec::new();
+        let syn = pkt([192, 168, 10, 11], 40000, [203, 0, 113, 50], 443, tcp_flags::SYN);
+        let mut req = syn.clone();
+        req.payload = b"\x16\x03\x01\x00\x05hello";
+        let mut later = syn.clone();
+        later.payload = b"more";
+        let mut resp = pkt([203, 0, 113, 50], 443, [192, 168, 10, 11], 40000, tcp_flags::ACK);
+        resp.payload = b"\x16\x03\x03";
+        t.track(&syn, 1, &mut ended);
+        let (_, rec) = t.track(&req, 2, &mut ended);
+        assert_eq!((rec.first_payload[0].len, rec.first_payload[0].hex()), (10, "160301000568656c"));
+        assert_eq!(rec.first_payload[1].len, 0);
+        t.track(&later, 3, &mut ended);
+        let (_, rec) = t.track(&resp, 4, &mut ended);
+        assert_eq!((rec.first_payload[0].len, rec.first_payload[0].hex()), (10, "160301000568656c"));
+        assert_eq!((rec.first_payload[1].len, rec.first_payload[1].hex()), (3, "160303"));
     }
 
     #[test]

@@ -165,6 +165,10 @@ fields! {
     "bytes_toserver" => BytesToServer, Num, [FlowStart, Flow];
     "bytes_toclient" => BytesToClient, Num, [FlowStart, Flow];
     "bytes" => Bytes, Num, [FlowStart, Flow];
+    "payload_len_toserver" => PayloadLenToServer, Num, [FlowStart, Flow];
+    "payload_head_toserver" => PayloadHeadToServer, Str, [FlowStart, Flow];
+    "payload_len_toclient" => PayloadLenToClient, Num, [FlowStart, Flow];
+    "payload_head_toclient" => PayloadHeadToClient, Str, [FlowStart, Flow];
     "dns.type" => DnsType, Str, [Dns];
     "dns.rrname" => DnsRrname, Str, [Dns];
     "dns.rrtype" => DnsRrtype, Str, [Dns];
@@ -262,6 +266,10 @@ pub fn any_value(
         Field::BytesToServer => one(s.flow.map(|fl| Num(fl.bytes_toserver)), f),
         Field::BytesToClient => one(s.flow.map(|fl| Num(fl.bytes_toclient)), f),
         Field::Bytes => one(s.flow.map(|fl| Num(fl.bytes_toserver + fl.bytes_toclient)), f),
+        Field::PayloadLenToServer => one(s.flow.map(|fl| Num(u64::from(fl.first_payload[0].len))), f),
+        Field::PayloadLenToClient => one(s.flow.map(|fl| Num(u64::from(fl.first_payload[1].len))), f),
+        Field::PayloadHeadToServer => one(s.flow.map(|fl| Str(fl.first_payload[0].hex())), f),
+        Field::PayloadHeadToClient => one(s.flow.map(|fl| Str(fl.first_payload[1].hex())), f),
         _ => app_value(field, s, f),
     }
 }
