@@ -25,6 +25,8 @@ pub struct Config {
     pub workers: usize,
     /// Resolving the rules' listed domain names (daemon only).
     pub active_dns: crate::active_dns::ActiveDnsConfig,
+    /// The beaconing scorer behind `beacon` events.
+    pub beacon: crate::beacon::BeaconConfig,
 }
 
 impl Default for Config {
@@ -38,6 +40,7 @@ impl Default for Config {
             outputs: OutputsConfig::default(),
             workers: 1,
             active_dns: crate::active_dns::ActiveDnsConfig::default(),
+            beacon: crate::beacon::BeaconConfig::default(),
         }
     }
 }

@@ -9,7 +9,8 @@
 //! - [`flow`]: the bounded bidirectional flow table with timeouts.
 //! - [`event`]: the events everything downstream consumes; Community ID.
 //! - [`device`]: the device inventory; [`oui`]: MAC vendor lookup.
-//! - [`rules`]: rules files, compiled matchers and suppression; [`alert`]: the alert record.
+//! - [`rules`]: rules files and compiled matchers; [`alert`]: the alert record and its lifecycle
+//!   (firing, resolved); [`beacon`]: the beaconing scorer.
 //! - [`output`]: the alert journal and the EVE-shaped event log.
 //! - [`metrics`]: Prometheus metrics; [`server`]: `/metrics` and `/healthz`.
 //! - [`pipeline`]: the one path from packets to alerts that live capture, `run --read` and
@@ -20,6 +21,7 @@
 pub mod active_dns;
 pub mod alert;
 pub mod app;
+pub mod beacon;
 pub mod capture;
 pub mod config;
 pub mod decode;

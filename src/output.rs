@@ -245,3 +245,33 @@ pub fn eve_firmware(f: &crate::event::FirmwareEvent, sensor: &str) -> Value {
         "sensor": sensor,
     })
 }
+
+/// A pair's beacon score (scores as fractions, times in seconds).
+pub fn eve_beacon(b: &crate::beacon::BeaconScore, f: &FlowRecord, sensor: &str) -> Value {
+    let round = |v: f64| (v * 1000.0).round() / 1000.0;
+    json!({
+        "timestamp": rfc3339(f.end),
+        "event_type": "beacon",
+        "flow_id": f.flow_id,
+        "community_id": f.community_id,
+        "src_ip": b.device,
+        "dest_ip": b.dest,
+        "dest_port": f.dest_port,
+        "proto": proto_name(f.proto),
+        "beacon": {
+            "score": round(b.score),
+            "ts_score": round(b.ts_score),
+            "ds_score": round(b.ds_score),
+            "connections": b.connections,
+            "interval": round(b.interval),
+            "duration": round(b.duration),
+            "hours": b.hours,
+            "ts_skew": round(b.ts_skew),
+            "ts_madm": round(b.ts_madm),
+            "ds_skew": round(b.ds_skew),
+            "ds_madm": round(b.ds_madm),
+            "ds_smallness": round(b.ds_smallness),
+        },
+        "sensor": sensor,
+    })
+}

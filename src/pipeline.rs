@@ -20,6 +20,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::alert::{Admit, Alert, Lifecycle};
 use crate::app::{AppEvent, AppLayer, Output as AppOutput};
+use crate::beacon::BeaconTracker;
 use crate::capture::{Drops, Next, RawPacket, Source};
 use crate::config::Config;
 use crate::decode::{decode, Decoded, ErrorLayer};
@@ -441,7 +442,11 @@ struct Analysis<'s> {
     /// Names a flow's own messages gave its destination (TLS SNI, HTTP Host), until it ends.
     flow_names: HashMap<u64, String>,
     store: Option<Store>,
+    beacons: BeaconTracker,
 }
+
+/// Beacon events below this score are not written to the event log (rules still see them).
+const BEACON_LOG_SCORE: f64 = 0.5;
 
 /// The tag of rules whose match means the device's firmware is in a vulnerable range
 /// (`camwatch_device_firmware_vulnerable`).
@@ -494,6 +499,7 @@ impl<'s> Analysis<'s> {
             clock: 0,
             flow_names: HashMap::new(),
             store,
+            beacons: BeaconTracker::new(sensor.config.beacon.clone()),
         };
         if let Some(journal) = &outputs.alerts {
             let rules = sensor.rules.load();
@@ -736,6 +742,18 @@ impl<'s> Analysis<'s> {
                 self.log(&line);
                 self.evaluate(&Subject::from_flow(RuleEvent::Flow, f, f.end, name.as_deref()));
                 if f.reason != FlowEndReason::Active {
+                    if self.inventory.is_device(f.src_ip) {
+                        if let Some(b) =
+                            self.beacons.connection(f.src_ip, f.dest_ip, f.start, f.bytes_toserver)
+                        {
+                            if b.score >= BEACON_LOG_SCORE {
+                                let line = crate::output::eve_beacon(&b, f, &self.sensor.config.sensor);
+                                self.log(&line);
+                            }
+                            self.metrics().events.get_or_create(&EventLabels { event: "beacon" }).inc();
+                            self.evaluate(&Subject::from_beacon(&b, f, name.as_deref()));
+                        }
+                    }
                     self.flow_names.remove(&f.flow_id);
                 }
             }

@@ -5,6 +5,7 @@ mod active_dns;
 mod bad_input;
 mod conformance;
 mod daemon;
+mod dashboards;
 mod formats;
 mod identity;
 mod live;

@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use crate::app::{App, AppEvent};
+use crate::beacon::BeaconScore;
 use crate::event::{FirmwareEvent, FlowRecord, Micros};
 use crate::netset::DestClass;
 pub use crate::rules::schema::EventType;
@@ -53,6 +54,7 @@ pub struct Subject<'a> {
     pub firmware: Option<&'a FirmwareEvent>,
     /// For `flow_start`: the device never opened a flow to this destination before.
     pub first_contact: Option<bool>,
+    pub beacon: Option<&'a BeaconScore>,
 }
 
 impl<'a> Subject<'a> {
@@ -77,6 +79,7 @@ impl<'a> Subject<'a> {
             app: None,
             firmware: None,
             first_contact: None,
+            beacon: None,
         }
     }
 
@@ -107,7 +110,29 @@ impl<'a> Subject<'a> {
             app: Some(&e.app),
             firmware: None,
             first_contact: None,
+            beacon: None,
         })
+    }
+
+    /// A pair's beacon score; the flow is the connection that completed it.
+    pub fn from_beacon(b: &'a BeaconScore, f: &'a FlowRecord, dest_name: Option<&'a str>) -> Self {
+        Self {
+            event: EventType::Beacon,
+            ts: f.end,
+            flow_id: f.flow_id,
+            community_id: &f.community_id,
+            src_ip: b.device,
+            src_port: f.src_port,
+            dest_ip: b.dest,
+            dest_port: f.dest_port,
+            proto: f.proto,
+            dest_name,
+            flow: None,
+            app: None,
+            firmware: None,
+            first_contact: None,
+            beacon: Some(b),
+        }
     }
 
     /// A firmware change on a device: the device is both ends.
@@ -127,6 +152,7 @@ impl<'a> Subject<'a> {
             app: None,
             firmware: Some(f),
             first_contact: None,
+            beacon: None,
         }
     }
 }
@@ -210,6 +236,13 @@ fields! {
     "firmware.completed" => FirmwareCompleted, Str, [Firmware];
     "firmware.size" => FirmwareSize, Num, [Firmware];
     "firmware.url" => FirmwareUrl, Str, [Firmware];
+    "beacon.score" => BeaconScorePct, Num, [Beacon];
+    "beacon.ts_score" => BeaconTsScore, Num, [Beacon];
+    "beacon.ds_score" => BeaconDsScore, Num, [Beacon];
+    "beacon.connections" => BeaconConnections, Num, [Beacon];
+    "beacon.interval" => BeaconInterval, Num, [Beacon];
+    "beacon.duration" => BeaconDuration, Num, [Beacon];
+    "beacon.hours" => BeaconHours, Num, [Beacon];
 }
 
 /// Looks a field up by name for an event type.
@@ -280,6 +313,19 @@ fn s_opt(v: &Option<String>) -> Option<FieldValue<'_>> {
 
 fn app_value(field: Field, s: &Subject<'_>, f: &mut dyn FnMut(FieldValue<'_>) -> bool) -> bool {
     use FieldValue::{Num, Str};
+    if let Some(b) = s.beacon {
+        let secs = |v: f64| v.max(0.0).round() as u64;
+        return match field {
+            Field::BeaconScorePct => f(Num(BeaconScore::percent(b.score))),
+            Field::BeaconTsScore => f(Num(BeaconScore::percent(b.ts_score))),
+            Field::BeaconDsScore => f(Num(BeaconScore::percent(b.ds_score))),
+            Field::BeaconConnections => f(Num(b.connections as u64)),
+            Field::BeaconInterval => f(Num(secs(b.interval))),
+            Field::BeaconDuration => f(Num(secs(b.duration))),
+            Field::BeaconHours => f(Num(b.hours as u64)),
+            _ => false,
+        };
+    }
     if let Some(fw) = s.firmware {
         return match field {
             Field::FirmwareEventKind => f(Str(fw.change.kind.as_str())),

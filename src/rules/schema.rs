@@ -184,6 +184,8 @@ pub enum EventType {
     Discovery,
     /// Firmware first seen, upgraded, downgraded, changed, or a transfer.
     Firmware,
+    /// A device's connections to one destination, scored for beaconing.
+    Beacon,
 }
 
 impl EventType {
@@ -198,6 +200,7 @@ impl EventType {
             EventType::Rtsp => "rtsp",
             EventType::Discovery => "discovery",
             EventType::Firmware => "firmware",
+            EventType::Beacon => "beacon",
         }
     }
 }
