@@ -15,6 +15,17 @@ use crate::oui;
 /// Destinations remembered per device (the baseline of where it talks).
 const MAX_DESTINATIONS: usize = 512;
 
+/// Services (protocol, port) remembered per device.
+const MAX_SERVICES: usize = 128;
+
+/// A service a device answered on (it was the responder of a flow and replied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub first_seen: Micros,
+    pub last_seen: Micros,
+    pub flows: u64,
+}
+
 /// A peer a device opened flows to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destination {
@@ -51,6 +62,8 @@ pub struct Device {
     pub destinations: BTreeMap<IpAddr, Destination>,
     /// Destinations a rule of category egress or cloud flagged (bounded).
     pub unexpected: BTreeSet<IpAddr>,
+    /// (protocol, port) the device answered on (bounded).
+    pub services: BTreeMap<(u8, u16), Service>,
 }
 
 impl Device {
@@ -65,6 +78,7 @@ impl Device {
             firmware: FirmwareHistory::default(),
             destinations: BTreeMap::new(),
             unexpected: BTreeSet::new(),
+            services: BTreeMap::new(),
         }
     }
 
@@ -187,6 +201,24 @@ impl Inventory {
                     flows: 1,
                 },
             );
+            true
+        } else {
+            return None;
+        };
+        self.dirty.insert(ip);
+        Some(first)
+    }
+
+    /// The device answered a flow on `port`/`proto`: whether it never had before (`None` when
+    /// it is not a device or its service table is full).
+    pub fn served(&mut self, ip: IpAddr, port: u16, proto: u8, ts: Micros) -> Option<bool> {
+        let d = self.devices.get_mut(&ip)?;
+        let first = if let Some(s) = d.services.get_mut(&(proto, port)) {
+            s.last_seen = s.last_seen.max(ts);
+            s.flows += 1;
+            false
+        } else if d.services.len() < MAX_SERVICES {
+            d.services.insert((proto, port), Service { first_seen: ts, last_seen: ts, flows: 1 });
             true
         } else {
             return None;

@@ -740,7 +740,19 @@ impl<'s> Analysis<'s> {
                     o.insert("dest_name".into(), serde_json::Value::String(name.clone()));
                 }
                 self.log(&line);
-                self.evaluate(&Subject::from_flow(RuleEvent::Flow, f, f.end, name.as_deref()));
+                // The responder answered: a SYN-ACK, or any reply for other protocols.
+                let answered = if f.proto == crate::decode::PROTO_TCP {
+                    f.tcp_flags_tc & 0x12 == 0x12
+                } else {
+                    f.pkts_toclient > 0
+                };
+                let first_service = if answered && self.inventory.is_device(f.dest_ip) {
+                    self.inventory.served(f.dest_ip, f.dest_port, f.proto, f.end)
+                } else {
+                    None
+                };
+                let subject = Subject::from_flow(RuleEvent::Flow, f, f.end, name.as_deref());
+                self.evaluate(&subject.with_first_service(first_service));
                 if f.reason != FlowEndReason::Active {
                     if self.inventory.is_device(f.src_ip) {
                         if let Some(b) =

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::device::{Destination, Device};
+use crate::device::{Destination, Device, Service};
 use crate::identity::{FirmwareEntry, FirmwareHistory, Identity, Source};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -39,7 +39,11 @@ impl Store {
              CREATE TABLE IF NOT EXISTS destinations (
                  ip TEXT NOT NULL, dest TEXT NOT NULL, name TEXT, port INTEGER NOT NULL, proto INTEGER NOT NULL,
                  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, flows INTEGER NOT NULL,
-                 PRIMARY KEY (ip, dest));",
+                 PRIMARY KEY (ip, dest));
+             CREATE TABLE IF NOT EXISTS services (
+                 ip TEXT NOT NULL, proto INTEGER NOT NULL, port INTEGER NOT NULL,
+                 first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, flows INTEGER NOT NULL,
+                 PRIMARY KEY (ip, proto, port));",
         )
         .map_err(|e| err(path, e))?;
         let version: Option<String> = conn
@@ -98,6 +102,7 @@ impl Store {
                 identity,
                 firmware: FirmwareHistory::default(),
                 destinations: Default::default(),
+                services: Default::default(),
                 unexpected: Default::default(),
             };
             let ips = ip.to_string();
@@ -145,6 +150,31 @@ impl Store {
                     d.destinations.insert(dest, info);
                 }
             }
+            let mut sv = self
+                .conn
+                .prepare_cached(
+                    "SELECT proto, port, first_seen, last_seen, flows FROM services WHERE ip = ?1",
+                )
+                .map_err(q)?;
+            let services = sv
+                .query_map([&ips], |r| {
+                    Ok((
+                        (
+                            u8::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                            u16::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                        ),
+                        Service {
+                            first_seen: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                            last_seen: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                            flows: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                        },
+                    ))
+                })
+                .map_err(q)?;
+            for row in services {
+                let (key, s) = row.map_err(q)?;
+                d.services.insert(key, s);
+            }
             out.push(d);
         }
         Ok(out)
@@ -177,6 +207,12 @@ impl Store {
                      flows = excluded.flows",
                 )
                 .map_err(q)?;
+            let mut sv = tx
+                .prepare_cached(
+                    "INSERT INTO services (ip, proto, port, first_seen, last_seen, flows) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(ip, proto, port) DO UPDATE SET last_seen = excluded.last_seen, flows = excluded.flows",
+                )
+                .map_err(q)?;
             for d in devices {
                 let ip = d.ip.to_string();
                 let identity =
@@ -197,6 +233,17 @@ impl Store {
                         e.source.as_str(),
                         i64_of(e.first_seen),
                         i64_of(e.last_seen)
+                    ])
+                    .map_err(q)?;
+                }
+                for ((proto, port), s) in &d.services {
+                    sv.execute(params![
+                        ip,
+                        i64::from(*proto),
+                        i64::from(*port),
+                        i64_of(s.first_seen),
+                        i64_of(s.last_seen),
+                        i64_of(s.flows)
                     ])
                     .map_err(q)?;
                 }
@@ -254,6 +301,8 @@ mod tests {
             Some("x.example"),
             30,
         );
+        assert_eq!(inv.served(ip, 554, 6, 40), Some(true));
+        assert_eq!(inv.served(ip, 554, 6, 50), Some(false));
         {
             let mut s = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
             let dirty = inv.take_dirty();
@@ -276,6 +325,8 @@ mod tests {
         assert_eq!(d.model(), Some("DS-2CD2143G2-I"));
         assert_eq!(d.firmware.entries.len(), 1);
         assert_eq!(d.destinations.len(), 1);
+        let rtsp = d.services.get(&(6, 554)).copied();
+        assert_eq!(rtsp, Some(crate::device::Service { first_seen: 40, last_seen: 50, flows: 2 }));
     }
 
     #[test]

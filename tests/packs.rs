@@ -60,6 +60,18 @@ fn shipped_packs_fire_on_the_anomalies_and_only_there() {
     assert_eq!(changed["device"]["firmware"], up.new_version.as_str());
     let unapproved = one("firmware-image-unapproved");
     assert_eq!(device(unapproved), up.device.to_string());
+    // The site names no management host or firmware server, so both transfers are unexpected.
+    let pushed = one("firmware-upload-unexpected-host");
+    assert_eq!(
+        (device(pushed), pushed["src_ip"].as_str()),
+        (up.device.to_string(), Some(up.from.to_string().as_str()))
+    );
+    let tftp = &t.tftp_downloads[0];
+    let fetched = one("firmware-download-unexpected-host");
+    assert_eq!(
+        (device(fetched), fetched["dest_ip"].as_str()),
+        (tftp.device.to_string(), Some(tftp.from.to_string().as_str()))
+    );
 
     // The anomalies the generator adds beyond those, each on the device its truth names.
     let event =
@@ -94,6 +106,8 @@ fn shipped_packs_fire_on_the_anomalies_and_only_there() {
         "firmware-downgraded",
         "firmware-image-unapproved",
         "firmware-image-unapproved-download",
+        "firmware-upload-unexpected-host",
+        "firmware-download-unexpected-host",
         "behaviour-remote-shell",
         "hikvision-sadp-cloud-enabled",
         "hikvision-ezviz-enabled",

@@ -54,12 +54,19 @@ pub struct Subject<'a> {
     pub firmware: Option<&'a FirmwareEvent>,
     /// For `flow_start`: the device never opened a flow to this destination before.
     pub first_contact: Option<bool>,
+    /// For `flow`: the responder answered on a (protocol, port) it never answered on before.
+    pub first_service: Option<bool>,
     pub beacon: Option<&'a BeaconScore>,
 }
 
 impl<'a> Subject<'a> {
     pub fn with_first_contact(mut self, first: Option<bool>) -> Self {
         self.first_contact = first;
+        self
+    }
+
+    pub fn with_first_service(mut self, first: Option<bool>) -> Self {
+        self.first_service = first;
         self
     }
 
@@ -79,6 +86,7 @@ impl<'a> Subject<'a> {
             app: None,
             firmware: None,
             first_contact: None,
+            first_service: None,
             beacon: None,
         }
     }
@@ -110,6 +118,7 @@ impl<'a> Subject<'a> {
             app: Some(&e.app),
             firmware: None,
             first_contact: None,
+            first_service: None,
             beacon: None,
         })
     }
@@ -131,6 +140,7 @@ impl<'a> Subject<'a> {
             app: None,
             firmware: None,
             first_contact: None,
+            first_service: None,
             beacon: Some(b),
         }
     }
@@ -152,6 +162,7 @@ impl<'a> Subject<'a> {
             app: None,
             firmware: Some(f),
             first_contact: None,
+            first_service: None,
             beacon: None,
         }
     }
@@ -185,6 +196,7 @@ fields! {
     "device.firmware" => DeviceFirmware, Str, [];
     "device.age" => DeviceAge, Num, [];
     "first_contact" => FirstContact, Str, [FlowStart];
+    "first_service" => FirstService, Str, [Flow];
     "vlan" => Vlan, Num, [FlowStart, Flow];
     "pkts_toserver" => PktsToServer, Num, [FlowStart, Flow];
     "pkts_toclient" => PktsToClient, Num, [FlowStart, Flow];
@@ -293,6 +305,7 @@ pub fn any_value(
             one(devices.first_seen(device).map(|t| Num(s.ts.saturating_sub(t) / 1_000_000)), f)
         }
         Field::FirstContact => one(s.first_contact.map(|b| Str(if b { "true" } else { "false" })), f),
+        Field::FirstService => one(s.first_service.map(|b| Str(if b { "true" } else { "false" })), f),
         Field::Vlan => one(s.flow.and_then(|fl| fl.vlan).map(|v| Num(u64::from(v))), f),
         Field::PktsToServer => one(s.flow.map(|fl| Num(fl.pkts_toserver)), f),
         Field::PktsToClient => one(s.flow.map(|fl| Num(fl.pkts_toclient)), f),
