@@ -27,6 +27,8 @@ pub struct Config {
     pub active_dns: crate::active_dns::ActiveDnsConfig,
     /// The beaconing scorer behind `beacon` events.
     pub beacon: crate::beacon::BeaconConfig,
+    /// Evidence captures: a pcap of each alert's flow.
+    pub evidence: crate::evidence::EvidenceConfig,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             workers: 1,
             active_dns: crate::active_dns::ActiveDnsConfig::default(),
             beacon: crate::beacon::BeaconConfig::default(),
+            evidence: crate::evidence::EvidenceConfig::default(),
         }
     }
 }

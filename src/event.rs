@@ -235,6 +235,8 @@ pub enum Event {
     App(Box<crate::app::AppEvent>),
     /// A device's firmware was first seen or changed.
     Firmware(FirmwareEvent),
+    /// A worker finished (or could not write) the evidence capture an alert asked for.
+    Evidence(crate::evidence::EvidenceOutcome),
 }
 
 /// A firmware version first seen, upgraded, downgraded or changed on a device.
@@ -256,6 +258,7 @@ impl Event {
             Event::Device(_) => "device",
             Event::App(a) => a.app.protocol(),
             Event::Firmware(_) => "firmware",
+            Event::Evidence(_) => "evidence",
         }
     }
 }

@@ -11,7 +11,8 @@
 //! - [`device`]: the device inventory; [`oui`]: MAC vendor lookup.
 //! - [`rules`]: rules files and compiled matchers; [`alert`]: the alert record and its lifecycle
 //!   (firing, resolved); [`beacon`]: the beaconing scorer.
-//! - [`output`]: the alert journal and the EVE-shaped event log.
+//! - [`output`]: the alert journal and the EVE-shaped event log; [`evidence`]: the pcap of each
+//!   alert's flow (a ring of recent packets, then the next ones), with retention.
 //! - [`metrics`]: Prometheus metrics; [`server`]: `/metrics` and `/healthz`.
 //! - [`pipeline`]: the one path from packets to alerts that live capture, `run --read` and
 //!   `replay` share.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod decode;
 pub mod device;
 pub mod event;
+pub mod evidence;
 pub mod flow;
 pub mod identity;
 pub mod inventory;

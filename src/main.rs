@@ -88,6 +88,9 @@ struct Common {
     /// State database (SQLite): the inventory is loaded from it and kept up to date.
     #[arg(long)]
     state: Option<PathBuf>,
+    /// Write a pcap of each alert's flow to this directory (replay: off without it).
+    #[arg(long)]
+    evidence: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -340,6 +343,10 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     if a.common.events.is_some() {
         cfg.outputs.events = a.common.events.clone();
     }
+    if let Some(dir) = &a.common.evidence {
+        cfg.evidence.dir = dir.clone();
+        cfg.evidence.enabled = true;
+    }
     if a.common.state.is_some() {
         cfg.outputs.state = a.common.state.clone();
     }
@@ -359,6 +366,7 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         events: cfg.outputs.events.clone(),
         log_alerts: true,
         state: cfg.outputs.state.clone(),
+        evidence: cfg.evidence.enabled.then(|| cfg.evidence.clone()),
     };
     let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
     let stop = Arc::new(AtomicBool::new(false));
@@ -415,6 +423,11 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         events: a.common.events.clone(),
         log_alerts: !a.quiet,
         state: a.common.state.clone(),
+        evidence: a.common.evidence.as_ref().map(|dir| camwatch::evidence::EvidenceConfig {
+            enabled: true,
+            dir: dir.clone(),
+            ..cfg.evidence.clone()
+        }),
     };
     let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
     let stop = Arc::new(AtomicBool::new(false));

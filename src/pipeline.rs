@@ -29,12 +29,13 @@ use crate::event::{
     DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, FlowRecord, Micros, TrafficBatch,
     TrafficKey,
 };
+use crate::evidence::{EvidenceConfig, EvidenceOutcome, EvidenceRecorder, EvidenceRequest};
 use crate::flow::{FlowKey, FlowTable};
 use crate::identity::{FirmwareChangeKind, Source as IdentitySource};
 use crate::metrics::{
     AlertLabels, DeliveryLabels, DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DeviceSeverityLabels,
     DropLabels, EventLabels, FirmwareLabels, LayerLabels, Metrics, ParseErrorLabels, ProtocolLabels,
-    ReasonLabels, RuleLabels, SourceLabels, TransferLabels,
+    ReasonLabels, ResultLabels, RuleLabels, SourceLabels, TransferLabels,
 };
 use crate::netset::{self, DestClass, NetSet};
 use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
@@ -52,6 +53,8 @@ pub struct Outputs {
     pub log_alerts: bool,
     /// State database: the inventory is loaded from it at start and written back as it changes.
     pub state: Option<PathBuf>,
+    /// Evidence captures of each alert's flow; `None` writes none.
+    pub evidence: Option<EvidenceConfig>,
 }
 
 /// What a run saw, for `replay`'s closing summary.
@@ -113,6 +116,17 @@ impl Sensor {
         let workers = self.config.workers.max(1);
         let queue = self.config.capture.queue_packets.max(1);
         let mut analysis = Analysis::new(self, outputs)?;
+        // Requests for evidence go to the worker that owns the flow, on channels of their own:
+        // a worker ends when its packet channel closes, whatever the analysis still holds.
+        let evidence_cfg = analysis.evidence.as_ref().map(|e| e.cfg.clone());
+        let mut evidence_rxs = Vec::new();
+        if let Some(e) = &mut analysis.evidence {
+            for _ in 0..workers {
+                let (tx, rx) = bounded::<EvidenceRequest>(EVIDENCE_REQUESTS);
+                e.txs.push(tx);
+                evidence_rxs.push(Some(rx));
+            }
+        }
         let errors = std::sync::Mutex::new(Vec::new());
         let totals = (AtomicU64::new(0), AtomicU64::new(0));
         std::thread::scope(|scope| {
@@ -122,9 +136,11 @@ impl Sensor {
                 let (tx, rx) = bounded::<WorkerMsg>(queue);
                 worker_txs.push(tx);
                 let ev_tx = ev_tx.clone();
+                let evidence = evidence_cfg.as_ref().zip(evidence_rxs.get_mut(w).and_then(Option::take));
+                let evidence = evidence.map(|(cfg, rx)| (EvidenceRecorder::new(cfg), rx));
                 std::thread::Builder::new()
                     .name(format!("camwatch-worker-{w}"))
-                    .spawn_scoped(scope, move || Worker::new(self, w, workers, ev_tx).run(rx, stop))
+                    .spawn_scoped(scope, move || Worker::new(self, w, workers, ev_tx, evidence).run(rx, stop))
                     .map_err(|e| anyhow::anyhow!("cannot start worker thread: {e}"))?;
             }
             drop(ev_tx);
@@ -276,10 +292,19 @@ struct Worker<'s> {
     app: AppLayer,
     app_out: AppOutput,
     reported_refused: u64,
+    /// This worker's evidence recorder and the requests the analysis sends it.
+    evidence: Option<(EvidenceRecorder, Receiver<EvidenceRequest>)>,
+    evidence_out: Vec<EvidenceOutcome>,
 }
 
 impl<'s> Worker<'s> {
-    fn new(sensor: &'s Sensor, index: usize, workers: usize, events: Sender<Event>) -> Self {
+    fn new(
+        sensor: &'s Sensor,
+        index: usize,
+        workers: usize,
+        events: Sender<Event>,
+        evidence: Option<(EvidenceRecorder, Receiver<EvidenceRequest>)>,
+    ) -> Self {
         Self {
             sensor,
             table: FlowTable::new(sensor.config.flow.clone(), index, workers),
@@ -295,29 +320,57 @@ impl<'s> Worker<'s> {
             app: AppLayer::default(),
             app_out: AppOutput::default(),
             reported_refused: 0,
+            evidence,
+            evidence_out: Vec::new(),
         }
     }
 
     fn run(mut self, rx: Receiver<WorkerMsg>, stop: &AtomicBool) {
         for msg in rx {
             match msg {
-                WorkerMsg::Packet(p) => self.packet(&p),
+                WorkerMsg::Packet(p) => self.packet(p),
                 WorkerMsg::Tick(t) => {
                     self.now = self.now.max(t);
                     self.expire();
+                    if let Some((rec, _)) = &mut self.evidence {
+                        rec.tick(t, &mut self.evidence_out);
+                    }
                     self.flush();
                 }
             }
+            self.evidence_requests();
         }
         let reason =
             if stop.load(Ordering::Relaxed) { FlowEndReason::Shutdown } else { FlowEndReason::EndOfCapture };
         self.table.drain(reason, &mut self.ended);
         self.send_ended();
+        self.evidence_requests();
+        if let Some((rec, _)) = &mut self.evidence {
+            rec.finish(&mut self.evidence_out);
+        }
+        self.send_evidence();
         self.flush();
     }
 
-    fn packet(&mut self, p: &RawPacket) {
+    /// Takes up the analysis stage's requests for evidence.
+    fn evidence_requests(&mut self) {
+        if let Some((rec, rx)) = &mut self.evidence {
+            while let Ok(req) = rx.try_recv() {
+                rec.request(req, &mut self.evidence_out);
+            }
+        }
+        self.send_evidence();
+    }
+
+    fn send_evidence(&mut self) {
+        for o in self.evidence_out.drain(..) {
+            let _ = self.events.send(Event::Evidence(o));
+        }
+    }
+
+    fn packet(&mut self, p: RawPacket) {
         self.now = self.now.max(p.ts);
+        let mut flow = None;
         match decode(p.linktype, &p.data) {
             Err(e) => {
                 let i = ErrorLayer::ALL.iter().position(|l| *l == e.layer).unwrap_or(0);
@@ -338,6 +391,7 @@ impl<'s> Worker<'s> {
             }
             Ok(Decoded::Ip(ip)) => {
                 let (tracked, rec) = self.table.track(&ip, p.ts, &mut self.ended);
+                flow = Some(tracked.flow_id);
                 if tracked.new {
                     self.flows_opened += 1;
                     let mut start = rec.clone();
@@ -360,6 +414,9 @@ impl<'s> Worker<'s> {
                 }
             }
         }
+        if let Some((rec, _)) = &mut self.evidence {
+            rec.packet(flow, p, &mut self.evidence_out);
+        }
         self.expire();
         // Once a second of packet time, or sooner when many hosts keep the batch large.
         if self.now >= self.last_flush + 1_000_000 || self.traffic.len() >= MAX_TRAFFIC_KEYS {
@@ -380,9 +437,13 @@ impl<'s> Worker<'s> {
                 self.sensor.metrics.flows_evicted.get_or_create(&labels).inc();
                 self.app.end(&rec, &mut self.app_out);
                 self.send_app();
+                if let Some((r, _)) = &mut self.evidence {
+                    r.flow_ended(rec.flow_id, &mut self.evidence_out);
+                }
             }
             let _ = self.events.send(Event::Flow(rec));
         }
+        self.send_evidence();
     }
 
     fn send_app(&mut self) {
@@ -443,6 +504,21 @@ struct Analysis<'s> {
     flow_names: HashMap<u64, String>,
     store: Option<Store>,
     beacons: BeaconTracker,
+    evidence: Option<EvidenceState>,
+}
+
+/// Evidence requests sent to one worker and not yet taken up; beyond it an alert goes out
+/// without evidence (`camwatch_evidence_captures_total{result="skipped"}`).
+const EVIDENCE_REQUESTS: usize = 256;
+
+/// Alerts held back until their evidence capture is finished; beyond it they go out without.
+const EVIDENCE_PENDING: usize = 10_000;
+
+/// The analysis stage's side of evidence: where requests go, and the alerts waiting for them.
+struct EvidenceState {
+    cfg: EvidenceConfig,
+    txs: Vec<Sender<EvidenceRequest>>,
+    pending: HashMap<String, Alert>,
 }
 
 /// Beacon events below this score are not written to the event log (rules still see them).
@@ -500,7 +576,11 @@ impl<'s> Analysis<'s> {
             flow_names: HashMap::new(),
             store,
             beacons: BeaconTracker::new(sensor.config.beacon.clone()),
+            evidence: None,
         };
+        if let Some(cfg) = &outputs.evidence {
+            a.evidence = Some(a.open_evidence(cfg)?);
+        }
         if let Some(journal) = &outputs.alerts {
             let rules = sensor.rules.load();
             let firing = a.lifecycle.restore(journal, |id| {
@@ -521,6 +601,98 @@ impl<'s> Analysis<'s> {
         }
         a.inventory.take_dirty();
         Ok(a)
+    }
+
+    /// Creates the evidence directory (0700), clears captures a crash left unfinished and applies
+    /// retention once; the directory is made absolute, so alerts carry a path that works anywhere.
+    fn open_evidence(&self, cfg: &EvidenceConfig) -> anyhow::Result<EvidenceState> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = &cfg.dir;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| anyhow::anyhow!("{}: cannot create the evidence directory: {e}", dir.display()))?;
+        let dir = std::fs::canonicalize(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        if let Err(e) = crate::evidence::remove_partials(&dir) {
+            tracing::warn!(dir = %dir.display(), "Unfinished evidence captures could not be removed: {e}.");
+        }
+        let cfg = EvidenceConfig { dir, ..cfg.clone() };
+        self.prune_evidence(&cfg);
+        for result in ["ok", "error", "skipped"] {
+            drop(self.metrics().evidence_captures.get_or_create(&ResultLabels { result }));
+        }
+        Ok(EvidenceState { cfg, txs: Vec::new(), pending: HashMap::new() })
+    }
+
+    /// Retention by age and total size; the gauges say what is kept.
+    fn prune_evidence(&self, cfg: &EvidenceConfig) {
+        match crate::evidence::prune(&cfg.dir, cfg.max_total_bytes, cfg.max_age, SystemTime::now()) {
+            Ok(stats) => {
+                self.metrics().evidence_files.set(i64::try_from(stats.files).unwrap_or(i64::MAX));
+                self.metrics().evidence_bytes.set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
+            }
+            Err(e) => tracing::warn!(dir = %cfg.dir.display(), "Evidence retention failed: {e}."),
+        }
+    }
+
+    /// Sends an alert on: to the journal at once, or, when its flow's evidence is being captured,
+    /// once the capture is finished (its path and SHA-256 go into the alert).
+    fn emit(&mut self, alert: Alert) {
+        let Some(ev) = &mut self.evidence else { return self.journal(&alert) };
+        if alert.flow_id == 0 || ev.txs.is_empty() || ev.pending.len() >= EVIDENCE_PENDING {
+            return self.journal(&alert);
+        }
+        // Flow ids are numbered per worker: worker w gives out w+1, w+1+n, w+1+2n, …
+        let worker = usize::try_from((alert.flow_id - 1) % ev.txs.len() as u64).unwrap_or(0);
+        let req = EvidenceRequest {
+            id: alert.id.clone(),
+            flow_id: alert.flow_id,
+            ts: crate::alert::parse_rfc3339(&alert.timestamp).unwrap_or(self.clock),
+        };
+        match ev.txs.get(worker).map(|tx| tx.try_send(req)) {
+            Some(Ok(())) => {
+                ev.pending.insert(alert.id.clone(), alert);
+            }
+            _ => {
+                self.metrics().evidence_captures.get_or_create(&ResultLabels { result: "skipped" }).inc();
+                self.journal(&alert);
+            }
+        }
+    }
+
+    /// A worker finished an evidence capture: the alert waiting for it goes out.
+    fn evidence_done(&mut self, outcome: EvidenceOutcome) {
+        let Some(ev) = &mut self.evidence else { return };
+        let alert = ev.pending.remove(outcome.id());
+        let cfg = ev.cfg.clone();
+        let result = match &outcome {
+            EvidenceOutcome::Written(_) => "ok",
+            EvidenceOutcome::Failed { .. } => "error",
+            EvidenceOutcome::Skipped { .. } => "skipped",
+        };
+        self.metrics().evidence_captures.get_or_create(&ResultLabels { result }).inc();
+        match &outcome {
+            EvidenceOutcome::Written(_) => self.prune_evidence(&cfg),
+            EvidenceOutcome::Failed { id, error } => {
+                tracing::error!(alert = %id, "Evidence capture failed: {error}.");
+            }
+            EvidenceOutcome::Skipped { .. } => {}
+        }
+        let Some(mut alert) = alert else { return };
+        if let EvidenceOutcome::Written(done) = outcome {
+            alert.evidence.pcap = Some(done.path.display().to_string());
+            alert.evidence.sha256 = Some(done.sha256);
+            alert.evidence.packets = Some(done.packets);
+        }
+        self.journal(&alert);
+    }
+
+    /// Sends the alert waiting for evidence with this id now, without it.
+    fn release_pending(&mut self, id: &str) {
+        if let Some(alert) = self.evidence.as_mut().and_then(|e| e.pending.remove(id)) {
+            self.journal(&alert);
+        }
     }
 
     /// Sets the device's info series from the inventory.
@@ -700,7 +872,7 @@ impl<'s> Analysis<'s> {
             Event::App(a) => a.ts,
             Event::Firmware(f) => f.ts,
             Event::Device(d) => d.ts,
-            Event::Traffic(_) => self.clock,
+            Event::Traffic(_) | Event::Evidence(_) => self.clock,
         };
         self.clock = self.clock.max(ts);
         self.resolve_ended();
@@ -770,6 +942,11 @@ impl<'s> Analysis<'s> {
                 }
             }
             Event::Arp { ts, arp } => self.observe(IpAddr::V4(arp.sender_ip), Some(arp.sender_mac), *ts),
+            Event::Evidence(_) => {
+                if let Event::Evidence(o) = ev {
+                    self.evidence_done(o);
+                }
+            }
             Event::Traffic(batch) => self.traffic(batch),
             Event::App(a) => self.app(a),
             Event::Device(_) | Event::Firmware(_) => {}
@@ -871,6 +1048,8 @@ impl<'s> Analysis<'s> {
             if self.log_alerts {
                 tracing::info!(rule = %alert.rule.id, fingerprint = %alert.fingerprint, "Resolved: {}.", alert.summary);
             }
+            // Its firing record first, should its evidence still be coming.
+            self.release_pending(&alert.id);
             self.journal(&alert);
         }
     }
@@ -893,7 +1072,7 @@ impl<'s> Analysis<'s> {
                 alert.summary
             );
         }
-        self.journal(alert);
+        self.emit(alert.clone());
     }
 
     /// Appends an alert record to the journal, which every sink delivers from.
@@ -933,6 +1112,12 @@ impl<'s> Analysis<'s> {
     }
 
     fn finish(mut self) -> Summary {
+        // Requests the workers did not take up before they ended: the alerts go out without.
+        let waiting: Vec<String> =
+            self.evidence.as_ref().map(|e| e.pending.keys().cloned().collect()).unwrap_or_default();
+        for id in waiting {
+            self.release_pending(&id);
+        }
         self.flush_events();
         if let Some(j) = &mut self.journal {
             let _ = j.flush();

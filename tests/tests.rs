@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, reason = "test code")]
 
 mod active_dns;
+mod alerts;
 mod bad_input;
 mod conformance;
 mod daemon;

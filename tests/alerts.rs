@@ -1,0 +1,134 @@
+//! The alert record end to end through `replay`: the evidence capture of each alert's flow, and
+//! the lifecycle (firing, then resolved once its condition is no longer seen).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+
+use camwatch::synth::Anomalies;
+use serde_json::Value;
+
+use crate::util::*;
+
+fn firing(alerts: &[Value]) -> impl Iterator<Item = &Value> {
+    alerts.iter().filter(|a| a["status"] == "firing")
+}
+
+#[test]
+fn every_alert_on_a_flow_carries_a_pcap_of_that_flow() {
+    let g = generated(21, Anomalies { egress: true, exploit: true, cloud: true, ..Anomalies::default() });
+    let out = tempfile::tempdir().unwrap();
+    let (alerts, evidence) = (out.path().join("alerts.jsonl"), out.path().join("evidence"));
+    let o = run(bin()
+        .arg("replay")
+        .arg(&g.pcap)
+        .arg("--rules")
+        .arg(rules_dir())
+        .arg("--alerts")
+        .arg(&alerts)
+        .arg("--evidence")
+        .arg(&evidence));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let alerts = read_jsonl(&alerts);
+    let on_flows: Vec<&Value> = firing(&alerts).filter(|a| a["flow_id"].as_u64() != Some(0)).collect();
+    assert!(on_flows.len() >= 5, "too few alerts to prove anything: {}", on_flows.len());
+    let dir_mode = std::fs::metadata(&evidence).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    for a in on_flows {
+        let id = a["id"].as_str().unwrap();
+        let ev = &a["evidence"];
+        let path = ev["pcap"].as_str().unwrap_or_else(|| panic!("alert {id} has no evidence: {a}"));
+        assert!(path.starts_with('/'), "an absolute path: {path}");
+        assert!(path.ends_with(&format!("/{id}.pcap")), "{path}");
+        let sum = run(std::process::Command::new(tool("sha256sum")).arg(path));
+        let sum = text(&sum.stdout);
+        assert_eq!(Some(ev["sha256"].as_str().unwrap()), sum.split_whitespace().next(), "{path}");
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{path}");
+        // tshark reads it, and every packet in it belongs to the alert's flow (either way).
+        let o =
+            run(std::process::Command::new(tool("tshark")).args(["-n", "-r", path, "-T", "fields"]).args([
+                "-e",
+                "ip.src",
+                "-e",
+                "ip.dst",
+                "-e",
+                "tcp.srcport",
+                "-e",
+                "udp.srcport",
+                "-e",
+                "tcp.dstport",
+                "-e",
+                "udp.dstport",
+            ]));
+        assert!(o.status.success(), "{path}: {}", text(&o.stderr));
+        let rows = text(&o.stdout);
+        let rows: Vec<&str> = rows.lines().collect();
+        assert_eq!(rows.len() as u64, ev["packets"].as_u64().unwrap(), "{path}");
+        assert!(!rows.is_empty(), "{path}: no packets");
+        let ends = |ip: &Value, port: &Value| format!("{}:{}", ip.as_str().unwrap(), port);
+        let (s, d) = (ends(&a["src_ip"], &a["src_port"]), ends(&a["dest_ip"], &a["dest_port"]));
+        for row in rows {
+            let f: Vec<&str> = row.split('\t').collect();
+            let sport = if f[2].is_empty() { f[3] } else { f[2] };
+            let dport = if f[4].is_empty() { f[5] } else { f[4] };
+            let (x, y) = (format!("{}:{sport}", f[0]), format!("{}:{dport}", f[1]));
+            assert!((x == s && y == d) || (x == d && y == s), "{path}: {row} is not {s} <-> {d}");
+        }
+    }
+}
+
+#[test]
+fn an_alert_resolves_once_its_condition_is_no_longer_seen() {
+    let g = generated(22, Anomalies { egress: true, cloud: true, ..Anomalies::default() });
+    let out = tempfile::tempdir().unwrap();
+    let rules = out.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "networks:\n  allowed: [private, multicast, broadcast]\nrules:\n  - id: t-egress\n    name: Egress\n    \
+         severity: high\n    category: egress\n    match:\n      event: flow_start\n      where:\n        \
+         dest_ip: { not_in: [allowed] }\n    suppress: { key: [device, dest_ip], interval: 1h, resolve_after: 5s }\n",
+    )
+    .unwrap();
+    let alerts_path = out.path().join("alerts.jsonl");
+    let metrics_path = out.path().join("metrics.txt");
+    let o = run(bin()
+        .arg("replay")
+        .arg(&g.pcap)
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--alerts")
+        .arg(&alerts_path)
+        .arg("--metrics-out")
+        .arg(&metrics_path));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let alerts = read_jsonl(&alerts_path);
+    let mut by_fp: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+    for a in &alerts {
+        by_fp.entry(a["fingerprint"].as_str().unwrap()).or_default().push(a);
+    }
+    let resolved = alerts.iter().filter(|a| a["status"] == "resolved").count();
+    assert!(resolved >= 1, "nothing resolved: {alerts:?}");
+    let time = |v: &Value| camwatch::alert::parse_rfc3339(v.as_str().unwrap()).unwrap();
+    for (fp, records) in &by_fp {
+        // firing, resolved, firing, resolved, … and the last may still be firing.
+        for (i, r) in records.iter().enumerate() {
+            let want = if i % 2 == 0 { "firing" } else { "resolved" };
+            assert_eq!(r["status"], want, "{fp}: {records:?}");
+            if want == "resolved" {
+                let f = records[i - 1];
+                assert_eq!(r["id"], f["id"]);
+                assert_eq!(r["starts_at"], f["starts_at"]);
+                let (start, end, at) = (time(&f["starts_at"]), time(&r["ends_at"]), time(&r["timestamp"]));
+                assert!(end >= start, "{r}");
+                assert_eq!(at - end, 5_000_000, "resolved 5 s after the condition was last seen: {r}");
+            }
+        }
+    }
+    let firing_now = by_fp.values().filter(|r| r.len() % 2 == 1).count() as f64;
+    let m = parse_metrics(&std::fs::read_to_string(&metrics_path).unwrap());
+    assert_eq!(
+        metric(&m, "camwatch_alerts_resolved_total{rule=\"t-egress\",severity=\"high\"}"),
+        resolved as f64
+    );
+    assert_eq!(metric(&m, "camwatch_alerts_active{rule=\"t-egress\",severity=\"high\"}"), firing_now);
+}
