@@ -332,7 +332,38 @@ impl Metrics {
         );
         r.register("rules_loaded", "Rules active", m.rules_loaded.clone());
         r.register("rules_reloads", "Rule reloads, by result", m.rules_reloads.clone());
+        m.zero_series();
         Self { registry: r, ..m }
+    }
+
+    /// Series with fixed label values start at zero, so dashboards and alerting rules see
+    /// "nothing happened" rather than "no data" (and `increase()` counts the first event).
+    fn zero_series(&self) {
+        for layer in ["link", "network", "transport"] {
+            drop(self.decode_errors.get_or_create(&LayerLabels { layer }));
+        }
+        for reason in ["idle", "closed", "capacity", "shutdown", "end_of_capture"] {
+            drop(self.flows_evicted.get_or_create(&ReasonLabels { reason }));
+        }
+        for reason in ["open", "read", "truncated"] {
+            drop(self.capture_errors.get_or_create(&ReasonLabels { reason }));
+        }
+        for reason in ["success", "failure"] {
+            drop(self.rules_reloads.get_or_create(&ReasonLabels { reason }));
+        }
+        for queue in ["packets", "events"] {
+            drop(self.queue_depth.get_or_create(&QueueLabels { queue }));
+        }
+        for protocol in ["dns", "dhcp", "dhip"] {
+            drop(self.parse_errors.get_or_create(&ParseErrorLabels { protocol, reason: "truncated" }));
+        }
+        for result in ["ok", "error"] {
+            drop(self.deliveries.get_or_create(&DeliveryLabels { sink: "journal", result }));
+            drop(self.active_dns_lookups.get_or_create(&ResultLabels { result }));
+        }
+        for result in ["ok", "error", "skipped"] {
+            drop(self.evidence_captures.get_or_create(&ResultLabels { result }));
+        }
     }
 
     /// The exposition text served at `/metrics` (OpenMetrics).

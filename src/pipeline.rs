@@ -35,7 +35,7 @@ use crate::identity::{FirmwareChangeKind, Source as IdentitySource};
 use crate::metrics::{
     AlertLabels, DeliveryLabels, DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DeviceSeverityLabels,
     DropLabels, EventLabels, FirmwareLabels, LayerLabels, Metrics, ParseErrorLabels, ProtocolLabels,
-    ReasonLabels, ResultLabels, RuleLabels, SourceLabels, TransferLabels,
+    QueueLabels, ReasonLabels, ResultLabels, RuleLabels, SourceLabels, TransferLabels,
 };
 use crate::netset::{self, DestClass, NetSet};
 use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
@@ -162,8 +162,12 @@ impl Sensor {
                     .map_err(|e| anyhow::anyhow!("cannot start capture thread: {e}"))?;
             }
             drop(worker_txs);
-            for ev in ev_rx {
+            for (n, ev) in ev_rx.iter().enumerate() {
                 analysis.handle(ev);
+                if n % 256 == 0 {
+                    let depth = i64::try_from(ev_rx.len()).unwrap_or(i64::MAX);
+                    self.metrics.queue_depth.get_or_create(&QueueLabels { queue: "events" }).set(depth);
+                }
             }
             anyhow::Ok(())
         })?;
@@ -184,6 +188,12 @@ impl Sensor {
     ) -> Result<(), crate::capture::CaptureError> {
         let m = &self.metrics;
         let label = SourceLabels { source: src.label() };
+        let reasons: &[&'static str] = if src.is_live() { &["queue", "kernel", "interface"] } else { &["queue"] };
+        for reason in reasons {
+            drop(m.capture_dropped.get_or_create(&DropLabels { source: label.source.clone(), reason }));
+        }
+        drop(m.capture_packets.get_or_create(&label));
+        drop(m.capture_bytes.get_or_create(&label));
         let (mut pkts, mut bytes, mut queue_drops) = (0u64, 0u64, 0u64);
         let mut last_drops = Drops::default();
         let mut last_flush = Instant::now();
@@ -196,6 +206,10 @@ impl Sensor {
             totals.0.fetch_add(*pkts, Ordering::Relaxed);
             totals.1.fetch_add(*bytes, Ordering::Relaxed);
             m.capture_packets.get_or_create(&label).inc_by(std::mem::take(pkts));
+            let queued: usize = txs.iter().map(Sender::len).sum();
+            m.queue_depth
+                .get_or_create(&QueueLabels { queue: "packets" })
+                .set(i64::try_from(queued).unwrap_or(i64::MAX));
             m.capture_bytes.get_or_create(&label).inc_by(std::mem::take(bytes));
             let q = std::mem::take(queue_drops);
             if q > 0 {
@@ -1028,6 +1042,7 @@ impl<'s> Analysis<'s> {
             self.lifecycle.fire(alert.clone(), fingerprint, s.ts, rule.resolve_after());
             let labels = AlertLabels { rule: rule.id.clone(), severity: alert.rule.severity.clone() };
             self.metrics().alerts_active.get_or_create(&labels).inc();
+            drop(self.metrics().alerts_resolved.get_or_create(&labels));
             let device = self.label(m.device);
             self.metrics()
                 .device_alerts

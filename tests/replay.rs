@@ -158,7 +158,10 @@ fn replay_agrees_with_the_generator() {
     );
     assert_eq!(metric(m, "camwatch_devices"), truth_devices.len() as f64);
     assert_eq!(metric(m, "camwatch_flows_active"), 0.0, "every flow ended with the capture");
-    assert!(!m.keys().any(|k| k.starts_with("camwatch_decode_errors_total")), "{}", keys(m));
+    for layer in ["link", "network", "transport"] {
+        let key = format!("camwatch_decode_errors_total{{layer=\"{layer}\"}}");
+        assert_eq!(m.get(&key), Some(&0.0), "present at zero: {}", keys(m));
+    }
     for d in t.devices.iter().filter(|d| d.role == "camera") {
         let mac = d.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
         let series: Vec<&String> = m
