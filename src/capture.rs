@@ -105,7 +105,8 @@ impl Source {
         let name = path.display().to_string();
         let err = |message: String| CaptureError { source: name.clone(), reason: "open", message };
         let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        if meta.len() == 0 {
+        // A FIFO (or /dev/stdin) has no length: libpcap reads it as the writer writes.
+        if meta.is_file() && meta.len() == 0 {
             return Err(err("empty file, not a capture".into()));
         }
         match pcap::Capture::from_file(path) {

@@ -29,6 +29,8 @@ pub struct Config {
     pub beacon: crate::beacon::BeaconConfig,
     /// Evidence captures: a pcap of each alert's flow.
     pub evidence: crate::evidence::EvidenceConfig,
+    /// Where alerts are delivered from the journal (daemon only).
+    pub sinks: crate::sink::SinksConfig,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             active_dns: crate::active_dns::ActiveDnsConfig::default(),
             beacon: crate::beacon::BeaconConfig::default(),
             evidence: crate::evidence::EvidenceConfig::default(),
+            sinks: crate::sink::SinksConfig::default(),
         }
     }
 }
@@ -209,6 +212,7 @@ impl Config {
         if self.workers == 0 || self.workers > 64 {
             return Err(FileError::new(path, "workers: must be between 1 and 64"));
         }
+        self.sinks.validate().map_err(|e| FileError::new(path, format!("sinks: {e}")))?;
         if self.capture.queue_packets == 0 {
             return Err(FileError::new(path, "capture.queue_packets: must be at least 1"));
         }

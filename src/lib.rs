@@ -14,6 +14,7 @@
 //! - [`output`]: the alert journal and the EVE-shaped event log; [`evidence`]: the pcap of each
 //!   alert's flow (a ring of recent packets, then the next ones), with retention.
 //! - [`metrics`]: Prometheus metrics; [`server`]: `/metrics` and `/healthz`.
+//! - [`sink`]: alert delivery from the journal (Alertmanager, webhooks, syslog), at least once.
 //! - [`pipeline`]: the one path from packets to alerts that live capture, `run --read` and
 //!   `replay` share.
 //! - [`netset`]: named CIDR sets and address classes; [`config`]: the sensor config file.
@@ -41,6 +42,7 @@ pub mod proto;
 pub mod rules;
 pub mod server;
 pub mod signals;
+pub mod sink;
 pub mod store;
 pub mod stream;
 pub mod synth;

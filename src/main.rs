@@ -369,6 +369,27 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         evidence: cfg.evidence.enabled.then(|| cfg.evidence.clone()),
     };
     let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
+    // Sinks deliver from the journal, so they need one; they start before the first alert.
+    let (sinks_stop, sinks_stop_rx) = tokio::sync::watch::channel(false);
+    let sinks = if sensor.config.sinks.sink_names().is_empty() {
+        Vec::new()
+    } else {
+        let journal = outputs.alerts.clone().ok_or_else(|| {
+            anyhow::anyhow!("sinks deliver from the alert journal: set outputs.alerts (or --alerts)")
+        })?;
+        if let Some(dir) = journal.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::OpenOptions::new().create(true).append(true).open(&journal)?;
+        camwatch::sink::spawn(
+            &sensor.config.sinks,
+            journal,
+            sensor.config.sensor.clone(),
+            Arc::new(metrics.sinks.clone()),
+            sensor.journal_written.clone(),
+            sinks_stop_rx,
+        )?
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::new(tokio::sync::Notify::new());
     spawn_signals(sensor.clone(), rule_paths.clone(), stop.clone(), stopped.clone())?;
@@ -378,8 +399,9 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     let server_stop = stopped.clone();
+    let journal = outputs.alerts.clone();
     let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, camwatch::server::router(metrics));
+        let serve = axum::serve(listener, camwatch::server::router(metrics, journal));
         serve.with_graceful_shutdown(async move { server_stop.notified().await }).await
     });
     tracing::info!(
@@ -402,6 +424,11 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         stopped.notified().await;
     }
     let _ = server.await;
+    // The journal is complete: the sinks make a last attempt, bounded by their grace period.
+    let _ = sinks_stop.send(true);
+    for h in sinks {
+        let _ = h.await;
+    }
     tracing::info!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }

@@ -120,12 +120,6 @@ pub struct RuleLabels {
     pub rule: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DeliveryLabels {
-    pub sink: &'static str,
-    pub result: &'static str,
-}
-
 type GaugeF = Gauge<f64, AtomicU64>;
 
 /// `camwatch_device_info`: one info series per device, whose labels change as identity is
@@ -193,7 +187,8 @@ pub struct Metrics {
     pub evidence_files: Gauge,
     pub evidence_bytes: Gauge,
     pub evidence_captures: Family<ResultLabels, Counter>,
-    pub deliveries: Family<DeliveryLabels, Counter>,
+    /// Alert deliveries, backlog and retries per sink (the journal is the sink `journal`).
+    pub sinks: crate::sink::SinkMetrics,
     pub event_log_errors: Counter,
     pub app_messages: Family<ProtocolLabels, Counter>,
     pub parse_errors: Family<ParseErrorLabels, Counter>,
@@ -237,7 +232,6 @@ impl Metrics {
             evidence_files: Gauge::default(),
             evidence_bytes: Gauge::default(),
             evidence_captures: Family::default(),
-            deliveries: Family::default(),
             event_log_errors: Counter::default(),
             app_messages: Family::default(),
             parse_errors: Family::default(),
@@ -248,6 +242,7 @@ impl Metrics {
             active_dns_lookups: Family::default(),
             rules_loaded: Gauge::default(),
             rules_reloads: Family::default(),
+            sinks: crate::sink::SinkMetrics::register(&mut r),
             registry: Registry::default(),
         };
         r.register("build", "camwatch version", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
@@ -309,7 +304,6 @@ impl Metrics {
             "Evidence captures finished, by result (ok, error, skipped)",
             m.evidence_captures.clone(),
         );
-        r.register("alert_deliveries", "Alert deliveries, by sink and result", m.deliveries.clone());
         r.register("event_log_errors", "Event log writes that failed", m.event_log_errors.clone());
         r.register("app_messages", "Application messages parsed, by protocol", m.app_messages.clone());
         r.register("parse_errors", "Application messages that failed to parse", m.parse_errors.clone());
@@ -332,8 +326,10 @@ impl Metrics {
         );
         r.register("rules_loaded", "Rules active", m.rules_loaded.clone());
         r.register("rules_reloads", "Rule reloads, by result", m.rules_reloads.clone());
+        m.sinks.init_sink("journal");
+        let m = Self { registry: r, ..m };
         m.zero_series();
-        Self { registry: r, ..m }
+        m
     }
 
     /// Series with fixed label values start at zero, so dashboards and alerting rules see
@@ -358,7 +354,6 @@ impl Metrics {
             drop(self.parse_errors.get_or_create(&ParseErrorLabels { protocol, reason: "truncated" }));
         }
         for result in ["ok", "error"] {
-            drop(self.deliveries.get_or_create(&DeliveryLabels { sink: "journal", result }));
             drop(self.active_dns_lookups.get_or_create(&ResultLabels { result }));
         }
         for result in ["ok", "error", "skipped"] {

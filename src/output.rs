@@ -21,7 +21,11 @@ impl JsonLines {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let f = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut f = OpenOptions::new().create(true).append(true).read(true).open(path)?;
+        // A crash mid-line leaves a fragment: end it, so the next record starts a line of its own.
+        if ends_mid_line(&mut f)? {
+            f.write_all(b"\n")?;
+        }
         Ok(Self { path: path.to_path_buf(), out: BufWriter::with_capacity(64 << 10, f) })
     }
 
@@ -37,6 +41,17 @@ impl JsonLines {
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
     }
+}
+
+fn ends_mid_line(f: &mut File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if f.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 fn tcp_flags_hex(f: u8) -> String {

@@ -33,9 +33,9 @@ use crate::evidence::{EvidenceConfig, EvidenceOutcome, EvidenceRecorder, Evidenc
 use crate::flow::{FlowKey, FlowTable};
 use crate::identity::{FirmwareChangeKind, Source as IdentitySource};
 use crate::metrics::{
-    AlertLabels, DeliveryLabels, DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DeviceSeverityLabels,
-    DropLabels, EventLabels, FirmwareLabels, LayerLabels, Metrics, ParseErrorLabels, ProtocolLabels,
-    QueueLabels, ReasonLabels, ResultLabels, RuleLabels, SourceLabels, TransferLabels,
+    AlertLabels, DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DeviceSeverityLabels, DropLabels,
+    EventLabels, FirmwareLabels, LayerLabels, Metrics, ParseErrorLabels, ProtocolLabels, QueueLabels,
+    ReasonLabels, ResultLabels, RuleLabels, SourceLabels, TransferLabels,
 };
 use crate::netset::{self, DestClass, NetSet};
 use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
@@ -85,6 +85,8 @@ pub struct Sensor {
     /// Fingerprint of the rules files the current rules were read from (see
     /// [`RuleSet::fingerprint`]); a change on disk means a reload is due.
     pub rules_fingerprint: AtomicU64,
+    /// Woken after each journal write: the sinks deliver from the journal.
+    pub journal_written: Arc<tokio::sync::Notify>,
     /// Answers from active DNS, learnt by the analysis stage before its next event.
     pub resolved: (Sender<crate::active_dns::Resolved>, Receiver<crate::active_dns::Resolved>),
 }
@@ -100,6 +102,7 @@ impl Sensor {
             rules: ArcSwap::from_pointee(rules),
             metrics,
             rules_fingerprint: AtomicU64::new(0),
+            journal_written: Arc::new(tokio::sync::Notify::new()),
             resolved: bounded(4096),
         })
     }
@@ -188,7 +191,8 @@ impl Sensor {
     ) -> Result<(), crate::capture::CaptureError> {
         let m = &self.metrics;
         let label = SourceLabels { source: src.label() };
-        let reasons: &[&'static str] = if src.is_live() { &["queue", "kernel", "interface"] } else { &["queue"] };
+        let reasons: &[&'static str] =
+            if src.is_live() { &["queue", "kernel", "interface"] } else { &["queue"] };
         for reason in reasons {
             drop(m.capture_dropped.get_or_create(&DropLabels { source: label.source.clone(), reason }));
         }
@@ -1100,10 +1104,9 @@ impl<'s> Analysis<'s> {
             } else {
                 "ok"
             };
-            self.metrics()
-                .deliveries
-                .get_or_create(&DeliveryLabels { sink: "journal", result: outcome })
-                .inc();
+            let labels = crate::sink::SinkResultLabels { sink: "journal".into(), result: outcome };
+            self.metrics().sinks.deliveries.get_or_create(&labels).inc();
+            self.sensor.journal_written.notify_waiters();
         }
     }
 

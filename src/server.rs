@@ -1,10 +1,12 @@
-//! The HTTP endpoint: `/metrics` (OpenMetrics text) and `/healthz`, on tokio with axum.
+//! The HTTP endpoint: `/metrics` (OpenMetrics text), `/healthz`, and `/alerts/{id}` (an alert's
+//! journal records: the link Alertmanager shows as an alert's source), on tokio with axum.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::header;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -13,15 +15,55 @@ use crate::metrics::Metrics;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-pub fn router(metrics: Arc<Metrics>) -> Router {
+#[derive(Clone)]
+struct Shared {
+    metrics: Arc<Metrics>,
+    journal: Option<PathBuf>,
+}
+
+pub fn router(metrics: Arc<Metrics>, journal: Option<PathBuf>) -> Router {
     Router::new()
         .route("/metrics", get(serve_metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(metrics)
+        .route("/alerts/{id}", get(serve_alert))
+        .with_state(Shared { metrics, journal })
 }
 
-async fn serve_metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, OPENMETRICS)], m.encode())
+async fn serve_metrics(State(s): State<Shared>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, OPENMETRICS)], s.metrics.encode())
+}
+
+/// The journal records of one alert (firing, and resolved when it was), as a JSON array.
+async fn serve_alert(State(s): State<Shared>, Path(id): Path<String>) -> axum::response::Response {
+    let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let Some(journal) = s.journal.filter(|_| valid) else {
+        return (StatusCode::NOT_FOUND, "no such alert\n").into_response();
+    };
+    let found = tokio::task::spawn_blocking(move || records_of(&journal, &id)).await;
+    match found {
+        Ok(Ok(records)) if !records.is_empty() => {
+            let body = format!("[{}]\n", records.join(","));
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Ok(Ok(_)) => (StatusCode::NOT_FOUND, "no such alert\n").into_response(),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "the alert journal could not be read\n").into_response(),
+    }
+}
+
+/// Lines of the journal whose `id` is `id` (the journal is scanned: alerts are looked up rarely).
+fn records_of(journal: &std::path::Path, id: &str) -> std::io::Result<Vec<String>> {
+    use std::io::BufRead;
+    let needle = format!("\"id\":\"{id}\"");
+    let mut out = Vec::new();
+    for line in std::io::BufReader::new(std::fs::File::open(journal)?).lines() {
+        let line = line?;
+        if line.contains(&needle)
+            && serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v["id"] == id)
+        {
+            out.push(line);
+        }
+    }
+    Ok(out)
 }
 
 /// Binds the listener now, so a port in use is reported before capture starts.

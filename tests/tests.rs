@@ -7,6 +7,7 @@ mod bad_input;
 mod conformance;
 mod daemon;
 mod dashboards;
+mod e2e;
 mod formats;
 mod identity;
 mod live;

@@ -1,0 +1,324 @@
+//! End to end with the real servers SOC teams run: Debian's Prometheus scrapes a camwatch daemon
+//! analysing a generated camera network, every query of every shipped dashboard panel must
+//! return data, and Alertmanager receives every alert camwatch journalled, including the ones
+//! raised while it was down and restarted in the middle of the run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use camwatch::synth::Anomalies;
+use serde_json::Value;
+
+use crate::dashboards::{panel_queries, substitute};
+use crate::util::*;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// A server process, killed when the test ends however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    fn stop(mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback port nobody listens on, chosen now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// GET returning (status, body), or None when nothing listens.
+fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let buf = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    // Both servers may answer chunked.
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Polls `check` until it returns Some, failing with `what` after `timeout`.
+fn until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn start_alertmanager(dir: &Path, port: u16) -> Server {
+    let cfg = dir.join("alertmanager.yml");
+    std::fs::write(&cfg, "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n").unwrap();
+    let child = Command::new(tool("prometheus-alertmanager"))
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let addr = format!("127.0.0.1:{port}");
+    until("Alertmanager to be ready", WAIT, || get(&addr, "/-/ready").filter(|(s, _)| *s == 200));
+    server
+}
+
+fn start_prometheus(dir: &Path, port: u16, target: &str) -> Server {
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: camwatch\n    \
+             static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(tool("prometheus"))
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let addr = format!("127.0.0.1:{port}");
+    until("Prometheus to be ready", WAIT, || get(&addr, "/-/ready").filter(|(s, _)| *s == 200));
+    server
+}
+
+/// Alertmanager's active alerts, keyed by their identifying labels.
+fn am_alerts(addr: &str) -> Option<Vec<Value>> {
+    let (status, body) = get(addr, "/api/v2/alerts")?;
+    (status == 200).then(|| serde_json::from_str::<Vec<Value>>(&body).ok()).flatten()
+}
+
+fn identity(labels: &Value) -> (String, String, String) {
+    let l = |k: &str| labels[k].as_str().unwrap_or_default().to_string();
+    (l("alertname"), l("device"), l("key"))
+}
+
+/// Splits a classic pcap into its header and whole records, so it can be written in two parts.
+fn pcap_records(bytes: &[u8]) -> (&[u8], Vec<&[u8]>) {
+    let (header, mut rest) = bytes.split_at(24);
+    let mut records = Vec::new();
+    while rest.len() >= 16 {
+        let len = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+        let (rec, tail) = rest.split_at(16 + len);
+        records.push(rec);
+        rest = tail;
+    }
+    (header, records)
+}
+
+#[test]
+fn prometheus_and_alertmanager_get_everything_even_across_an_alertmanager_restart() {
+    let g = generated(31, Anomalies::all());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (am_port, prom_port) = (free_port(), free_port());
+    let am_addr = format!("127.0.0.1:{am_port}");
+    let mut am = Some(start_alertmanager(d, am_port));
+
+    // camwatch reads the capture from a FIFO, so the test decides when packets arrive.
+    let fifo = d.join("capture.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let journal = d.join("alerts.jsonl");
+    let config = d.join("camwatch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sensor: e2e\noutputs:\n  alerts: {}\n  events: {}\n  state: {}\nevidence:\n  dir: {}\n\
+             sinks:\n  alertmanager:\n    urls: ['http://{am_addr}']\n    resend_interval: 1s\n  \
+             retry:\n    initial: 100ms\n    max: 1s\n",
+            journal.display(),
+            d.join("events.jsonl").display(),
+            d.join("state.db").display(),
+            d.join("evidence").display(),
+        ),
+    )
+    .unwrap();
+    let mut cw = Daemon::start(
+        bin()
+            .args(["run", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--rules")
+            .arg(rules_dir())
+            .arg("--read")
+            .arg(&fifo),
+    );
+    let bytes = std::fs::read(&g.pcap).unwrap();
+    let (header, records) = pcap_records(&bytes);
+    assert_eq!(records.len() as u64, g.truth.packets);
+    // Opening a FIFO waits for the other end, and libpcap reads the file header as it opens,
+    // before camwatch serves metrics: both happen beside the test.
+    let opener = {
+        let (fifo, header) = (fifo.clone(), header.to_vec());
+        std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            w.write_all(&header).unwrap();
+            w
+        })
+    };
+    let metrics_addr = cw.metrics_addr();
+    let mut writer = opener.join().unwrap();
+
+    // First half: Alertmanager receives alerts as they are raised.
+    let half = records.len() / 2;
+    for r in &records[..half] {
+        writer.write_all(r).unwrap();
+    }
+    writer.flush().unwrap();
+    let early =
+        until("the first alerts in Alertmanager", WAIT, || am_alerts(&am_addr).filter(|a| !a.is_empty()));
+
+    // Alertmanager goes away (losing the alerts it held in memory) while the rest arrives.
+    if let Some(server) = am.take() {
+        server.stop();
+    }
+    for r in &records[half..] {
+        writer.write_all(r).unwrap();
+    }
+    drop(writer);
+    cw.wait_for("Capture files done", WAIT);
+    let failed = "camwatch_alert_deliveries_total{result=\"error\",sink=\"alertmanager\"}";
+    until("camwatch to count failed deliveries", WAIT, || {
+        let m = parse_metrics(&http_get(&metrics_addr, "/metrics"));
+        (m.get(failed).copied().unwrap_or(0.0) > 0.0).then_some(())
+    });
+
+    // Back on the same port: everything camwatch journalled arrives, each alert once.
+    let _am = start_alertmanager(d, am_port);
+    let firing: BTreeMap<String, Value> = {
+        let mut state = BTreeMap::new();
+        for a in read_jsonl(&journal) {
+            let fp = a["fingerprint"].as_str().unwrap().to_string();
+            if a["status"] == "firing" {
+                state.insert(fp, a);
+            } else {
+                state.remove(&fp);
+            }
+        }
+        state
+    };
+    assert!(
+        firing.len() > early.len(),
+        "the second half raised alerts too: {} vs {}",
+        firing.len(),
+        early.len()
+    );
+    let want: BTreeSet<(String, String, String)> = firing
+        .values()
+        .map(|a| {
+            (
+                a["rule"]["id"].as_str().unwrap().to_string(),
+                a["device"]["ip"].as_str().unwrap().to_string(),
+                a["key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let got = until("every journalled alert in Alertmanager", WAIT, || {
+        let alerts = am_alerts(&am_addr)?;
+        let ids: BTreeSet<_> = alerts.iter().map(|a| identity(&a["labels"])).collect();
+        (ids == want).then_some(alerts)
+    });
+    assert_eq!(got.len(), want.len(), "Alertmanager merged the re-sent duplicates");
+    for a in &got {
+        let (rule, device, key) = identity(&a["labels"]);
+        let j = firing
+            .values()
+            .find(|j| {
+                j["rule"]["id"] == rule.as_str()
+                    && j["device"]["ip"] == device.as_str()
+                    && j["key"] == key.as_str()
+            })
+            .unwrap();
+        assert_eq!(a["labels"]["severity"], j["rule"]["severity"]);
+        assert_eq!(a["labels"]["sensor"], "e2e");
+        assert_eq!(a["annotations"]["summary"], j["summary"]);
+        // Alertmanager keeps milliseconds.
+        let ms = |v: &Value| camwatch::alert::parse_rfc3339(v.as_str().unwrap()).unwrap() / 1000;
+        assert_eq!(ms(&a["startsAt"]), ms(&j["starts_at"]), "{a}");
+        if let Some(sha) = j["evidence"]["sha256"].as_str() {
+            assert_eq!(a["annotations"]["evidence_sha256"], sha, "{a}");
+        }
+        assert_eq!(a["status"]["state"], "active", "{a}");
+        // The alert's source link leads to its journal record on the sensor.
+        let link = a["generatorURL"].as_str().unwrap();
+        let path = &link[link.find("/alerts/").unwrap()..];
+        let records: Vec<Value> = serde_json::from_str(&http_get(&metrics_addr, path)).unwrap();
+        assert_eq!(records.first().map(|r| &r["id"]), Some(&j["id"]), "{link}");
+    }
+
+    // Prometheus scrapes camwatch; every dashboard panel's query returns data.
+    let _prom = start_prometheus(d, prom_port, &metrics_addr);
+    let prom_addr = format!("127.0.0.1:{prom_port}");
+    let query = |expr: &str| -> Option<Vec<Value>> {
+        let (status, body) = get(&prom_addr, &format!("/api/v1/query?query={}", urlencode(expr)))?;
+        assert_eq!(status, 200, "{expr}: {body}");
+        let v: Value = serde_json::from_str(&body).ok()?;
+        v["data"]["result"].as_array().cloned()
+    };
+    until("Prometheus to scrape camwatch twice", WAIT, || {
+        query("count_over_time(up{job=\"camwatch\"}[1m]) >= 3").filter(|r| !r.is_empty())
+    });
+    let device = g.truth.devices.iter().find(|dv| dv.role == "camera").map(|dv| dv.ip.to_string()).unwrap();
+    let panels = panel_queries(&root().join("dashboards"));
+    assert!(panels.len() >= 40, "{} panel queries", panels.len());
+    let mut empty = Vec::new();
+    for p in &panels {
+        let expr = substitute(&p.expr, "e2e", &device);
+        if query(&expr).is_none_or(|r| r.is_empty()) {
+            empty.push(format!("{} / {}: {expr}", p.dashboard, p.panel));
+        }
+    }
+    assert!(empty.is_empty(), "panels that show nothing:\n{}", empty.join("\n"));
+}
