@@ -326,7 +326,10 @@ impl Metrics {
         );
         r.register("rules_loaded", "Rules active", m.rules_loaded.clone());
         r.register("rules_reloads", "Rule reloads, by result", m.rules_reloads.clone());
-        m.sinks.init_sink("journal");
+        for result in ["ok", "error"] {
+            let labels = crate::sink::SinkResultLabels { sink: "journal".into(), result };
+            drop(m.sinks.deliveries.get_or_create(&labels));
+        }
         let m = Self { registry: r, ..m };
         m.zero_series();
         m
@@ -361,6 +364,12 @@ impl Metrics {
         }
     }
 
+    /// The same in the classic Prometheus text format (0.0.4), for scrapers and tools that do
+    /// not speak OpenMetrics (`promtool check metrics`, older agents).
+    pub fn encode_text(&self) -> String {
+        openmetrics_to_text(&self.encode())
+    }
+
     /// The exposition text served at `/metrics` (OpenMetrics).
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -371,9 +380,59 @@ impl Metrics {
     }
 }
 
+/// Rewrites OpenMetrics text as the classic Prometheus text format: the two differ in metadata
+/// only. A counter family `x` is `x_total` there, an info family `x` is the gauge `x_info`,
+/// `unknown` is `untyped`, and there is no `# UNIT` or `# EOF`. Samples are unchanged.
+pub fn openmetrics_to_text(om: &str) -> String {
+    let mut out = String::with_capacity(om.len());
+    // HELP precedes TYPE in OpenMetrics; hold it until the type says what the name becomes.
+    let mut help: Option<(&str, &str)> = None;
+    for line in om.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            if let Some((name, text)) = rest.split_once(' ') {
+                help = Some((name, text));
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "unknown"));
+            let (name, kind) = match kind {
+                "counter" => (format!("{name}_total"), "counter"),
+                "info" => (format!("{name}_info"), "gauge"),
+                "gauge" | "histogram" | "summary" => (name.to_string(), kind),
+                _ => (name.to_string(), "untyped"),
+            };
+            if let Some((h, text)) = help.take() {
+                if rest.starts_with(h) {
+                    out.push_str(&format!("# HELP {name} {text}\n"));
+                }
+            }
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classic_text_renames_counters_and_infos() {
+        let om = "# HELP x_flows Flows opened.\n# TYPE x_flows counter\nx_flows_total 3\n\
+                  # HELP x_build camwatch version.\n# TYPE x_build info\nx_build_info{version=\"1\"} 1\n\
+                  # HELP x_up Up.\n# TYPE x_up gauge\n# UNIT x_up seconds\nx_up 1\n# EOF\n";
+        let want = "# HELP x_flows_total Flows opened.\n# TYPE x_flows_total counter\nx_flows_total 3\n\
+                    # HELP x_build_info camwatch version.\n# TYPE x_build_info gauge\nx_build_info{version=\"1\"} 1\n\
+                    # HELP x_up Up.\n# TYPE x_up gauge\nx_up 1\n";
+        assert_eq!(openmetrics_to_text(om), want);
+    }
 
     #[test]
     fn names_follow_the_design() {

@@ -14,6 +14,7 @@ use axum::Router;
 use crate::metrics::Metrics;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[derive(Clone)]
 struct Shared {
@@ -29,8 +30,14 @@ pub fn router(metrics: Arc<Metrics>, journal: Option<PathBuf>) -> Router {
         .with_state(Shared { metrics, journal })
 }
 
-async fn serve_metrics(State(s): State<Shared>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, OPENMETRICS)], s.metrics.encode())
+/// OpenMetrics to scrapers that ask for it (Prometheus does), the classic text format otherwise.
+async fn serve_metrics(State(s): State<Shared>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if accept.contains("application/openmetrics-text") {
+        ([(header::CONTENT_TYPE, OPENMETRICS)], s.metrics.encode())
+    } else {
+        ([(header::CONTENT_TYPE, TEXT_FORMAT)], s.metrics.encode_text())
+    }
 }
 
 /// The journal records of one alert (firing, and resolved when it was), as a JSON array.

@@ -11,6 +11,7 @@ mod e2e;
 mod formats;
 mod identity;
 mod live;
+mod metrics;
 mod oracle;
 mod packs;
 mod replay;

@@ -1,0 +1,127 @@
+//! The whole `/metrics` output for a generated capture, against a reviewed golden copy, and
+//! checked by Prometheus's own linter (`promtool check metrics`).
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use camwatch::synth::Anomalies;
+
+use crate::util::*;
+
+/// GET /metrics with an Accept header; returns (content type, body).
+fn scrape(addr: &str, accept: &str) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let ctype = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_string))
+        .unwrap_or_default();
+    (ctype, body.to_string())
+}
+
+/// Series order within a family is not part of the format: each family's samples are sorted.
+/// Queue depths depend on thread timing and are masked.
+fn normalise(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut samples: Vec<String> = Vec::new();
+    let flush = |samples: &mut Vec<String>, out: &mut Vec<String>| {
+        samples.sort();
+        out.append(samples);
+    };
+    for line in text.lines() {
+        if line.starts_with("# HELP ") {
+            flush(&mut samples, &mut out);
+            out.push(line.to_string());
+        } else if line.starts_with('#') {
+            out.push(line.to_string());
+        } else if line.starts_with("camwatch_queue_depth{") {
+            let (series, _) = line.rsplit_once(' ').unwrap();
+            samples.push(format!("{series} <depends on timing>"));
+        } else {
+            samples.push(line.to_string());
+        }
+    }
+    flush(&mut samples, &mut out);
+    out.join("\n") + "\n"
+}
+
+#[test]
+fn metrics_match_the_golden_copy_and_pass_promtool() {
+    let g = generated(41, Anomalies::all());
+    let dir = g.dir.path();
+    let mut d = Daemon::start(
+        bin()
+            .args(["run", "--listen", "127.0.0.1:0", "--read"])
+            .arg(&g.pcap)
+            .arg("--rules")
+            .arg(rules_dir())
+            .arg("--alerts")
+            .arg(dir.join("alerts.jsonl"))
+            .arg("--state")
+            .arg(dir.join("state.db"))
+            .arg("--evidence")
+            .arg(dir.join("evidence")),
+    );
+    let addr = d.metrics_addr();
+    d.wait_for("Capture files done", Duration::from_secs(120));
+
+    let (ctype, om) = scrape(&addr, "application/openmetrics-text;version=1.0.0,text/plain;q=0.5");
+    assert!(ctype.starts_with("application/openmetrics-text"), "{ctype}");
+    assert!(om.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    let (ctype, text) = scrape(&addr, "text/plain;version=0.0.4");
+    assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
+    // The two formats carry the same samples.
+    let samples = |t: &str| {
+        let mut v: Vec<String> = t.lines().filter(|l| !l.starts_with('#')).map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(samples(&om), samples(&text));
+
+    let mut promtool = Command::new(tool("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let o = promtool.wait_with_output().unwrap();
+    assert!(o.status.success(), "promtool: {}{}", text_of(&o.stdout), text_of(&o.stderr));
+    assert_eq!(text_of(&o.stdout) + &text_of(&o.stderr), "", "promtool has remarks");
+
+    let golden = root().join("tests/golden/metrics.txt");
+    let got = normalise(&text);
+    if std::env::var_os("CAMWATCH_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|e| panic!("{}: {e} (CAMWATCH_UPDATE_GOLDEN=1 writes it)", golden.display()));
+    if got != want {
+        let diff: Vec<String> = want
+            .lines()
+            .filter(|l| !got.lines().any(|g| g == *l))
+            .map(|l| format!("- {l}"))
+            .chain(got.lines().filter(|l| !want.lines().any(|w| w == *l)).map(|l| format!("+ {l}")))
+            .collect();
+        panic!(
+            "/metrics differs from {} (review, then CAMWATCH_UPDATE_GOLDEN=1):\n{}",
+            golden.display(),
+            diff.join("\n")
+        );
+    }
+    let (status, log) = d.stop();
+    assert!(status.success(), "{}", log.join("\n"));
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
