@@ -125,3 +125,38 @@ fn metrics_match_the_golden_copy_and_pass_promtool() {
 fn text_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+#[test]
+fn per_device_series_are_capped_with_an_overflow_bucket() {
+    let g = generated(42, Anomalies::all());
+    let dir = g.dir.path();
+    let config = dir.join("camwatch.yaml");
+    std::fs::write(&config, "devices:\n  max_metric_devices: 3\n").unwrap();
+    let out = dir.join("metrics.txt");
+    let o = run(bin()
+        .arg("replay")
+        .arg(&g.pcap)
+        .arg("--config")
+        .arg(&config)
+        .arg("--rules")
+        .arg(rules_dir())
+        .arg("--metrics-out")
+        .arg(&out));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(g.truth.devices.len() > 3, "the capture must have more devices than the cap");
+    let m = parse_metrics(&std::fs::read_to_string(&out).unwrap());
+    let mut labels = std::collections::BTreeSet::new();
+    for k in m.keys().filter(|k| k.starts_with("camwatch_device_")) {
+        if let Some(i) = k.find("device=\"") {
+            let rest = &k[i + 8..];
+            labels.insert(rest[..rest.find('"').unwrap()].to_string());
+        }
+    }
+    assert!(labels.contains("overflow"), "{labels:?}");
+    assert_eq!(labels.len(), 4, "three devices and the overflow bucket: {labels:?}");
+    // The overflow bucket still counts the bytes of the devices past the cap.
+    let total: f64 =
+        m.iter().filter(|(k, _)| k.starts_with("camwatch_device_bytes_total{")).map(|(_, v)| v).sum();
+    let sent_and_received: u64 = g.truth.flows.iter().map(|f| f.bytes_fwd + f.bytes_rev).sum();
+    assert!(total >= sent_and_received as f64, "{total} < {sent_and_received}");
+}
