@@ -322,3 +322,72 @@ fn prometheus_and_alertmanager_get_everything_even_across_an_alertmanager_restar
     }
     assert!(empty.is_empty(), "panels that show nothing:\n{}", empty.join("\n"));
 }
+
+#[test]
+fn alerts_raised_while_alertmanager_was_unreachable_are_delivered_after_camwatch_restarts() {
+    let g = generated(32, Anomalies { egress: true, cloud: true, exploit: true, ..Anomalies::default() });
+    let clean = generated(33, Anomalies::default());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let am_port = free_port();
+    let am_addr = format!("127.0.0.1:{am_port}");
+    let journal = d.join("alerts.jsonl");
+    let config = d.join("camwatch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "outputs:\n  alerts: {}\n  state: {}\nevidence:\n  dir: {}\nsinks:\n  alertmanager:\n    \
+             urls: ['http://{am_addr}']\n    resend_interval: 1s\n  retry:\n    initial: 100ms\n    max: 500ms\n",
+            journal.display(),
+            d.join("state.db").display(),
+            d.join("evidence").display(),
+        ),
+    )
+    .unwrap();
+    let daemon = |pcap: &Path| {
+        Daemon::start(
+            bin()
+                .args(["run", "--listen", "127.0.0.1:0", "--config"])
+                .arg(&config)
+                .arg("--rules")
+                .arg(rules_dir())
+                .arg("--read")
+                .arg(pcap),
+        )
+    };
+    // Nothing listens on Alertmanager's port: camwatch journals, fails to deliver, and stops.
+    let mut first = daemon(&g.pcap);
+    let addr = first.metrics_addr();
+    first.wait_for("Capture files done", WAIT);
+    until("failed deliveries", WAIT, || {
+        let m = parse_metrics(&http_get(&addr, "/metrics"));
+        (m.get("camwatch_alert_deliveries_total{result=\"error\",sink=\"alertmanager\"}").copied()? > 0.0)
+            .then_some(())
+    });
+    let (status, log) = first.stop();
+    assert!(status.success(), "{}", log.join("\n"));
+    let journalled: BTreeSet<String> =
+        read_jsonl(&journal).iter().map(|a| a["fingerprint"].as_str().unwrap().to_string()).collect();
+    assert!(journalled.len() >= 3, "{journalled:?}");
+
+    // Alertmanager comes up; a restarted camwatch, reading a clean capture, delivers the backlog.
+    let _am = start_alertmanager(d, am_port);
+    let mut second = daemon(&clean.pcap);
+    second.wait_for("Capture files done", WAIT);
+    let want: BTreeSet<(String, String, String)> = read_jsonl(&journal)
+        .iter()
+        .map(|a| {
+            (
+                a["rule"]["id"].as_str().unwrap().to_string(),
+                a["device"]["ip"].as_str().unwrap().to_string(),
+                a["key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    until("the first run's alerts in Alertmanager", WAIT, || {
+        let ids: BTreeSet<_> = am_alerts(&am_addr)?.iter().map(|a| identity(&a["labels"])).collect();
+        (ids == want).then_some(())
+    });
+    let (status, log) = second.stop();
+    assert!(status.success(), "{}", log.join("\n"));
+}
