@@ -58,6 +58,25 @@ fn packet_path(c: &mut Criterion) {
                     black_box(summary.map(|s| s.packets).unwrap_or(0));
                 })
             });
+            // The same with evidence captures: every packet goes through a worker's ring, and
+            // each alert's flow is written to a pcap (a fresh directory per run: ids repeat).
+            let mut run = 0u64;
+            g.bench_function("pipeline_replay_with_evidence", |b| {
+                b.iter(|| {
+                    run += 1;
+                    let metrics = Arc::new(Metrics::new("bench"));
+                    let Ok(sensor) = Sensor::new(Config::default(), rules.clone(), metrics) else { return };
+                    let Ok(src) = Source::file(&pcap) else { return };
+                    let evidence = camwatch::evidence::EvidenceConfig {
+                        dir: dir.join(format!("evidence-{run}")),
+                        ..Default::default()
+                    };
+                    let outputs = Outputs { evidence: Some(evidence), ..Outputs::default() };
+                    let summary =
+                        sensor.run(vec![src], &outputs, &AtomicBool::new(false), &AtomicU64::new(0));
+                    black_box(summary.map(|s| s.packets).unwrap_or(0));
+                })
+            });
         }
     }
     g.finish();

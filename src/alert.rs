@@ -246,6 +246,8 @@ pub struct Lifecycle {
     deadlines: BTreeSet<(Micros, u64)>,
     cap: usize,
     pub forgotten: u64,
+    /// Alerts taken up from a journal wait for the first packet time of this run (see `rebase`).
+    restored: bool,
 }
 
 /// What a match means for its alert.
@@ -259,7 +261,13 @@ pub enum Admit {
 
 impl Lifecycle {
     pub fn new(cap: usize) -> Self {
-        Self { active: HashMap::new(), deadlines: BTreeSet::new(), cap: cap.max(1), forgotten: 0 }
+        Self {
+            active: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            cap: cap.max(1),
+            forgotten: 0,
+            restored: false,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -275,14 +283,15 @@ impl Lifecycle {
         self.active.values().map(|a| &a.alert)
     }
 
-    /// A rule matched: is this a new alert or an active one seen again?
-    pub fn admit(&mut self, rule: &Rule, device: IpAddr, s: &Subject<'_>) -> Admit {
+    /// A rule matched, its condition seen at `seen`: is this a new alert or an active one seen
+    /// again?
+    pub fn admit(&mut self, rule: &Rule, device: IpAddr, s: &Subject<'_>, seen: Micros) -> Admit {
         let fp = fingerprint(rule, device, s);
         match self.active.get_mut(&fp) {
             Some(a) => {
-                if s.ts > a.last {
+                if seen > a.last {
                     self.deadlines.remove(&(a.last.saturating_add(a.resolve_after), fp));
-                    a.last = s.ts;
+                    a.last = seen;
                     self.deadlines.insert((a.last.saturating_add(a.resolve_after), fp));
                 }
                 Admit::Ongoing
@@ -291,20 +300,55 @@ impl Lifecycle {
         }
     }
 
-    /// Records an alert just raised (or restored) as firing, last seen at `last`.
-    pub fn fire(&mut self, alert: Alert, fingerprint: u64, last: Micros, resolve_after: std::time::Duration) {
+    /// Whether alerts taken up from a journal still wait for this run's first packet time.
+    pub fn rebase_due(&self) -> bool {
+        self.restored
+    }
+
+    /// Counts alerts taken up from a journal as seen at `now`, this run's first packet time: the
+    /// sensor was not watching while it was down, so their `resolve_after` starts again here.
+    pub fn rebase(&mut self, now: Micros) {
+        self.restored = false;
+        let stale: Vec<(u64, Micros, Micros)> = self
+            .active
+            .iter()
+            .filter(|(_, a)| a.last < now)
+            .map(|(fp, a)| (*fp, a.last, a.resolve_after))
+            .collect();
+        for (fp, last, after) in stale {
+            self.deadlines.remove(&(last.saturating_add(after), fp));
+            self.deadlines.insert((now.saturating_add(after), fp));
+            if let Some(a) = self.active.get_mut(&fp) {
+                a.last = now;
+            }
+        }
+    }
+
+    /// Records an alert just raised (or restored) as firing, last seen at `last`. Returns the
+    /// alerts the cap made it forget.
+    pub fn fire(
+        &mut self,
+        alert: Alert,
+        fingerprint: u64,
+        last: Micros,
+        resolve_after: std::time::Duration,
+    ) -> Vec<Alert> {
+        let mut forgotten = Vec::new();
         if let Some(old) = self.active.remove(&fingerprint) {
             self.deadlines.remove(&(old.last.saturating_add(old.resolve_after), fingerprint));
         }
         while self.active.len() >= self.cap {
             let Some(&(t, fp)) = self.deadlines.iter().next() else { break };
             self.deadlines.remove(&(t, fp));
-            self.active.remove(&fp);
+            if let Some(a) = self.active.remove(&fp) {
+                forgotten.push(a.alert);
+            }
             self.forgotten += 1;
         }
         let resolve_after = u64::try_from(resolve_after.as_micros()).unwrap_or(u64::MAX);
         self.deadlines.insert((last.saturating_add(resolve_after), fingerprint));
         self.active.insert(fingerprint, Active { alert, last, resolve_after });
+        forgotten
     }
 
     /// Resolves the alerts whose condition has not been seen for their `resolve_after` by `now`,
@@ -333,12 +377,14 @@ impl Lifecycle {
         journal: &Path,
         resolve_after: impl Fn(&str) -> Option<std::time::Duration>,
     ) -> usize {
-        use std::io::BufRead;
+        use std::io::BufRead as _;
         let Ok(f) = std::fs::File::open(journal) else { return 0 };
         let mut firing: HashMap<u64, Alert> = HashMap::new();
-        for line in std::io::BufReader::new(f).lines() {
+        // Byte lines, not `lines()`: a record torn by a crash (maybe inside a UTF-8 character)
+        // is skipped, and the records after it still count.
+        for line in std::io::BufReader::new(f).split(b'\n') {
             let Ok(line) = line else { break };
-            let Ok(alert) = serde_json::from_str::<Alert>(&line) else { continue };
+            let Ok(alert) = serde_json::from_slice::<Alert>(&line) else { continue };
             let Ok(fp) = u64::from_str_radix(&alert.fingerprint, 16) else { continue };
             match alert.status {
                 Status::Firing => {
@@ -354,6 +400,7 @@ impl Lifecycle {
             let after = resolve_after(&alert.rule.id).unwrap_or(crate::rules::DEFAULT_RESOLVE_AFTER);
             let last = parse_rfc3339(&alert.timestamp).unwrap_or(0);
             self.fire(alert, fp, last, after);
+            self.restored = true;
         }
         self.active.len()
     }
@@ -384,14 +431,16 @@ mod tests {
         let mut life = Lifecycle::new(10);
         let at = |rec, ts| Subject::from_flow(EventType::FlowStart, rec, ts, None);
 
-        let Admit::Raise(fp) = life.admit(rule, dev, &at(&f, 0)) else { panic!("not raised") };
+        let Admit::Raise(fp) = life.admit(rule, dev, &at(&f, 0), 0) else { panic!("not raised") };
         let alert = Alert::new(rule, dev, None, &at(&f, 0), fp, "s");
         assert_eq!(alert.key, "device=192.168.1.5 dest_ip=203.0.113.50");
         assert_eq!(alert.status, Status::Firing);
-        life.fire(alert.clone(), fp, 0, rule.resolve_after());
+        assert!(life.fire(alert.clone(), fp, 0, rule.resolve_after()).is_empty());
         // The same key half an hour later keeps the alert; another destination is its own alert.
-        assert_eq!(life.admit(rule, dev, &at(&f, HOUR / 2)), Admit::Ongoing);
-        assert!(matches!(life.admit(rule, dev, &at(&g, HOUR / 2)), Admit::Raise(other) if other != fp));
+        assert_eq!(life.admit(rule, dev, &at(&f, HOUR / 2), HOUR / 2), Admit::Ongoing);
+        assert!(
+            matches!(life.admit(rule, dev, &at(&g, HOUR / 2), HOUR / 2), Admit::Raise(other) if other != fp)
+        );
         let mut out = Vec::new();
         life.expire(HOUR, &mut out);
         assert!(out.is_empty(), "seen at half past, so not over at the hour: {out:?}");
@@ -403,7 +452,9 @@ mod tests {
         assert_eq!(out[0].ends_at.as_deref(), Some(rfc3339(HOUR / 2).as_str()));
         assert!(life.is_empty());
         // Once resolved, the condition raises a new alert with a new id.
-        let Admit::Raise(again) = life.admit(rule, dev, &at(&f, 2 * HOUR)) else { panic!("not raised") };
+        let Admit::Raise(again) = life.admit(rule, dev, &at(&f, 2 * HOUR), 2 * HOUR) else {
+            panic!("not raised")
+        };
         assert_eq!(again, fp);
         assert_ne!(Alert::new(rule, dev, None, &at(&f, 2 * HOUR), again, "s").id, alert.id);
     }
@@ -424,13 +475,20 @@ mod tests {
         let rs = compile(EGRESS).unwrap_or_else(|e| panic!("{e}"));
         let rule = &rs.rules[0];
         let mut life = Lifecycle::new(2);
+        let mut forgotten = Vec::new();
         for (i, last) in [(50u8, 10), (51, 5), (52, 20)] {
             let f = flow([192, 168, 1, 5], [203, 0, 113, i], 443);
             let s = Subject::from_flow(EventType::FlowStart, &f, last, None);
-            let Admit::Raise(fp) = life.admit(rule, f.src_ip, &s) else { panic!("not raised") };
-            life.fire(Alert::new(rule, f.src_ip, None, &s, fp, "s"), fp, last, rule.resolve_after());
+            let Admit::Raise(fp) = life.admit(rule, f.src_ip, &s, last) else { panic!("not raised") };
+            forgotten.extend(life.fire(
+                Alert::new(rule, f.src_ip, None, &s, fp, "s"),
+                fp,
+                last,
+                rule.resolve_after(),
+            ));
         }
         assert_eq!((life.len(), life.forgotten), (2, 1));
+        assert_eq!(forgotten.iter().map(|a| a.dest_ip.to_string()).collect::<Vec<_>>(), ["203.0.113.51"]);
         let kept: BTreeSet<String> = life.active().map(|a| a.dest_ip.to_string()).collect();
         assert_eq!(kept, BTreeSet::from(["203.0.113.50".to_string(), "203.0.113.52".to_string()]));
     }
@@ -441,25 +499,32 @@ mod tests {
         let rule = &rs.rules[0];
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("alerts.jsonl");
-        let mut lines = String::new();
+        // Firing 50, firing 51, a line that is not JSON, a record torn by a crash inside a
+        // multi-byte character, then 51 resolved: 51's resolution is still read.
+        let mut bytes = Vec::new();
         let mut expect = None;
+        let mut resolved = None;
         for (i, ts) in [(50u8, HOUR), (51, HOUR)] {
             let f = flow([192, 168, 1, 5], [203, 0, 113, i], 443);
             let s = Subject::from_flow(EventType::FlowStart, &f, ts, None);
             let fp = fingerprint(rule, f.src_ip, &s);
             let mut a = Alert::new(rule, f.src_ip, None, &s, fp, "s");
-            lines += &serde_json::to_string(&a).unwrap_or_default();
-            lines.push('\n');
+            bytes.extend(serde_json::to_vec(&a).unwrap_or_default());
+            bytes.push(b'\n');
             if i == 51 {
                 a.status = Status::Resolved;
-                lines += &serde_json::to_string(&a).unwrap_or_default();
-                lines.push('\n');
+                resolved = Some(a);
             } else {
                 expect = Some(a);
             }
         }
-        lines += "{not json\n{\"partial\":";
-        std::fs::write(&path, lines).unwrap_or_else(|e| panic!("{e}"));
+        bytes.extend_from_slice(b"{not json\n");
+        let torn = "{\"summary\":\"a → b";
+        bytes.extend_from_slice(&torn.as_bytes()[..torn.find('→').unwrap_or(0) + 1]);
+        bytes.push(b'\n');
+        bytes.extend(serde_json::to_vec(&resolved).unwrap_or_default());
+        bytes.push(b'\n');
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
         let mut life = Lifecycle::new(10);
         assert_eq!(life.restore(&path, |_| Some(rule.resolve_after())), 1);
         let expect = expect.unwrap_or_else(|| panic!("no alert"));
@@ -467,8 +532,14 @@ mod tests {
         let mut out = Vec::new();
         life.expire(2 * HOUR - 1, &mut out);
         assert!(out.is_empty());
-        life.expire(2 * HOUR, &mut out);
+        // The sensor comes back ten hours later: the hour counts from then, not from the record.
+        assert!(life.rebase_due());
+        life.rebase(10 * HOUR);
+        assert!(!life.rebase_due());
+        life.expire(11 * HOUR - 1, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        life.expire(11 * HOUR, &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(parse_rfc3339(&out[0].timestamp), Some(2 * HOUR));
+        assert_eq!(parse_rfc3339(&out[0].timestamp), Some(11 * HOUR));
     }
 }

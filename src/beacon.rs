@@ -59,9 +59,14 @@ struct Conn {
 #[derive(Debug, Default)]
 struct Series {
     conns: VecDeque<Conn>,
+    /// Clock hours with a connection inside the window, kept apart from `conns`: a fast beacon
+    /// fills the history in minutes but persists for hours.
+    hours: std::collections::BTreeSet<u64>,
     last_scored: Option<(Micros, usize)>,
     last_seen: Micros,
 }
+
+const HOUR: Micros = 3_600_000_000;
 
 /// A pair's beacon score; scores are fractions in 0..=1.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -132,14 +137,24 @@ impl BeaconTracker {
         }
         let series = self.pairs.entry((device, dest)).or_default();
         series.last_seen = series.last_seen.max(start);
-        // Connections arrive as flows end, so nearly in order; keep the history sorted.
+        // Connections arrive as flows end, so nearly in order; keep the history sorted and
+        // make room first, so the deque never grows past HISTORY.
+        if series.conns.len() >= HISTORY {
+            if series.conns.front().is_some_and(|c| c.start > start) {
+                return None;
+            }
+            series.conns.pop_front();
+        }
         let at = series.conns.iter().rposition(|c| c.start <= start).map_or(0, |i| i + 1);
         series.conns.insert(at, Conn { start, bytes });
+        series.hours.insert(start / HOUR);
         let newest = series.conns.back().map_or(start, |c| c.start);
-        while series.conns.len() > HISTORY
-            || series.conns.front().is_some_and(|c| c.start.saturating_add(window) < newest)
-        {
+        while series.conns.front().is_some_and(|c| c.start.saturating_add(window) < newest) {
             series.conns.pop_front();
+        }
+        let oldest_hour = newest.saturating_sub(window) / HOUR;
+        while series.hours.first().is_some_and(|h| *h < oldest_hour) {
+            series.hours.pop_first();
         }
         let n = series.conns.len();
         if n < self.cfg.min_connections.max(4) {
@@ -154,7 +169,9 @@ impl BeaconTracker {
             return None;
         }
         series.last_scored = Some((newest, n));
-        Some(score(device, dest, &series.conns))
+        let mut s = score(device, dest, &series.conns);
+        s.hours = series.hours.len();
+        Some(s)
     }
 
     /// Drops pairs with nothing inside the window, or else the one idle longest.
@@ -221,7 +238,7 @@ fn score(device: IpAddr, dest: IpAddr, conns: &VecDeque<Conn>) -> BeaconScore {
 
     let first = conns.front().map_or(0, |c| c.start);
     let last = conns.back().map_or(0, |c| c.start);
-    let mut hours: Vec<u64> = conns.iter().map(|c| c.start / 3_600_000_000).collect();
+    let mut hours: Vec<u64> = conns.iter().map(|c| c.start / HOUR).collect();
     hours.dedup();
     BeaconScore {
         device,
@@ -321,6 +338,21 @@ mod tests {
     }
 
     #[test]
+    fn a_fast_beacon_keeps_its_hours_past_the_history() {
+        // Every 5 s for 7 hours: 5040 connections, far more than the history keeps.
+        let mut t = BeaconTracker::new(BeaconConfig::default());
+        let mut last = None;
+        for i in 0..5040u64 {
+            if let Some(s) = t.connection(ip("10.0.0.5"), ip("203.0.113.9"), i * 5 * S, 100) {
+                last = Some(s);
+            }
+        }
+        let s = last.unwrap_or_else(|| panic!("never scored"));
+        assert_eq!(s.connections, HISTORY);
+        assert_eq!(s.hours, 7, "{s:?}");
+    }
+
+    #[test]
     fn pairs_and_history_are_bounded() {
         let cfg = BeaconConfig { max_pairs: 3, window: Duration::from_secs(3600), ..BeaconConfig::default() };
         let mut t = BeaconTracker::new(cfg);
@@ -333,8 +365,8 @@ mod tests {
         for i in 0..5000u64 {
             t.connection(d, ip("203.0.113.200"), i * S, 1);
         }
-        let s = t.pairs.get(&(d, ip("203.0.113.200"))).map(|s| s.conns.len());
-        assert_eq!(s, Some(HISTORY));
+        let s = t.pairs.get(&(d, ip("203.0.113.200"))).map(|s| (s.conns.len(), s.conns.capacity()));
+        assert!(s.is_some_and(|(n, cap)| n == HISTORY && cap < 2 * HISTORY), "{s:?}");
         // A window of an hour keeps only the last hour of a pair.
         for i in 0..100u64 {
             t.connection(d, ip("203.0.113.201"), i * 600 * S, 1);

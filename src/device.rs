@@ -210,18 +210,21 @@ impl Inventory {
     }
 
     /// The device answered a flow on `port`/`proto`: whether it never had before (`None` when
-    /// it is not a device or its service table is full).
+    /// it is not a device). A full table forgets the service answered least recently.
     pub fn served(&mut self, ip: IpAddr, port: u16, proto: u8, ts: Micros) -> Option<bool> {
         let d = self.devices.get_mut(&ip)?;
         let first = if let Some(s) = d.services.get_mut(&(proto, port)) {
             s.last_seen = s.last_seen.max(ts);
             s.flows += 1;
             false
-        } else if d.services.len() < MAX_SERVICES {
+        } else {
+            if d.services.len() >= MAX_SERVICES {
+                if let Some(k) = d.services.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| *k) {
+                    d.services.remove(&k);
+                }
+            }
             d.services.insert((proto, port), Service { first_seen: ts, last_seen: ts, flows: 1 });
             true
-        } else {
-            return None;
         };
         self.dirty.insert(ip);
         Some(first)

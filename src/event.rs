@@ -237,6 +237,9 @@ pub enum Event {
     Firmware(FirmwareEvent),
     /// A worker finished (or could not write) the evidence capture an alert asked for.
     Evidence(crate::evidence::EvidenceOutcome),
+    /// A worker has sent every event of its flows; it still takes evidence requests until the
+    /// analysis stage, having read up to here, closes its request channel.
+    WorkerDone(usize),
 }
 
 /// A firmware version first seen, upgraded, downgraded or changed on a device.
@@ -259,6 +262,7 @@ impl Event {
             Event::App(a) => a.app.protocol(),
             Event::Firmware(_) => "firmware",
             Event::Evidence(_) => "evidence",
+            Event::WorkerDone(_) => "worker_done",
         }
     }
 }

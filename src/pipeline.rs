@@ -126,7 +126,7 @@ impl Sensor {
         if let Some(e) = &mut analysis.evidence {
             for _ in 0..workers {
                 let (tx, rx) = bounded::<EvidenceRequest>(EVIDENCE_REQUESTS);
-                e.txs.push(tx);
+                e.txs.push(Some(tx));
                 evidence_rxs.push(Some(rx));
             }
         }
@@ -202,6 +202,8 @@ impl Sensor {
         let mut last_drops = Drops::default();
         let mut last_flush = Instant::now();
         let live = src.is_live();
+        let tick_every = self.config.capture.read_timeout.max(Duration::from_millis(10));
+        let mut last_tick: Option<Instant> = None;
         let flush = |pkts: &mut u64,
                      bytes: &mut u64,
                      queue_drops: &mut u64,
@@ -254,14 +256,18 @@ impl Sensor {
                         break Ok(());
                     }
                 }
-                Ok(Next::Timeout) => {
-                    let now = wall_micros();
-                    for tx in txs {
-                        let _ = tx.try_send(WorkerMsg::Tick(now));
-                    }
-                }
+                Ok(Next::Timeout) => last_tick = None,
                 Ok(Next::End) => break Ok(()),
                 Err(e) => break Err(e),
+            }
+            // A live link ticks every read timeout, busy or quiet: a worker whose flows are
+            // quiet still times them out and finishes its evidence captures.
+            if live && last_tick.is_none_or(|t| t.elapsed() >= tick_every) {
+                let now = wall_micros();
+                for tx in txs {
+                    let _ = tx.try_send(WorkerMsg::Tick(now));
+                }
+                last_tick = Some(Instant::now());
             }
             if pkts >= 1024 || last_flush.elapsed() >= Duration::from_millis(250) {
                 flush(&mut pkts, &mut bytes, &mut queue_drops, &mut last_drops, src);
@@ -313,6 +319,7 @@ struct Worker<'s> {
     /// This worker's evidence recorder and the requests the analysis sends it.
     evidence: Option<(EvidenceRecorder, Receiver<EvidenceRequest>)>,
     evidence_out: Vec<EvidenceOutcome>,
+    index: usize,
 }
 
 impl<'s> Worker<'s> {
@@ -340,11 +347,33 @@ impl<'s> Worker<'s> {
             reported_refused: 0,
             evidence,
             evidence_out: Vec::new(),
+            index,
         }
     }
 
     fn run(mut self, rx: Receiver<WorkerMsg>, stop: &AtomicBool) {
-        for msg in rx {
+        // Evidence requests are taken as they come, even when this worker gets no packets.
+        let mut requests = self.evidence.as_ref().map(|(_, r)| r.clone());
+        loop {
+            let msg = match &requests {
+                None => match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                },
+                Some(req_rx) => crossbeam_channel::select! {
+                    recv(rx) -> m => match m {
+                        Ok(m) => m,
+                        Err(_) => break,
+                    },
+                    recv(req_rx) -> r => {
+                        match r {
+                            Ok(req) => self.take_request(req),
+                            Err(_) => requests = None,
+                        }
+                        continue;
+                    },
+                },
+            };
             match msg {
                 WorkerMsg::Packet(p) => self.packet(p),
                 WorkerMsg::Tick(t) => {
@@ -356,13 +385,20 @@ impl<'s> Worker<'s> {
                     self.flush();
                 }
             }
-            self.evidence_requests();
+            self.send_evidence();
         }
         let reason =
             if stop.load(Ordering::Relaxed) { FlowEndReason::Shutdown } else { FlowEndReason::EndOfCapture };
         self.table.drain(reason, &mut self.ended);
         self.send_ended();
-        self.evidence_requests();
+        if let Some(req_rx) = requests {
+            // Alerts on this worker's flows may still be raised from events queued ahead of this
+            // marker: serve their requests until the analysis stage has read them all.
+            let _ = self.events.send(Event::WorkerDone(self.index));
+            while let Ok(req) = req_rx.recv() {
+                self.take_request(req);
+            }
+        }
         if let Some((rec, _)) = &mut self.evidence {
             rec.finish(&mut self.evidence_out);
         }
@@ -370,12 +406,9 @@ impl<'s> Worker<'s> {
         self.flush();
     }
 
-    /// Takes up the analysis stage's requests for evidence.
-    fn evidence_requests(&mut self) {
-        if let Some((rec, rx)) = &mut self.evidence {
-            while let Ok(req) = rx.try_recv() {
-                rec.request(req, &mut self.evidence_out);
-            }
+    fn take_request(&mut self, req: EvidenceRequest) {
+        if let Some((rec, _)) = &mut self.evidence {
+            rec.request(req, &mut self.evidence_out);
         }
         self.send_evidence();
     }
@@ -535,9 +568,14 @@ const EVIDENCE_PENDING: usize = 10_000;
 /// The analysis stage's side of evidence: where requests go, and the alerts waiting for them.
 struct EvidenceState {
     cfg: EvidenceConfig,
-    txs: Vec<Sender<EvidenceRequest>>,
+    /// Per worker; `None` once the worker said it is done.
+    txs: Vec<Option<Sender<EvidenceRequest>>>,
     pending: HashMap<String, Alert>,
+    last_prune: Option<Instant>,
 }
+
+/// Evidence retention runs at most this often.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
 /// Beacon events below this score are not written to the event log (rules still see them).
 const BEACON_LOG_SCORE: f64 = 0.5;
@@ -640,7 +678,7 @@ impl<'s> Analysis<'s> {
         for result in ["ok", "error", "skipped"] {
             drop(self.metrics().evidence_captures.get_or_create(&ResultLabels { result }));
         }
-        Ok(EvidenceState { cfg, txs: Vec::new(), pending: HashMap::new() })
+        Ok(EvidenceState { cfg, txs: Vec::new(), pending: HashMap::new(), last_prune: Some(Instant::now()) })
     }
 
     /// Retention by age and total size; the gauges say what is kept.
@@ -658,7 +696,11 @@ impl<'s> Analysis<'s> {
     /// once the capture is finished (its path and SHA-256 go into the alert).
     fn emit(&mut self, alert: Alert) {
         let Some(ev) = &mut self.evidence else { return self.journal(&alert) };
-        if alert.flow_id == 0 || ev.txs.is_empty() || ev.pending.len() >= EVIDENCE_PENDING {
+        if alert.flow_id == 0 || ev.txs.is_empty() {
+            return self.journal(&alert);
+        }
+        if ev.pending.len() >= EVIDENCE_PENDING {
+            self.metrics().evidence_captures.get_or_create(&ResultLabels { result: "skipped" }).inc();
             return self.journal(&alert);
         }
         // Flow ids are numbered per worker: worker w gives out w+1, w+1+n, w+1+2n, …
@@ -668,7 +710,7 @@ impl<'s> Analysis<'s> {
             flow_id: alert.flow_id,
             ts: crate::alert::parse_rfc3339(&alert.timestamp).unwrap_or(self.clock),
         };
-        match ev.txs.get(worker).map(|tx| tx.try_send(req)) {
+        match ev.txs.get(worker).and_then(Option::as_ref).map(|tx| tx.try_send(req)) {
             Some(Ok(())) => {
                 ev.pending.insert(alert.id.clone(), alert);
             }
@@ -684,6 +726,18 @@ impl<'s> Analysis<'s> {
         let Some(ev) = &mut self.evidence else { return };
         let alert = ev.pending.remove(outcome.id());
         let cfg = ev.cfg.clone();
+        // Retention lists the directory: at most once per PRUNE_EVERY, not per alert; between
+        // runs the gauges count what was written.
+        let mut prune = false;
+        if let EvidenceOutcome::Written(done) = &outcome {
+            prune = ev.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY);
+            if prune {
+                ev.last_prune = Some(Instant::now());
+            }
+            let bytes = i64::try_from(done.bytes).unwrap_or(i64::MAX);
+            self.sensor.metrics.evidence_files.inc();
+            self.sensor.metrics.evidence_bytes.inc_by(bytes);
+        }
         let result = match &outcome {
             EvidenceOutcome::Written(_) => "ok",
             EvidenceOutcome::Failed { .. } => "error",
@@ -691,7 +745,11 @@ impl<'s> Analysis<'s> {
         };
         self.metrics().evidence_captures.get_or_create(&ResultLabels { result }).inc();
         match &outcome {
-            EvidenceOutcome::Written(_) => self.prune_evidence(&cfg),
+            EvidenceOutcome::Written(_) => {
+                if prune {
+                    self.prune_evidence(&cfg);
+                }
+            }
             EvidenceOutcome::Failed { id, error } => {
                 tracing::error!(alert = %id, "Evidence capture failed: {error}.");
             }
@@ -883,6 +941,13 @@ impl<'s> Analysis<'s> {
     }
 
     fn handle(&mut self, ev: Event) {
+        if let Event::WorkerDone(w) = ev {
+            // Every event of that worker's flows has been read: no request will follow.
+            if let Some(slot) = self.evidence.as_mut().and_then(|e| e.txs.get_mut(w)) {
+                *slot = None;
+            }
+            return;
+        }
         let ts = match &ev {
             Event::FlowStart(f) => f.start,
             Event::Flow(f) => f.end,
@@ -890,9 +955,12 @@ impl<'s> Analysis<'s> {
             Event::App(a) => a.ts,
             Event::Firmware(f) => f.ts,
             Event::Device(d) => d.ts,
-            Event::Traffic(_) | Event::Evidence(_) => self.clock,
+            Event::Traffic(_) | Event::Evidence(_) | Event::WorkerDone(_) => self.clock,
         };
         self.clock = self.clock.max(ts);
+        if self.lifecycle.rebase_due() && self.clock > 0 {
+            self.lifecycle.rebase(self.clock);
+        }
         self.resolve_ended();
         while let Ok(answer) = self.sensor.resolved.1.try_recv() {
             self.passive_dns.learn(&answer.as_message(), self.clock);
@@ -930,11 +998,12 @@ impl<'s> Analysis<'s> {
                     o.insert("dest_name".into(), serde_json::Value::String(name.clone()));
                 }
                 self.log(&line);
-                // The responder answered: a SYN-ACK, or any reply for other protocols.
-                let answered = if f.proto == crate::decode::PROTO_TCP {
-                    f.tcp_flags_tc & 0x12 == 0x12
-                } else {
-                    f.pkts_toclient > 0
+                // The responder answered: a TCP SYN-ACK, or a UDP reply from a well-known port
+                // (replies from high ports are mostly media and callbacks on negotiated ports).
+                let answered = match f.proto {
+                    crate::decode::PROTO_TCP => f.tcp_flags_tc & 0x12 == 0x12,
+                    crate::decode::PROTO_UDP => f.pkts_toclient > 0 && f.dest_port < 1024,
+                    _ => false,
                 };
                 let first_service = if answered && self.inventory.is_device(f.dest_ip) {
                     self.inventory.served(f.dest_ip, f.dest_port, f.proto, f.end)
@@ -967,7 +1036,7 @@ impl<'s> Analysis<'s> {
             }
             Event::Traffic(batch) => self.traffic(batch),
             Event::App(a) => self.app(a),
-            Event::Device(_) | Event::Firmware(_) => {}
+            Event::Device(_) | Event::Firmware(_) | Event::WorkerDone(_) => {}
         }
     }
 
@@ -1030,7 +1099,9 @@ impl<'s> Analysis<'s> {
                 let device = self.label(m.device);
                 self.metrics().device_firmware_vulnerable.get_or_create(&DeviceLabels { device }).set(1);
             }
-            let fingerprint = match self.lifecycle.admit(rule, m.device, s) {
+            // Seen now: a flow's end record arrives an idle timeout after its last packet.
+            let seen = s.ts.max(self.clock);
+            let fingerprint = match self.lifecycle.admit(rule, m.device, s, seen) {
                 Admit::Raise(fp) => fp,
                 Admit::Ongoing => {
                     self.summary.suppressed += 1;
@@ -1043,7 +1114,12 @@ impl<'s> Analysis<'s> {
             };
             let device = self.inventory.get(m.device);
             let alert = Alert::new(rule, m.device, device, s, fingerprint, &self.sensor.config.sensor);
-            self.lifecycle.fire(alert.clone(), fingerprint, s.ts, rule.resolve_after());
+            let forgotten = self.lifecycle.fire(alert.clone(), fingerprint, seen, rule.resolve_after());
+            for f in forgotten {
+                let labels = AlertLabels { rule: f.rule.id.clone(), severity: f.rule.severity.clone() };
+                self.metrics().alerts_active.get_or_create(&labels).dec();
+                tracing::warn!(rule = %f.rule.id, "Too many alerts firing: {} is no longer tracked.", f.summary);
+            }
             let labels = AlertLabels { rule: rule.id.clone(), severity: alert.rule.severity.clone() };
             self.metrics().alerts_active.get_or_create(&labels).inc();
             drop(self.metrics().alerts_resolved.get_or_create(&labels));

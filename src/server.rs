@@ -20,6 +20,9 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 struct Shared {
     metrics: Arc<Metrics>,
     journal: Option<PathBuf>,
+    /// Journal scans at once: a lookup reads the whole journal, so a burst of requests must not
+    /// take the cores capture needs.
+    lookups: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(metrics: Arc<Metrics>, journal: Option<PathBuf>) -> Router {
@@ -27,7 +30,7 @@ pub fn router(metrics: Arc<Metrics>, journal: Option<PathBuf>) -> Router {
         .route("/metrics", get(serve_metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/alerts/{id}", get(serve_alert))
-        .with_state(Shared { metrics, journal })
+        .with_state(Shared { metrics, journal, lookups: Arc::new(tokio::sync::Semaphore::new(2)) })
 }
 
 /// OpenMetrics to scrapers that ask for it (Prometheus does), the classic text format otherwise.
@@ -46,6 +49,9 @@ async fn serve_alert(State(s): State<Shared>, Path(id): Path<String>) -> axum::r
     let Some(journal) = s.journal.filter(|_| valid) else {
         return (StatusCode::NOT_FOUND, "no such alert\n").into_response();
     };
+    let Ok(_permit) = s.lookups.try_acquire() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "busy: try again\n").into_response();
+    };
     let found = tokio::task::spawn_blocking(move || records_of(&journal, &id)).await;
     match found {
         Ok(Ok(records)) if !records.is_empty() => {
@@ -62,8 +68,9 @@ fn records_of(journal: &std::path::Path, id: &str) -> std::io::Result<Vec<String
     use std::io::BufRead;
     let needle = format!("\"id\":\"{id}\"");
     let mut out = Vec::new();
-    for line in std::io::BufReader::new(std::fs::File::open(journal)?).lines() {
-        let line = line?;
+    // Byte lines: a record torn by a crash is skipped, not an error for every later lookup.
+    for line in std::io::BufReader::new(std::fs::File::open(journal)?).split(b'\n') {
+        let Ok(line) = String::from_utf8(line?) else { continue };
         if line.contains(&needle)
             && serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v["id"] == id)
         {
