@@ -237,7 +237,7 @@ impl EvidenceRecorder {
             Ok(()) if cap.after_left == 0 => out.push(cap.finish()),
             Ok(()) => {
                 *self.open_flows.entry(flow_id).or_default() += 1;
-                self.next_deadline = self.next_deadline.min(cap.last_ts.saturating_add(self.after_timeout));
+                self.next_deadline = self.next_deadline.min(cap.deadline(self.after_timeout));
                 self.open.push(cap);
             }
         }
@@ -317,9 +317,8 @@ impl EvidenceRecorder {
 
     fn expire(&mut self, now: Micros, out: &mut Vec<EvidenceOutcome>) {
         let timeout = self.after_timeout;
-        self.finish_where(|c| now >= c.last_ts.saturating_add(timeout), out);
-        self.next_deadline =
-            self.open.iter().map(|c| c.last_ts.saturating_add(timeout)).min().unwrap_or(Micros::MAX);
+        self.finish_where(|c| now >= c.deadline(timeout), out);
+        self.next_deadline = self.open.iter().map(|c| c.deadline(timeout)).min().unwrap_or(Micros::MAX);
     }
 
     fn finish_where(&mut self, done: impl Fn(&Capture) -> bool, out: &mut Vec<EvidenceOutcome>) {
@@ -402,11 +401,25 @@ struct Capture {
     after_left: usize,
     /// The flow's newest packet time, or the alert's.
     last_ts: Micros,
+    /// The alert's packet time.
+    started: Micros,
     packets: u64,
     skipped: u64,
 }
 
+/// An alert waits for its capture: a flow that keeps trickling packets ends it at this many
+/// `after_timeout`s after the alert, whatever is left of `packets_after`.
+const MAX_WAIT_TIMEOUTS: u64 = 3;
+
 impl Capture {
+    /// When the capture ends if nothing else ends it: idle for `timeout`, or held for
+    /// `MAX_WAIT_TIMEOUTS` of them since the alert.
+    fn deadline(&self, timeout: Micros) -> Micros {
+        self.last_ts
+            .saturating_add(timeout)
+            .min(self.started.saturating_add(timeout.saturating_mul(MAX_WAIT_TIMEOUTS)))
+    }
+
     /// Creates `<id>.pcap.part` (never an existing file); on failure gives the id back.
     fn create(
         dir: &Path,
@@ -438,6 +451,7 @@ impl Capture {
             linktype: None,
             after_left: after,
             last_ts: ts,
+            started: ts,
             packets: 0,
             skipped: 0,
         })
@@ -826,6 +840,22 @@ mod tests {
         assert_eq!(fs::metadata(&d.path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(fs::metadata(&cfg.dir).unwrap().permissions().mode() & 0o777, 0o700);
         assert_eq!(fs::metadata(tmp.path().join("var")).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_trickling_flow_holds_its_alert_three_timeouts_at_most() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut rec = EvidenceRecorder::new(&EvidenceConfig { packets_after: 32, ..config(dir.path()) });
+        let mut out = Vec::new();
+        rec.request(req("trickle", 1, 0), &mut out);
+        // A packet every 9 s (under the 10 s idle timeout) would keep it open 32 × 9 s.
+        for i in 1..=3u64 {
+            rec.packet(Some(1), pkt(1, i * 9 * S), &mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+        rec.packet(Some(1), pkt(1, 30 * S), &mut out);
+        assert_eq!(out.len(), 1, "ended at 3 × 10 s");
+        assert_eq!(written(&out[0]).id, "trickle");
     }
 
     #[test]
