@@ -654,9 +654,34 @@ impl<'s> Analysis<'s> {
         let restored: Vec<IpAddr> = a.inventory.devices().map(|d| d.ip).collect();
         for ip in restored {
             a.publish_device(ip);
+            a.vulnerable_after_restart(ip);
         }
         a.inventory.take_dirty();
         Ok(a)
+    }
+
+    /// A device restored from the state database reports no firmware event until it announces
+    /// itself again: ask the firmware rules tagged `vulnerable-firmware` about its current
+    /// version now (matching only: nothing is alerted twice).
+    fn vulnerable_after_restart(&mut self, ip: IpAddr) {
+        let Some(entry) = self.inventory.get(ip).and_then(|d| d.firmware.current()).cloned() else { return };
+        let ev = FirmwareEvent {
+            ts: entry.last_seen,
+            ip,
+            change: crate::identity::FirmwareChange {
+                kind: FirmwareChangeKind::FirstSeen,
+                version: entry.version,
+                source: entry.source,
+                previous: None,
+            },
+        };
+        let rules = self.sensor.rules.load();
+        let mut matches = Vec::new();
+        rules.matches(&Subject::from_firmware(&ev), &self.inventory, &mut matches);
+        if matches.iter().any(|m| m.rule.tags.iter().any(|t| t == VULNERABLE_FIRMWARE_TAG)) {
+            let device = self.label(ip);
+            self.metrics().device_firmware_vulnerable.get_or_create(&DeviceLabels { device }).set(1);
+        }
     }
 
     /// Creates the evidence directory (0700), clears captures a crash left unfinished and applies

@@ -160,3 +160,39 @@ fn per_device_series_are_capped_with_an_overflow_bucket() {
     let sent_and_received: u64 = g.truth.flows.iter().map(|f| f.bytes_fwd + f.bytes_rev).sum();
     assert!(total >= sent_and_received as f64, "{total} < {sent_and_received}");
 }
+
+#[test]
+fn a_device_in_a_vulnerable_firmware_range_is_flagged_and_stays_flagged_after_a_restart() {
+    let g = generated(43, Anomalies { vulnerable_firmware: true, ..Anomalies::default() });
+    let dir = g.dir.path();
+    let vulnerable =
+        g.truth.events.iter().find(|e| e.kind == "vulnerable_firmware").unwrap().device.to_string();
+    let series = |m: &std::collections::BTreeMap<String, f64>| -> Vec<(String, f64)> {
+        m.iter()
+            .filter_map(|(k, v)| {
+                let rest = k.strip_prefix("camwatch_device_firmware_vulnerable{device=\"")?;
+                Some((rest[..rest.find('"')?].to_string(), *v))
+            })
+            .collect()
+    };
+    for run in ["first", "after a restart"] {
+        let out = dir.join(format!("metrics-{run}.txt"));
+        let o = crate::util::run(
+            bin()
+                .arg("replay")
+                .arg(&g.pcap)
+                .arg("--rules")
+                .arg(rules_dir())
+                .arg("--state")
+                .arg(dir.join("state.db"))
+                .arg("--metrics-out")
+                .arg(&out),
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let flagged = series(&parse_metrics(&std::fs::read_to_string(&out).unwrap()));
+        assert!(flagged.len() >= 3, "{run}: every device with known firmware has the series: {flagged:?}");
+        for (device, v) in flagged {
+            assert_eq!(v, if device == vulnerable { 1.0 } else { 0.0 }, "{run}: {device}");
+        }
+    }
+}
