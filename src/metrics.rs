@@ -184,6 +184,7 @@ pub struct Metrics {
     pub device_alerts: Family<DeviceSeverityLabels, Counter>,
     pub device_firmware_vulnerable: Family<DeviceLabels, Gauge>,
     pub queue_depth: Family<QueueLabels, Gauge>,
+    pub future_timestamps: Counter,
     pub evidence_files: Gauge,
     pub evidence_bytes: Gauge,
     pub evidence_captures: Family<ResultLabels, Counter>,
@@ -229,6 +230,7 @@ impl Metrics {
             device_alerts: Family::default(),
             device_firmware_vulnerable: Family::default(),
             queue_depth: Family::default(),
+            future_timestamps: Counter::default(),
             evidence_files: Gauge::default(),
             evidence_bytes: Gauge::default(),
             evidence_captures: Family::default(),
@@ -297,6 +299,11 @@ impl Metrics {
             m.device_firmware_vulnerable.clone(),
         );
         r.register("queue_depth", "Items waiting in a pipeline queue", m.queue_depth.clone());
+        r.register(
+            "future_timestamps",
+            "Packets stamped more than an hour ahead of the sensor's clock (they move no timers)",
+            m.future_timestamps.clone(),
+        );
         r.register("evidence_files", "Evidence captures kept", m.evidence_files.clone());
         r.register("evidence_bytes", "Bytes of evidence captures kept", m.evidence_bytes.clone());
         r.register(

@@ -296,6 +296,15 @@ fn shard_of(p: &RawPacket, shards: usize) -> usize {
     }
 }
 
+/// Packet times further ahead of the sensor's wall clock than this move neither flow nor alert
+/// time: a capture host's clock a little ahead is normal, a packet from next year is an error or
+/// an attack, and believed it would end every flow and resolve every alert at once.
+const MAX_AHEAD: Micros = 3_600_000_000;
+
+fn believable(ts: Micros, wall: Micros) -> bool {
+    ts <= wall.saturating_add(MAX_AHEAD)
+}
+
 fn wall_micros() -> Micros {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
@@ -320,6 +329,11 @@ struct Worker<'s> {
     evidence: Option<(EvidenceRecorder, Receiver<EvidenceRequest>)>,
     evidence_out: Vec<EvidenceOutcome>,
     index: usize,
+    /// Packets handled, the wall clock (read every 1024 of them) and packets whose time was
+    /// too far ahead of it to move flow time.
+    seen: u64,
+    wall: Micros,
+    future: u64,
 }
 
 impl<'s> Worker<'s> {
@@ -340,6 +354,9 @@ impl<'s> Worker<'s> {
             last_seen: HashMap::new(),
             decode_errors: [0; 3],
             flows_opened: 0,
+            seen: 0,
+            wall: wall_micros(),
+            future: 0,
             ended: Vec::new(),
             reported_active: 0,
             app: AppLayer::default(),
@@ -420,7 +437,15 @@ impl<'s> Worker<'s> {
     }
 
     fn packet(&mut self, p: RawPacket) {
-        self.now = self.now.max(p.ts);
+        self.seen += 1;
+        if self.seen % 1024 == 1 {
+            self.wall = wall_micros();
+        }
+        if believable(p.ts, self.wall) {
+            self.now = self.now.max(p.ts);
+        } else {
+            self.future += 1;
+        }
         let mut flow = None;
         match decode(p.linktype, &p.data) {
             Err(e) => {
@@ -518,6 +543,7 @@ impl<'s> Worker<'s> {
             }
         }
         m.flows.inc_by(std::mem::take(&mut self.flows_opened));
+        m.future_timestamps.inc_by(std::mem::take(&mut self.future));
         m.streams_refused.inc_by(self.app.refused - self.reported_refused);
         self.reported_refused = self.app.refused;
         let active = i64::try_from(self.table.len()).unwrap_or(i64::MAX);
@@ -982,7 +1008,9 @@ impl<'s> Analysis<'s> {
             Event::Device(d) => d.ts,
             Event::Traffic(_) | Event::Evidence(_) | Event::WorkerDone(_) => self.clock,
         };
-        self.clock = self.clock.max(ts);
+        if believable(ts, wall_micros()) {
+            self.clock = self.clock.max(ts);
+        }
         if self.lifecycle.rebase_due() && self.clock > 0 {
             self.lifecycle.rebase(self.clock);
         }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
 
 use camwatch::synth::Anomalies;
 use serde_json::Value;
@@ -131,4 +132,62 @@ fn an_alert_resolves_once_its_condition_is_no_longer_seen() {
         resolved as f64
     );
     assert_eq!(metric(&m, "camwatch_alerts_active{rule=\"t-egress\",severity=\"high\"}"), firing_now);
+}
+
+#[test]
+fn a_packet_from_the_future_resolves_nothing() {
+    use etherparse::PacketBuilder;
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    let out = tempfile::tempdir().unwrap();
+    let syn = |src: [u8; 4], sport: u16, dst: [u8; 4]| {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2([0x44, 0x19, 0xb6, 0, 0, src[3]], [0x4c, 0x5e, 0x0c, 0x1a, 0x2b, 0x3c])
+            .ipv4(src, dst, 64)
+            .tcp(sport, 443, 1000, 64240)
+            .syn()
+            .write(&mut f, &[])
+            .unwrap();
+        f
+    };
+    let t0 = 1_767_225_600u64;
+    let year_2100 = 4_102_444_800u64;
+    let frames = [
+        (t0, syn([192, 168, 10, 5], 40000, [203, 0, 113, 9])),
+        (t0 + 1, syn([192, 168, 10, 5], 40001, [203, 0, 113, 10])),
+        (year_2100, syn([192, 168, 10, 6], 40002, [203, 0, 113, 11])),
+        (t0 + 2, syn([192, 168, 10, 5], 40003, [203, 0, 113, 9])),
+        (t0 + 3, syn([192, 168, 10, 5], 40004, [203, 0, 113, 12])),
+    ];
+    let pcap = out.path().join("future.pcap");
+    let mut w =
+        PcapWriter::with_header(std::fs::File::create(&pcap).unwrap(), PcapHeader::default()).unwrap();
+    for (secs, f) in &frames {
+        w.write_packet(&PcapPacket::new(Duration::from_secs(*secs), f.len() as u32, f)).unwrap();
+    }
+    drop(w);
+    let rules = out.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "networks:\n  allowed: [private, multicast, broadcast]\nrules:\n  - id: t-egress\n    name: Egress\n    \
+         severity: high\n    category: egress\n    match:\n      event: flow_start\n      where:\n        \
+         dest_ip: { not_in: [allowed] }\n    suppress: { key: [device, dest_ip], interval: 1h, resolve_after: 5s }\n",
+    )
+    .unwrap();
+    let (alerts, metrics) = (out.path().join("alerts.jsonl"), out.path().join("metrics.txt"));
+    let o = run(bin()
+        .arg("replay")
+        .arg(&pcap)
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--alerts")
+        .arg(&alerts)
+        .arg("--metrics-out")
+        .arg(&metrics));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let alerts = read_jsonl(&alerts);
+    assert_eq!(firing(&alerts).count(), 4, "one per destination: {alerts:?}");
+    let resolved: Vec<&Value> = alerts.iter().filter(|a| a["status"] == "resolved").collect();
+    assert!(resolved.is_empty(), "the year-2100 packet resolved alerts: {resolved:?}");
+    let m = parse_metrics(&std::fs::read_to_string(&metrics).unwrap());
+    assert_eq!(metric(&m, "camwatch_future_timestamps_total"), 1.0);
 }
