@@ -48,6 +48,11 @@ pub enum Update {
 /// A MAC address claimed by more hosts than this is a router's, not a device's own.
 const ROUTER_MAC_HOSTS: usize = 4;
 
+/// How long a device must have been silent at its old address before a new address with its
+/// MAC counts as the device renumbered (a minute: a DHCP change is not instantaneous, and two
+/// live addresses of one host are not a move).
+const RENUMBER_QUIET: Micros = 60_000_000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
     pub ip: IpAddr,
@@ -114,6 +119,10 @@ pub struct Inventory {
     pub refused: u64,
     /// Devices changed since the last `take_dirty` (for persistence).
     dirty: HashSet<IpAddr>,
+    /// Addresses a renumbered device left, to delete from the state database.
+    removed: Vec<IpAddr>,
+    /// The address each MAC last claimed in ARP (bounded like the MAC table).
+    arp_owner: HashMap<[u8; 6], IpAddr>,
 }
 
 impl Inventory {
@@ -126,7 +135,14 @@ impl Inventory {
             max_unexpected,
             refused: 0,
             dirty: HashSet::new(),
+            removed: Vec::new(),
+            arp_owner: HashMap::new(),
         }
+    }
+
+    /// Addresses that no longer hold a device (it was renumbered) since the last call.
+    pub fn take_removed(&mut self) -> Vec<IpAddr> {
+        std::mem::take(&mut self.removed)
     }
 
     /// Devices changed since the last call.
@@ -300,6 +316,43 @@ impl Inventory {
         Some(ev)
     }
 
+    /// An ARP from `mac` claims `ip` (call after [`Inventory::observe`]). When the same MAC
+    /// claimed another address before, and the device there went quiet before this address
+    /// appeared, the device was renumbered (DHCP): its identity, firmware history and baselines
+    /// move to the new address. ARP is the evidence because only a host's own MAC claims its
+    /// address; a router's MAC, which carries many routed hosts, claims only the router's. A
+    /// device still active at its old address has a second address, not a new one.
+    pub fn arp_claim(&mut self, ip: IpAddr, mac: [u8; 6], ts: Micros) -> Option<DeviceEvent> {
+        if !self.is_device(ip) || mac[0] & 1 == 1 || mac == [0; 6] {
+            return None;
+        }
+        if self.arp_owner.len() >= self.max_devices.saturating_mul(2) && !self.arp_owner.contains_key(&mac) {
+            return None;
+        }
+        let old = self.arp_owner.insert(mac, ip).filter(|o| *o != ip)?;
+        let gone_quiet = self.devices.get(&old).filter(|d| d.mac == Some(mac)).map(|d| d.last_seen)?;
+        let appeared = self.devices.get(&ip).map_or(ts, |d| d.first_seen);
+        if gone_quiet.saturating_add(RENUMBER_QUIET) > appeared {
+            return None;
+        }
+        let mut d = self.devices.remove(&old)?;
+        // The record the new address got from its first packets is a few seconds old: the
+        // device's own history replaces it.
+        let fresh = self.devices.remove(&ip);
+        d.ip = ip;
+        d.last_seen = d.last_seen.max(ts).max(fresh.map_or(0, |f| f.last_seen));
+        if let Some(hosts) = self.mac_hosts.get_mut(&mac) {
+            hosts.remove(&old);
+        }
+        let mut ev = event(&d, DeviceEventKind::Renumbered, ts);
+        ev.previous_ip = Some(old);
+        self.devices.insert(ip, d);
+        self.dirty.remove(&old);
+        self.dirty.insert(ip);
+        self.removed.push(old);
+        Some(ev)
+    }
+
     /// Remembers an unexpected destination for a device; returns the device's count.
     pub fn flag_destination(&mut self, device: IpAddr, dest: IpAddr) -> Option<usize> {
         let d = self.devices.get_mut(&device)?;
@@ -351,6 +404,7 @@ fn event(d: &Device, kind: DeviceEventKind, ts: Micros) -> DeviceEvent {
         vendor: d.vendor().map(str::to_string),
         organization: d.organization.clone(),
         change: None,
+        previous_ip: None,
     }
 }
 
@@ -360,6 +414,51 @@ mod tests {
 
     fn inv() -> Inventory {
         Inventory::new(NetSet::private(), 3, 2)
+    }
+
+    #[test]
+    fn a_renumbered_device_keeps_its_identity_and_a_second_live_address_does_not_take_it() {
+        let mut inv = Inventory::new(NetSet::private(), 10, 2);
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap_or_else(|e| panic!("{e}")) };
+        let (a, b, c) = (ip("192.168.10.11"), ip("192.168.10.71"), ip("192.168.10.72"));
+        let mac = [0x44, 0x19, 0xb6, 1, 2, 3];
+        let s = 1_000_000;
+        inv.observe(a, Some(mac), 0);
+        assert!(inv.arp_claim(a, mac, 0).is_none(), "a first claim moves nothing");
+        let obs = Observation { firmware: Some("V5.7.3 build 220112".into()), ..Observation::default() };
+        inv.identify(a, Source::Sadp, &obs, s);
+        inv.contacted(a, ip("203.0.113.5"), 443, 6, None, s);
+        // .11 falls silent; two minutes later the MAC sends from .71 and claims it in ARP.
+        inv.observe(b, Some(mac), 120 * s);
+        let ev = inv.arp_claim(b, mac, 120 * s).unwrap_or_else(|| panic!("not renumbered"));
+        assert_eq!((ev.kind, ev.ip, ev.previous_ip), (DeviceEventKind::Renumbered, b, Some(a)));
+        assert!(inv.get(a).is_none());
+        let d = inv.get(b).unwrap_or_else(|| panic!("moved device missing"));
+        assert_eq!(
+            (d.first_seen, d.firmware_version(), d.destinations.len()),
+            (0, Some("V5.7.3 build 220112"), 1)
+        );
+        assert_eq!(inv.take_removed(), vec![a]);
+        // While .71 is live, .72 claimed by the same MAC is a second address, not a move.
+        inv.observe(c, Some(mac), 130 * s);
+        assert!(inv.arp_claim(c, mac, 130 * s).is_none());
+        assert!(inv.get(b).is_some() && inv.get(c).is_some());
+        assert!(inv.take_removed().is_empty());
+    }
+
+    #[test]
+    fn hosts_behind_a_router_are_never_merged() {
+        // A router's MAC carries routed hosts' packets but claims only its own address in ARP.
+        let mut inv = Inventory::new(NetSet::private(), 10, 2);
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap_or_else(|e| panic!("{e}")) };
+        let router = [0x4c, 0x5e, 0x0c, 0x1a, 0x2b, 0x3c];
+        let s = 1_000_000;
+        inv.arp_claim(ip("192.168.10.1"), router, 0);
+        inv.observe(ip("10.20.0.5"), Some(router), 0);
+        inv.observe(ip("10.20.0.6"), Some(router), 300 * s);
+        assert!(inv.arp_claim(ip("192.168.10.1"), router, 301 * s).is_none());
+        assert!(inv.get(ip("10.20.0.5")).is_some() && inv.get(ip("10.20.0.6")).is_some());
+        assert!(inv.take_removed().is_empty());
     }
 
     #[test]

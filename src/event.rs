@@ -193,6 +193,8 @@ pub struct DeviceEvent {
     pub organization: Option<String>,
     /// For `identity` events: the field that changed and its source.
     pub change: Option<crate::identity::Change>,
+    /// For `renumbered` events: the address the device had before.
+    pub previous_ip: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +207,9 @@ pub enum DeviceEventKind {
     MacChanged,
     /// An identity field was learned, changed, or disagreed between sources.
     Identity,
+    /// The device (known by its MAC) now uses another address: its identity, firmware history
+    /// and baselines moved with it.
+    Renumbered,
 }
 
 impl DeviceEventKind {
@@ -214,6 +219,7 @@ impl DeviceEventKind {
             DeviceEventKind::MacLearned => "mac_learned",
             DeviceEventKind::MacChanged => "mac_changed",
             DeviceEventKind::Identity => "identity",
+            DeviceEventKind::Renumbered => "renumbered",
         }
     }
 }

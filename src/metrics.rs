@@ -137,6 +137,13 @@ impl DeviceInfo {
             d.insert(labels.device.clone(), labels);
         }
     }
+
+    /// Drops a device's series (it moved to another address).
+    pub fn remove(&self, device: &str) {
+        if let Ok(mut d) = self.devices.write() {
+            d.remove(device);
+        }
+    }
 }
 
 impl Collector for DeviceInfo {

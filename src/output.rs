@@ -123,6 +123,7 @@ pub fn eve_device(d: &DeviceEvent, sensor: &str) -> Value {
             "vendor": d.vendor,
             "organization": d.organization,
             "change": d.change,
+            "previous_ip": d.previous_ip,
         },
         "sensor": sensor,
     })

@@ -929,6 +929,7 @@ impl<'s> Analysis<'s> {
                         vendor: d.and_then(|d| d.vendor()).map(str::to_string),
                         organization: d.and_then(|d| d.organization.clone()),
                         change: Some(change),
+                        previous_ip: None,
                     };
                     self.metrics().events.get_or_create(&EventLabels { event: "device" }).inc();
                     let line = eve_device(&ev, &self.sensor.config.sensor);
@@ -962,6 +963,12 @@ impl<'s> Analysis<'s> {
     /// Writes changed devices to the state database.
     fn save_state(&mut self) {
         let Some(store) = &mut self.store else { return };
+        for ip in self.inventory.take_removed() {
+            if let Err(e) = store.remove(ip) {
+                tracing::error!("State database delete failed: {e}.");
+                self.sensor.metrics.state_errors.inc();
+            }
+        }
         let dirty = self.inventory.take_dirty();
         if dirty.is_empty() {
             return;
@@ -1081,7 +1088,13 @@ impl<'s> Analysis<'s> {
                     self.flow_names.remove(&f.flow_id);
                 }
             }
-            Event::Arp { ts, arp } => self.observe(IpAddr::V4(arp.sender_ip), Some(arp.sender_mac), *ts),
+            Event::Arp { ts, arp } => {
+                let ip = IpAddr::V4(arp.sender_ip);
+                self.observe(ip, Some(arp.sender_mac), *ts);
+                if let Some(dev) = self.inventory.arp_claim(ip, arp.sender_mac, *ts) {
+                    self.device_changed(&dev);
+                }
+            }
             Event::Evidence(_) => {
                 if let Event::Evidence(o) = ev {
                     self.evidence_done(o);
@@ -1101,6 +1114,13 @@ impl<'s> Analysis<'s> {
 
     fn device_changed(&mut self, dev: &DeviceEvent) {
         self.metrics().events.get_or_create(&EventLabels { event: "device" }).inc();
+        if let Some(old) = dev.previous_ip {
+            tracing::info!(device = %dev.ip, previous = %old, "Device renumbered: its identity moved with its MAC.");
+            // The old address's identity series goes; its counters stay as they were.
+            if let Some(label) = self.labels.remove(&old) {
+                self.metrics().device_info.remove(&label);
+            }
+        }
         let line = eve_device(dev, &self.sensor.config.sensor);
         self.log(&line);
         self.publish_device(dev.ip);

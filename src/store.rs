@@ -180,6 +180,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Deletes everything stored for an address (its device moved to another).
+    pub fn remove(&mut self, ip: IpAddr) -> Result<(), String> {
+        let q = |e: rusqlite::Error| format!("state database: {e}");
+        let ip = ip.to_string();
+        let tx = self.conn.transaction().map_err(q)?;
+        for table in ["devices", "firmware_history", "destinations", "services"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE ip = ?1"), [&ip]).map_err(q)?;
+        }
+        tx.commit().map_err(q)
+    }
+
     /// Writes the given devices in one transaction.
     pub fn save<'a>(&mut self, devices: impl Iterator<Item = &'a Device>) -> Result<(), String> {
         let q = |e: rusqlite::Error| format!("state database: {e}");
@@ -327,6 +338,17 @@ mod tests {
         assert_eq!(d.destinations.len(), 1);
         let rtsp = d.services.get(&(6, 554)).copied();
         assert_eq!(rtsp, Some(crate::device::Service { first_seen: 40, last_seen: 50, flows: 2 }));
+        // A device that moved to another address leaves nothing behind at the old one.
+        let mut s = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        s.remove(ip).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.load().unwrap_or_else(|e| panic!("{e}")).is_empty());
+        for table in ["firmware_history", "destinations", "services"] {
+            let n: i64 = s
+                .conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(n, 0, "{table}");
+        }
     }
 
     #[test]

@@ -245,3 +245,75 @@ fn a_tftp_firmware_download_is_hashed_in_block_order() {
     let alert = r.alerts.iter().find(|a| a["rule"]["id"] == "firmware-image-unapproved-download");
     assert_eq!(alert.map(|a| a["device"]["ip"].clone()), Some(Value::from("192.168.1.64")), "{:?}", r.alerts);
 }
+
+#[test]
+fn a_camera_renumbered_by_dhcp_keeps_its_identity_in_events_and_state() {
+    use etherparse::PacketBuilder;
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let cam = [0x44, 0x19, 0xb6, 0x10, 0x20, 0x30];
+    let gw = [0x4c, 0x5e, 0x0c, 0x1a, 0x2b, 0x3c];
+    let arp = |ip: [u8; 4]| {
+        // A gratuitous ARP request: the camera announces its address (RFC 5227).
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&cam);
+        f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+        f.extend_from_slice(&cam);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&ip);
+        f
+    };
+    let ntp = |ip: [u8; 4]| {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(cam, gw)
+            .ipv4(ip, [192, 168, 10, 1], 64)
+            .udp(123, 123)
+            .write(&mut f, &[0x23; 48])
+            .unwrap();
+        f
+    };
+    let t0 = 1_767_225_600u64;
+    let frames = [
+        (t0, arp([192, 168, 10, 11])),
+        (t0 + 1, ntp([192, 168, 10, 11])),
+        (t0 + 600, ntp([192, 168, 10, 71])),
+        (t0 + 600, arp([192, 168, 10, 71])),
+        (t0 + 601, ntp([192, 168, 10, 71])),
+    ];
+    let pcap = dir.path().join("renumber.pcap");
+    let mut w =
+        PcapWriter::with_header(std::fs::File::create(&pcap).unwrap(), PcapHeader::default()).unwrap();
+    for (secs, f) in &frames {
+        w.write_packet(&PcapPacket::new(std::time::Duration::from_secs(*secs), f.len() as u32, f)).unwrap();
+    }
+    drop(w);
+    let (events, state) = (dir.path().join("events.jsonl"), dir.path().join("state.db"));
+    let o = run(bin()
+        .arg("replay")
+        .arg(&pcap)
+        .arg("--rules")
+        .arg(rules_dir())
+        .arg("--events")
+        .arg(&events)
+        .arg("--state")
+        .arg(&state));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let moved: Vec<Value> = read_jsonl(&events)
+        .into_iter()
+        .filter(|e| e["event_type"] == "device" && e["device"]["event"] == "renumbered")
+        .collect();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0]["device"]["ip"], "192.168.10.71");
+    assert_eq!(moved[0]["device"]["previous_ip"], "192.168.10.11");
+    let inv = inventory(&state);
+    let ips: Vec<&str> = inv.iter().filter_map(|d| d["ip"].as_str()).collect();
+    assert!(!ips.contains(&"192.168.10.11"), "the old address is gone: {ips:?}");
+    let cam = inv.iter().find(|d| d["ip"] == "192.168.10.71").unwrap();
+    assert_eq!(cam["mac"], "44:19:b6:10:20:30");
+    // First seen at the old address: the device's history came with it.
+    assert_eq!(
+        camwatch::alert::parse_rfc3339(cam["first_seen"].as_str().unwrap_or_default()),
+        Some(t0 * 1_000_000)
+    );
+}
