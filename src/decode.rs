@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use etherparse::err::Layer;
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice};
+use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice};
 
 /// libpcap link-layer header types (DLT_* / LINKTYPE_* values) camwatch understands.
 pub mod linktype {
@@ -87,6 +87,18 @@ pub struct IpPacket<'a> {
     pub payload: &'a [u8],
     /// A fragment: transport ports are unknown for non-first fragments.
     pub fragment: bool,
+    /// For an IPv4 fragment: what reassembly needs.
+    pub frag: Option<Fragment<'a>>,
+}
+
+/// One IPv4 fragment: its datagram's identification, where its bytes go, and the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    pub id: u16,
+    pub offset: etherparse::IpFragOffset,
+    pub more: bool,
+    /// The fragment's share of the IP payload (transport header included in the first).
+    pub data: &'a [u8],
 }
 
 /// An ARP announcement or request: who claims which address.
@@ -204,6 +216,51 @@ fn pppoe_ip(payload: &[u8]) -> Option<&[u8]> {
     (is_session_data && (ppp_proto == 0x0021 || ppp_proto == 0x0057)).then(|| &payload[8..])
 }
 
+/// The packet a reassembled datagram makes: the addresses and link of its last fragment, the
+/// transport header from the datagram's start, and `wire_bytes` (its fragments together) as its
+/// IP length. `None` when the transport header is malformed.
+pub fn reassembled<'a>(frag: &IpPacket<'_>, payload: &'a [u8], wire_bytes: u64) -> Option<IpPacket<'a>> {
+    let mut pkt = IpPacket {
+        src_mac: frag.src_mac,
+        dst_mac: frag.dst_mac,
+        vlan: frag.vlan,
+        src_ip: frag.src_ip,
+        dst_ip: frag.dst_ip,
+        proto: frag.proto,
+        src_port: 0,
+        dst_port: 0,
+        tcp_flags: 0,
+        tcp_seq: 0,
+        ip_len: u32::try_from(wire_bytes).unwrap_or(u32::MAX),
+        payload,
+        fragment: false,
+        frag: None,
+    };
+    match IpNumber(frag.proto) {
+        IpNumber::TCP => {
+            let t = etherparse::TcpSlice::from_slice(payload).ok()?;
+            pkt.src_port = t.source_port();
+            pkt.dst_port = t.destination_port();
+            pkt.tcp_seq = t.sequence_number();
+            pkt.tcp_flags = t.header_slice().get(13).copied().unwrap_or(0);
+            pkt.payload = t.payload();
+        }
+        IpNumber::UDP => {
+            let u = etherparse::UdpSlice::from_slice(payload).ok()?;
+            pkt.src_port = u.source_port();
+            pkt.dst_port = u.destination_port();
+            pkt.payload = u.payload();
+        }
+        IpNumber::ICMP => {
+            pkt.src_port = u16::from(*payload.first()?);
+            pkt.dst_port = u16::from(*payload.get(1)?);
+            pkt.payload = &[];
+        }
+        _ => {}
+    }
+    Some(pkt)
+}
+
 fn from_ip(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     let p = LaxSlicedPacket::from_ip(data)
         .map_err(|_| DecodeError::new(ErrorLayer::Network, "malformed IP header"))?;
@@ -248,9 +305,18 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>, link_src: Option<[u8; 6]>) -> Result
             None => Ok(Decoded::Other),
         };
     };
+    let mut frag = None;
     let (src_ip, dst_ip, ip_len, payload) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
+            if v4.payload().fragmented {
+                frag = Some(Fragment {
+                    id: h.identification(),
+                    offset: h.fragments_offset(),
+                    more: h.more_fragments(),
+                    data: v4.payload().payload,
+                });
+            }
             (
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
@@ -292,6 +358,7 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>, link_src: Option<[u8; 6]>) -> Result
         ip_len,
         payload: &[],
         fragment: payload.fragmented,
+        frag,
     };
     match &p.transport {
         Some(TransportSlice::Tcp(t)) => {

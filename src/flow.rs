@@ -64,11 +64,13 @@ impl FlowKey {
         }
     }
 
-    /// A hash that is the same for both directions, used to pick a worker.
+    /// A hash that is the same for both directions, used to pick a worker. It leaves the ports
+    /// out, so an IP fragment (no ports but in the first) reaches the worker that reassembles
+    /// its datagram and owns its flow.
     pub fn shard(&self, shards: usize) -> usize {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.hash(&mut h);
+        (self.proto, self.lo.0.min(self.hi.0), self.lo.0.max(self.hi.0)).hash(&mut h);
         (h.finish() % shards.max(1) as u64) as usize
     }
 }
@@ -132,11 +134,34 @@ impl FlowTable {
 
     /// Accounts one packet. Opening a flow in a full table first evicts the least recently seen
     /// tenth of the table (ended flows go to `ended`).
+    /// The flow a packet belongs to, without counting it: `(to_server, record)`.
+    pub fn lookup(&self, pkt: &IpPacket<'_>) -> Option<(bool, &FlowRecord)> {
+        let rec = &self.flows.get(&FlowKey::of(pkt))?.rec;
+        let to_server = if is_icmp(pkt.proto) {
+            pkt.src_ip == rec.src_ip
+        } else {
+            (pkt.src_ip, pkt.src_port) == (rec.src_ip, rec.src_port)
+        };
+        Some((to_server, rec))
+    }
+
     pub fn track(
         &mut self,
         pkt: &IpPacket<'_>,
         ts: Micros,
         ended: &mut Vec<FlowRecord>,
+    ) -> (Tracked, &FlowRecord) {
+        self.track_packets(pkt, ts, ended, 1)
+    }
+
+    /// As [`FlowTable::track`], for a datagram that came in `packets` fragments (`ip_len` is
+    /// their bytes together).
+    pub fn track_packets(
+        &mut self,
+        pkt: &IpPacket<'_>,
+        ts: Micros,
+        ended: &mut Vec<FlowRecord>,
+        packets: u64,
     ) -> (Tracked, &FlowRecord) {
         let key = FlowKey::of(pkt);
         if !self.flows.contains_key(&key) && self.flows.len() >= self.max_entries {
@@ -165,14 +190,14 @@ impl FlowTable {
         };
         let len = u64::from(pkt.ip_len);
         if to_server {
-            rec.pkts_toserver += 1;
+            rec.pkts_toserver += packets;
             rec.bytes_toserver += len;
             rec.tcp_flags_ts |= pkt.tcp_flags;
             if rec.src_mac.is_none() {
                 rec.src_mac = pkt.src_mac;
             }
         } else {
-            rec.pkts_toclient += 1;
+            rec.pkts_toclient += packets;
             rec.bytes_toclient += len;
             rec.tcp_flags_tc |= pkt.tcp_flags;
             if rec.dest_mac.is_none() {
@@ -282,6 +307,7 @@ mod tests {
             ip_len: 60,
             payload: &[],
             fragment: false,
+            frag: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub mod beacon;
 pub mod capture;
 pub mod config;
 pub mod decode;
+pub mod defrag;
 pub mod device;
 pub mod event;
 pub mod evidence;

@@ -192,6 +192,7 @@ pub struct Metrics {
     pub device_firmware_vulnerable: Family<DeviceLabels, Gauge>,
     pub queue_depth: Family<QueueLabels, Gauge>,
     pub future_timestamps: Counter,
+    pub fragmented_datagrams: Family<ResultLabels, Counter>,
     pub evidence_files: Gauge,
     pub evidence_bytes: Gauge,
     pub evidence_captures: Family<ResultLabels, Counter>,
@@ -238,6 +239,7 @@ impl Metrics {
             device_firmware_vulnerable: Family::default(),
             queue_depth: Family::default(),
             future_timestamps: Counter::default(),
+            fragmented_datagrams: Family::default(),
             evidence_files: Gauge::default(),
             evidence_bytes: Gauge::default(),
             evidence_captures: Family::default(),
@@ -307,6 +309,11 @@ impl Metrics {
         );
         r.register("queue_depth", "Items waiting in a pipeline queue", m.queue_depth.clone());
         r.register(
+            "fragmented_datagrams",
+            "IPv4 datagrams that came in fragments: reassembled, or dropped (incomplete, conflicting or past the bound)",
+            m.fragmented_datagrams.clone(),
+        );
+        r.register(
             "future_timestamps",
             "Packets stamped more than an hour ahead of the sensor's clock (they move no timers)",
             m.future_timestamps.clone(),
@@ -375,6 +382,9 @@ impl Metrics {
         }
         for result in ["ok", "error", "skipped"] {
             drop(self.evidence_captures.get_or_create(&ResultLabels { result }));
+        }
+        for result in ["reassembled", "dropped"] {
+            drop(self.fragmented_datagrams.get_or_create(&ResultLabels { result }));
         }
     }
 

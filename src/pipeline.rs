@@ -23,7 +23,7 @@ use crate::app::{AppEvent, AppLayer, Output as AppOutput};
 use crate::beacon::BeaconTracker;
 use crate::capture::{Drops, Next, RawPacket, Source};
 use crate::config::Config;
-use crate::decode::{decode, Decoded, ErrorLayer};
+use crate::decode::{decode, Decoded, ErrorLayer, IpPacket};
 use crate::device::Inventory;
 use crate::event::{
     DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, FlowRecord, Micros, TrafficBatch,
@@ -329,6 +329,9 @@ struct Worker<'s> {
     evidence: Option<(EvidenceRecorder, Receiver<EvidenceRequest>)>,
     evidence_out: Vec<EvidenceOutcome>,
     index: usize,
+    defrag: crate::defrag::Defrag,
+    /// What `defrag` reported at the last flush.
+    reported_defrag: (u64, u64),
     /// Packets handled, the wall clock (read every 1024 of them) and packets whose time was
     /// too far ahead of it to move flow time.
     seen: u64,
@@ -365,6 +368,8 @@ impl<'s> Worker<'s> {
             evidence,
             evidence_out: Vec::new(),
             index,
+            defrag: crate::defrag::Defrag::default(),
+            reported_defrag: (0, 0),
         }
     }
 
@@ -465,30 +470,16 @@ impl<'s> Worker<'s> {
             Ok(Decoded::Arp(arp)) => {
                 let _ = self.events.send(Event::Arp { ts: p.ts, arp });
             }
-            Ok(Decoded::Ip(ip)) => {
-                let (tracked, rec) = self.table.track(&ip, p.ts, &mut self.ended);
-                flow = Some(tracked.flow_id);
-                if tracked.new {
-                    self.flows_opened += 1;
-                    let mut start = rec.clone();
-                    start.reason = FlowEndReason::Active;
-                    let _ = self.events.send(Event::FlowStart(start));
-                }
-                self.app.packet(rec, &ip, tracked.to_server, p.ts, &mut self.app_out);
-                self.send_app();
-                let len = u64::from(ip.ip_len);
-                let devices = &self.sensor.devices;
-                if devices.contains(ip.src_ip) {
-                    let key = TrafficKey { device: ip.src_ip, sent: true, class: DestClass::of(ip.dst_ip) };
-                    *self.traffic.entry(key).or_default() += len;
-                    let seen = self.last_seen.entry(ip.src_ip).or_default();
-                    *seen = (*seen).max(p.ts);
-                }
-                if devices.contains(ip.dst_ip) {
-                    let key = TrafficKey { device: ip.dst_ip, sent: false, class: DestClass::of(ip.src_ip) };
-                    *self.traffic.entry(key).or_default() += len;
+            // A fragment waits for the rest of its datagram; the datagram then goes on whole.
+            Ok(Decoded::Ip(ip)) if ip.frag.is_some() => {
+                if let Some(d) = self.defrag.add(&ip, p.ts) {
+                    match crate::decode::reassembled(&ip, &d.payload, d.wire_bytes) {
+                        Some(whole) => flow = Some(self.ip_packet(&whole, p.ts, d.fragments)),
+                        None => self.decode_errors[2] += 1,
+                    }
                 }
             }
+            Ok(Decoded::Ip(ip)) => flow = Some(self.ip_packet(&ip, p.ts, 1)),
         }
         if let Some((rec, _)) = &mut self.evidence {
             rec.packet(flow, p, &mut self.evidence_out);
@@ -498,6 +489,33 @@ impl<'s> Worker<'s> {
         if self.now >= self.last_flush + 1_000_000 || self.traffic.len() >= MAX_TRAFFIC_KEYS {
             self.flush();
         }
+    }
+
+    /// One IP packet (or a reassembled datagram that came in `packets` fragments) through the
+    /// flow table, the application layer and the device traffic counters; returns its flow.
+    fn ip_packet(&mut self, ip: &IpPacket<'_>, ts: Micros, packets: u64) -> u64 {
+        let (tracked, rec) = self.table.track_packets(ip, ts, &mut self.ended, packets);
+        if tracked.new {
+            self.flows_opened += 1;
+            let mut start = rec.clone();
+            start.reason = FlowEndReason::Active;
+            let _ = self.events.send(Event::FlowStart(start));
+        }
+        self.app.packet(rec, ip, tracked.to_server, ts, &mut self.app_out);
+        self.send_app();
+        let len = u64::from(ip.ip_len);
+        let devices = &self.sensor.devices;
+        if devices.contains(ip.src_ip) {
+            let key = TrafficKey { device: ip.src_ip, sent: true, class: DestClass::of(ip.dst_ip) };
+            *self.traffic.entry(key).or_default() += len;
+            let seen = self.last_seen.entry(ip.src_ip).or_default();
+            *seen = (*seen).max(ts);
+        }
+        if devices.contains(ip.dst_ip) {
+            let key = TrafficKey { device: ip.dst_ip, sent: false, class: DestClass::of(ip.src_ip) };
+            *self.traffic.entry(key).or_default() += len;
+        }
+        tracked.flow_id
     }
 
     fn expire(&mut self) {
@@ -544,6 +562,10 @@ impl<'s> Worker<'s> {
         }
         m.flows.inc_by(std::mem::take(&mut self.flows_opened));
         m.future_timestamps.inc_by(std::mem::take(&mut self.future));
+        let (ok, dropped) = (self.defrag.reassembled, self.defrag.dropped);
+        let (ok0, dropped0) = std::mem::replace(&mut self.reported_defrag, (ok, dropped));
+        m.fragmented_datagrams.get_or_create(&ResultLabels { result: "reassembled" }).inc_by(ok - ok0);
+        m.fragmented_datagrams.get_or_create(&ResultLabels { result: "dropped" }).inc_by(dropped - dropped0);
         m.streams_refused.inc_by(self.app.refused - self.reported_refused);
         self.reported_refused = self.app.refused;
         let active = i64::try_from(self.table.len()).unwrap_or(i64::MAX);

@@ -156,3 +156,74 @@ fn garbage_frames_are_counted_not_fatal() {
     assert!(errors >= 14.0, "frames shorter than an Ethernet header are link errors: {}", keys(&metrics));
     assert_eq!(metric(&metrics, "camwatch_capture_packets_total{source=\"file\"}"), 80.0);
 }
+
+/// A DNS query for a vendor cloud name cut into 16-byte IPv4 fragments (sent in reverse order,
+/// an old evasion) is put back together: the lookup alert fires and the flow counts the fragments.
+#[test]
+fn a_fragmented_lookup_is_reassembled_and_still_alerted() {
+    use etherparse::{IpFragOffset, IpNumber, Ipv4Header, PacketBuilder};
+    let dir = tempfile::tempdir().unwrap();
+    let mut dns = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["dev", "hik-connect", "com"] {
+        dns.push(label.len() as u8);
+        dns.extend_from_slice(label.as_bytes());
+    }
+    dns.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut datagram = Vec::new();
+    PacketBuilder::ipv4([192, 168, 10, 11], [8, 8, 8, 8], 64)
+        .udp(40000, 53)
+        .write(&mut datagram, &dns)
+        .unwrap();
+    let ip_payload = datagram[20..].to_vec();
+    let (cam, gw) = ([0x44, 0x19, 0xb6, 1, 2, 3], [0x4c, 0x5e, 0x0c, 0x1a, 0x2b, 0x3c]);
+    let chunks: Vec<&[u8]> = ip_payload.chunks(16).collect();
+    let mut frames: Vec<Vec<u8>> = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut h =
+                Ipv4Header::new(chunk.len() as u16, 64, IpNumber::UDP, [192, 168, 10, 11], [8, 8, 8, 8])
+                    .unwrap();
+            h.identification = 0x4242;
+            h.more_fragments = i + 1 < chunks.len();
+            h.fragment_offset = IpFragOffset::try_new((i * 2) as u16).unwrap();
+            h.header_checksum = h.calc_header_checksum();
+            let mut f = gw.to_vec();
+            f.extend_from_slice(&cam);
+            f.extend_from_slice(&[0x08, 0x00]);
+            f.extend_from_slice(&h.to_bytes());
+            f.extend_from_slice(chunk);
+            f
+        })
+        .collect();
+    frames.reverse();
+    let n = frames.len() as u64;
+    assert!(n >= 3);
+    let pcap = dir.path().join("fragments.pcap");
+    write_frames(&pcap, &frames);
+    let (alerts, events, metrics) =
+        (dir.path().join("a.jsonl"), dir.path().join("e.jsonl"), dir.path().join("m.txt"));
+    let o = run(bin()
+        .arg("replay")
+        .arg(&pcap)
+        .arg("--rules")
+        .arg(rules_dir())
+        .arg("--alerts")
+        .arg(&alerts)
+        .arg("--events")
+        .arg(&events)
+        .arg("--metrics-out")
+        .arg(&metrics));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let alerts = read_jsonl(&alerts);
+    assert!(alerts.iter().any(|a| a["rule"]["id"] == "hikvision-cloud-lookup"), "{alerts:?}");
+    let events = read_jsonl(&events);
+    let flow = events
+        .iter()
+        .find(|e| e["event_type"] == "flow" && e["dest_port"] == 53)
+        .unwrap_or_else(|| panic!("no flow to port 53: {events:?}"));
+    assert_eq!(flow["flow"]["pkts_toserver"], n);
+    assert_eq!(flow["flow"]["bytes_toserver"], n * 20 + ip_payload.len() as u64);
+    let m = parse_metrics(&std::fs::read_to_string(&metrics).unwrap());
+    assert_eq!(metric(&m, "camwatch_fragmented_datagrams_total{result=\"reassembled\"}"), 1.0);
+}

@@ -954,6 +954,7 @@ rules:
             ip_len: 60,
             payload: &[],
             fragment: false,
+            frag: None,
         };
         FlowRecord::open(1, &pkt, 0)
     }
