@@ -122,6 +122,9 @@ fn suricata_outcomes() -> Vec<Outcome> {
                 let ty = f["match"]["event_type"].as_str().unwrap_or("");
                 matches!(ty, "dns" | "tls" | "http" | "dhcp")
             })
+            // Filters for Suricata before 8 describe its older EVE shapes (DNS responses logged
+            // in the request's direction, `dns.rrname` instead of `queries`): camwatch follows 8.
+            .filter(|f| f.get("requires").and_then(|r| r.get("lt-version")).is_none())
             .collect();
         if filters.is_empty() {
             continue;
