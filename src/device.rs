@@ -61,6 +61,9 @@ pub struct Device {
     pub organization: Option<String>,
     pub first_seen: Micros,
     pub last_seen: Micros,
+    /// When the device last sent a packet (this run). `last_seen` also moves when others send
+    /// to it.
+    pub last_sent: Option<Micros>,
     pub identity: Identity,
     pub firmware: FirmwareHistory,
     /// Peers the device opened flows to (bounded).
@@ -79,6 +82,7 @@ impl Device {
             organization: None,
             first_seen: ts,
             last_seen: ts,
+            last_sent: None,
             identity: Identity::default(),
             firmware: FirmwareHistory::default(),
             destinations: BTreeMap::new(),
@@ -330,7 +334,12 @@ impl Inventory {
             return None;
         }
         let old = self.arp_owner.insert(mac, ip).filter(|o| *o != ip)?;
-        let gone_quiet = self.devices.get(&old).filter(|d| d.mac == Some(mac)).map(|d| d.last_seen)?;
+        // Quiet means it stopped sending: others may go on calling the old address.
+        let gone_quiet = self
+            .devices
+            .get(&old)
+            .filter(|d| d.mac == Some(mac))
+            .map(|d| d.last_sent.unwrap_or(d.last_seen))?;
         let appeared = self.devices.get(&ip).map_or(ts, |d| d.first_seen);
         if gone_quiet.saturating_add(RENUMBER_QUIET) > appeared {
             return None;
@@ -351,6 +360,13 @@ impl Inventory {
         self.dirty.insert(ip);
         self.removed.push(old);
         Some(ev)
+    }
+
+    /// The device sent a packet at `ts`.
+    pub fn sent(&mut self, ip: IpAddr, ts: Micros) {
+        if let Some(d) = self.devices.get_mut(&ip) {
+            d.last_sent = Some(d.last_sent.map_or(ts, |t| t.max(ts)));
+        }
     }
 
     /// Remembers an unexpected destination for a device; returns the device's count.
@@ -439,6 +455,18 @@ mod tests {
             (0, Some("V5.7.3 build 220112"), 1)
         );
         assert_eq!(inv.take_removed(), vec![a]);
+        // An NVR that keeps calling the old address does not keep it from moving: what counts is
+        // when the device last sent.
+        let mac2 = [0x44, 0x19, 0xb6, 9, 9, 9];
+        let (d1, d2) = (ip("192.168.10.21"), ip("192.168.10.81"));
+        inv.observe(d1, Some(mac2), 0);
+        inv.sent(d1, 0);
+        inv.arp_claim(d1, mac2, 0);
+        inv.observe(d1, None, 100 * s); // called, not calling
+        inv.observe(d2, Some(mac2), 110 * s);
+        let ev = inv.arp_claim(d2, mac2, 110 * s).unwrap_or_else(|| panic!("not renumbered"));
+        assert_eq!(ev.previous_ip, Some(d1));
+        assert_eq!(inv.take_removed(), vec![d1]);
         // While .71 is live, .72 claimed by the same MAC is a second address, not a move.
         inv.observe(c, Some(mac), 130 * s);
         assert!(inv.arp_claim(c, mac, 130 * s).is_none());

@@ -1160,6 +1160,7 @@ impl<'s> Analysis<'s> {
         }
         for (ip, ts) in &batch.last_seen {
             self.observe(*ip, None, *ts);
+            self.inventory.sent(*ip, *ts);
             let device = self.label(*ip);
             self.metrics().device_last_seen.get_or_create(&DeviceLabels { device }).set(*ts as f64 / 1e6);
         }

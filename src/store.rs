@@ -99,6 +99,7 @@ impl Store {
                 organization,
                 first_seen: u64::try_from(first).unwrap_or(0),
                 last_seen: u64::try_from(last).unwrap_or(0),
+                last_sent: None,
                 identity,
                 firmware: FirmwareHistory::default(),
                 destinations: Default::default(),
