@@ -216,6 +216,31 @@ fn pppoe_ip(payload: &[u8]) -> Option<&[u8]> {
     (is_session_data && (ppp_proto == 0x0021 || ppp_proto == 0x0057)).then(|| &payload[8..])
 }
 
+/// The IPv6 packet a Teredo datagram (RFC 4380: UDP port 3544) carries, after the optional
+/// authentication and origin indicators; `None` when the payload is not one.
+pub fn teredo_inner<'a>(outer: &IpPacket<'a>) -> Option<&'a [u8]> {
+    const TEREDO_PORT: u16 = 3544;
+    if outer.proto != PROTO_UDP || (outer.src_port != TEREDO_PORT && outer.dst_port != TEREDO_PORT) {
+        return None;
+    }
+    let mut p = outer.payload;
+    // Authentication indicator: 0x0001, client id length, auth value length, the two, then an
+    // 8-byte nonce and a confirmation byte.
+    if p.get(..2) == Some(&[0, 1]) {
+        let id_len = usize::from(*p.get(2)?);
+        let auth_len = usize::from(*p.get(3)?);
+        p = p.get(4 + id_len + auth_len + 9..)?;
+    }
+    // Origin indication: 0x0000, the obfuscated port and address (8 bytes in all).
+    if p.get(..2) == Some(&[0, 0]) {
+        p = p.get(8..)?;
+    }
+    // An IPv6 header, whose payload length fits what is there.
+    let version = p.first()? >> 4;
+    let payload_len = usize::from(u16::from_be_bytes([*p.get(4)?, *p.get(5)?]));
+    (version == 6 && p.len() >= 40 && 40 + payload_len <= p.len()).then_some(p)
+}
+
 /// The packet a reassembled datagram makes: the addresses and link of its last fragment, the
 /// transport header from the datagram's start, and `wire_bytes` (its fragments together) as its
 /// IP length. `None` when the transport header is malformed.
@@ -398,6 +423,40 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>, link_src: Option<[u8; 6]>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn teredo_carries_ipv6_after_its_indicators() {
+        let mut ipv6 = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
+        ipv6.extend_from_slice(&[
+            0x20, 0x01, 0, 0, 0x41, 0x37, 0x9e, 0x50, 0x80, 0, 0xf1, 0x2a, 0xb9, 0xc8, 0x28, 0x15,
+        ]);
+        ipv6.extend_from_slice(&[0x20, 0x01, 0x48, 0x60, 0, 0, 0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x68]);
+        let udp = |payload: &[u8], sport: u16| {
+            let mut f = Vec::new();
+            etherparse::PacketBuilder::ipv4([192, 168, 2, 16], [83, 170, 1, 38], 64)
+                .udp(sport, 3544)
+                .write(&mut f, payload)
+                .unwrap_or_else(|e| panic!("{e}"));
+            f
+        };
+        let inner = |frame: &[u8]| match decode(linktype::RAW, frame) {
+            Ok(Decoded::Ip(ip)) => teredo_inner(&ip).map(<[u8]>::to_vec),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(inner(&udp(&ipv6, 40000)), Some(ipv6.clone()));
+        let mut origin = vec![0, 0, 0x12, 0x34, 1, 2, 3, 4];
+        origin.extend_from_slice(&ipv6);
+        assert_eq!(inner(&udp(&origin, 40000)), Some(ipv6.clone()));
+        // Not IPv6, cut short, or another port: nothing.
+        assert_eq!(inner(&udp(&[0x45; 40], 40000)), None);
+        assert_eq!(inner(&udp(&ipv6[..30], 40000)), None);
+        let mut other = Vec::new();
+        etherparse::PacketBuilder::ipv4([192, 168, 2, 16], [83, 170, 1, 38], 64)
+            .udp(40000, 3545)
+            .write(&mut other, &ipv6)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(inner(&other), None);
+    }
     use etherparse::PacketBuilder;
 
     fn tcp_frame(payload: &[u8]) -> Vec<u8> {

@@ -479,7 +479,17 @@ impl<'s> Worker<'s> {
                     }
                 }
             }
-            Ok(Decoded::Ip(ip)) => flow = Some(self.ip_packet(&ip, p.ts, 1)),
+            Ok(Decoded::Ip(ip)) => {
+                flow = Some(self.ip_packet(&ip, p.ts, 1));
+                // IPv6 tunnelled in Teredo is analysed as well as its tunnel (Suricata does too):
+                // a camera reaching the IPv6 internet through it is not hidden in UDP 3544.
+                if let Some(inner) = crate::decode::teredo_inner(&ip) {
+                    if let Ok(Decoded::Ip(mut inner)) = decode(crate::decode::linktype::RAW, inner) {
+                        inner.vlan = ip.vlan;
+                        self.ip_packet(&inner, p.ts, 1);
+                    }
+                }
+            }
         }
         if let Some((rec, _)) = &mut self.evidence {
             rec.packet(flow, p, &mut self.evidence_out);

@@ -193,3 +193,44 @@ fn dns_names_sni_and_http_hosts_match_tshark() {
     assert!(compared > 20, "too few names compared: {compared}");
     assert!(mismatches.is_empty(), "camwatch and tshark disagree:\n{}", mismatches.join("\n"));
 }
+
+/// IPv6 tunnelled in Teredo (suricata-verify's decode-teredo-01): camwatch sees the same inner
+/// conversations as tshark, beside the UDP tunnel itself.
+#[test]
+fn teredo_tunnelled_ipv6_matches_tshark() {
+    let pcap = corpus().join("suricata-verify/decode-teredo-01/input.pcap");
+    let pair = |a: &str, b: &str| {
+        let (a, b): (std::net::IpAddr, std::net::IpAddr) = (a.parse().unwrap(), b.parse().unwrap());
+        if a <= b {
+            (a, b)
+        } else {
+            (b, a)
+        }
+    };
+    let out = Command::new(tool("tshark"))
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args(["-Y", "teredo && ipv6", "-T", "fields", "-e", "ipv6.src", "-e", "ipv6.dst"])
+        .output()
+        .unwrap();
+    let want: BTreeSet<_> =
+        text(&out.stdout).lines().filter_map(|l| l.split_once('\t')).map(|(a, b)| pair(a, b)).collect();
+    assert!(want.len() >= 2, "{want:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let o = run(bin().arg("replay").arg(&pcap).arg("--rules").arg(rules_dir()).arg("--events").arg(&events));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let flows = read_jsonl(&events);
+    let got: BTreeSet<_> = flows
+        .iter()
+        .filter(|e| e["event_type"] == "flow")
+        .filter_map(|e| Some((e["src_ip"].as_str()?, e["dest_ip"].as_str()?)))
+        .filter(|(a, _)| a.contains(':'))
+        .map(|(a, b)| pair(a, b))
+        .collect();
+    assert_eq!(got, want);
+    // The tunnel is still a flow of its own.
+    assert!(flows
+        .iter()
+        .any(|e| e["event_type"] == "flow" && (e["dest_port"] == 3544 || e["src_port"] == 3544)));
+}
