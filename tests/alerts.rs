@@ -10,6 +10,12 @@ use serde_json::Value;
 
 use crate::util::*;
 
+/// An egress rule whose alerts resolve 5 s after their destination was last contacted.
+const EGRESS_RESOLVING_IN_5S: &str = "networks:\n  allowed: [private, multicast, broadcast]\nrules:\n  \
+    - id: t-egress\n    name: Egress\n    severity: high\n    category: egress\n    match:\n      \
+    event: flow_start\n      where:\n        dest_ip: { not_in: [allowed] }\n    \
+    suppress: { key: [device, dest_ip], interval: 1h, resolve_after: 5s }\n";
+
 fn firing(alerts: &[Value]) -> impl Iterator<Item = &Value> {
     alerts.iter().filter(|a| a["status"] == "firing")
 }
@@ -83,13 +89,7 @@ fn an_alert_resolves_once_its_condition_is_no_longer_seen() {
     let g = generated(22, Anomalies { egress: true, cloud: true, ..Anomalies::default() });
     let out = tempfile::tempdir().unwrap();
     let rules = out.path().join("rules.yaml");
-    std::fs::write(
-        &rules,
-        "networks:\n  allowed: [private, multicast, broadcast]\nrules:\n  - id: t-egress\n    name: Egress\n    \
-         severity: high\n    category: egress\n    match:\n      event: flow_start\n      where:\n        \
-         dest_ip: { not_in: [allowed] }\n    suppress: { key: [device, dest_ip], interval: 1h, resolve_after: 5s }\n",
-    )
-    .unwrap();
+    std::fs::write(&rules, EGRESS_RESOLVING_IN_5S).unwrap();
     let alerts_path = out.path().join("alerts.jsonl");
     let metrics_path = out.path().join("metrics.txt");
     let o = run(bin()
@@ -166,13 +166,7 @@ fn a_packet_from_the_future_resolves_nothing() {
     }
     drop(w);
     let rules = out.path().join("rules.yaml");
-    std::fs::write(
-        &rules,
-        "networks:\n  allowed: [private, multicast, broadcast]\nrules:\n  - id: t-egress\n    name: Egress\n    \
-         severity: high\n    category: egress\n    match:\n      event: flow_start\n      where:\n        \
-         dest_ip: { not_in: [allowed] }\n    suppress: { key: [device, dest_ip], interval: 1h, resolve_after: 5s }\n",
-    )
-    .unwrap();
+    std::fs::write(&rules, EGRESS_RESOLVING_IN_5S).unwrap();
     let (alerts, metrics) = (out.path().join("alerts.jsonl"), out.path().join("metrics.txt"));
     let o = run(bin()
         .arg("replay")
