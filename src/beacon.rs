@@ -174,13 +174,22 @@ impl BeaconTracker {
         Some(s)
     }
 
-    /// Drops pairs with nothing inside the window, or else the one idle longest.
+    /// Drops pairs with nothing inside the window, or else the idlest eighth, so a device
+    /// scanning many addresses costs one sweep per eighth of the table, not one per address.
     fn make_room(&mut self, now: Micros, window: u64) {
         let before = self.pairs.len();
         self.pairs.retain(|_, s| s.last_seen.saturating_add(window) >= now);
         if self.pairs.len() == before {
-            if let Some(k) = self.pairs.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| *k) {
-                self.pairs.remove(&k);
+            let mut idle: Vec<Micros> = self.pairs.values().map(|s| s.last_seen).collect();
+            let k = (idle.len() / 8).max(1);
+            if !idle.is_empty() {
+                let cut = *idle.select_nth_unstable(k - 1).1;
+                let mut removed = 0;
+                self.pairs.retain(|_, s| {
+                    let drop = removed < k && s.last_seen <= cut;
+                    removed += usize::from(drop);
+                    !drop
+                });
             }
         }
         self.dropped += (before - self.pairs.len()) as u64;
@@ -361,6 +370,21 @@ mod tests {
         }
         assert_eq!(t.len(), 3);
         assert_eq!(t.dropped, 7);
+        // A full table of 80 drops its ten idlest pairs at once, not one per newcomer.
+        let cfg80 =
+            BeaconConfig { max_pairs: 80, window: Duration::from_secs(3600), ..BeaconConfig::default() };
+        let mut big = BeaconTracker::new(cfg80);
+        for i in 0..81u64 {
+            big.connection(
+                ip("10.0.0.7"),
+                IpAddr::from([198, 51, (i / 250) as u8, (i % 250) as u8]),
+                i * S,
+                1,
+            );
+        }
+        assert_eq!((big.len(), big.dropped), (71, 10));
+        assert!(!big.pairs.contains_key(&(ip("10.0.0.7"), IpAddr::from([198, 51, 0, 9]))), "the idlest went");
+        assert!(big.pairs.contains_key(&(ip("10.0.0.7"), IpAddr::from([198, 51, 0, 10]))));
         let d = ip("10.0.0.6");
         for i in 0..5000u64 {
             t.connection(d, ip("203.0.113.200"), i * S, 1);
