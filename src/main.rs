@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use camwatch::capture::Source;
 use camwatch::config::Config;
-use camwatch::metrics::{Metrics, ReasonLabels};
+use camwatch::metrics::{Metrics, ResultLabels};
 use camwatch::pipeline::{Outputs, Sensor, Summary};
 use camwatch::rules::RuleSet;
 
@@ -320,11 +320,11 @@ fn reload(sensor: &Sensor, paths: &[PathBuf]) {
         Ok(rules) => {
             tracing::info!(rules = rules.rules.len(), "Rules reloaded.");
             sensor.swap_rules(rules);
-            sensor.metrics.rules_reloads.get_or_create(&ReasonLabels { reason: "success" }).inc();
+            sensor.metrics.rules_reloads.get_or_create(&ResultLabels { result: "success" }).inc();
         }
         Err(e) => {
             tracing::error!("Rules reload rejected, the running rules stay active: {e}");
-            sensor.metrics.rules_reloads.get_or_create(&ReasonLabels { reason: "failure" }).inc();
+            sensor.metrics.rules_reloads.get_or_create(&ResultLabels { result: "failure" }).inc();
         }
     }
 }

@@ -207,7 +207,7 @@ pub struct Metrics {
     pub state_errors: Counter,
     pub active_dns_lookups: Family<ResultLabels, Counter>,
     pub rules_loaded: Gauge,
-    pub rules_reloads: Family<ReasonLabels, Counter>,
+    pub rules_reloads: Family<ResultLabels, Counter>,
 }
 
 impl Metrics {
@@ -368,8 +368,8 @@ impl Metrics {
         for reason in ["open", "read", "truncated"] {
             drop(self.capture_errors.get_or_create(&ReasonLabels { reason }));
         }
-        for reason in ["success", "failure"] {
-            drop(self.rules_reloads.get_or_create(&ReasonLabels { reason }));
+        for result in ["success", "failure"] {
+            drop(self.rules_reloads.get_or_create(&ResultLabels { result }));
         }
         for queue in ["packets", "events"] {
             drop(self.queue_depth.get_or_create(&QueueLabels { queue }));

@@ -77,7 +77,7 @@ fn sighup_reloads_rules_and_a_bad_file_keeps_the_running_rules() {
     assert!(line.contains("site.yaml:"), "{line}");
     let m = parse_metrics(&http_get(&addr, "/metrics"));
     // SIGHUP, and the file watcher if it saw the edit first: at least one rejection.
-    assert!(metric(&m, "camwatch_rules_reloads_total{reason=\"failure\"}") >= 1.0);
+    assert!(metric(&m, "camwatch_rules_reloads_total{result=\"failure\"}") >= 1.0);
     assert_eq!(metric(&m, "camwatch_rules_loaded"), 1.0, "the running rules stay active");
 
     let telnet = "rules:\n  - id: telnet-to-device\n    name: Telnet to a device\n    severity: medium\n    category: policy\n    match:\n      event: flow_start\n      device: dest\n      where:\n        dest_port: { eq: 23 }\n";
@@ -85,7 +85,7 @@ fn sighup_reloads_rules_and_a_bad_file_keeps_the_running_rules() {
     d.signal("HUP");
     d.wait_for("Rules reloaded", WAIT);
     let m = parse_metrics(&http_get(&addr, "/metrics"));
-    assert!(metric(&m, "camwatch_rules_reloads_total{reason=\"success\"}") >= 1.0);
+    assert!(metric(&m, "camwatch_rules_reloads_total{result=\"success\"}") >= 1.0);
     assert_eq!(metric(&m, "camwatch_rules_loaded"), 2.0);
 
     // An edit on disk is picked up without a signal.

@@ -530,11 +530,11 @@ fn the_query_checks_catch_mistakes() {
     let docs = documented_metrics();
     let bad = |e: &str| check_expr(e, &docs);
     assert!(
-        bad(r#"sum by (reason) (increase(camwatch_rules_reloads_total{sensor=~"$sensor"}[5m]))"#).is_empty()
+        bad(r#"sum by (result) (increase(camwatch_rules_reloads_total{sensor=~"$sensor"}[5m]))"#).is_empty()
     );
     assert_eq!(bad(r#"camwatch_no_such_metric{sensor=~"$sensor"}"#).len(), 1);
-    assert_eq!(bad(r#"camwatch_rules_reloads_total{sensor=~"$sensor",result="failure"}"#).len(), 1);
-    assert_eq!(bad(r#"sum by (result) (camwatch_rules_reloads_total{sensor=~"$sensor"})"#).len(), 1);
+    assert_eq!(bad(r#"camwatch_rules_reloads_total{sensor=~"$sensor",reason="failure"}"#).len(), 1);
+    assert_eq!(bad(r#"sum by (reason) (camwatch_rules_reloads_total{sensor=~"$sensor"})"#).len(), 1);
     assert_eq!(bad(r#"rate(camwatch_flows_active{sensor=~"$sensor"}[1m])"#).len(), 1);
     assert_eq!(bad("vector(0)").len(), 1);
     let p = parse(r#"a{x="1"} * on(sensor, device) group_left() b or vector(0)"#);
