@@ -169,9 +169,7 @@ impl BeaconTracker {
             return None;
         }
         series.last_scored = Some((newest, n));
-        let mut s = score(device, dest, &series.conns);
-        s.hours = series.hours.len();
-        Some(s)
+        Some(score(device, dest, &series.conns, series.hours.len()))
     }
 
     /// Drops pairs with nothing inside the window, or else the idlest eighth, so a device
@@ -226,7 +224,7 @@ fn dispersion_score(madm: f64, median: f64) -> f64 {
     (1.0 - madm / median).max(0.0)
 }
 
-fn score(device: IpAddr, dest: IpAddr, conns: &VecDeque<Conn>) -> BeaconScore {
+fn score(device: IpAddr, dest: IpAddr, conns: &VecDeque<Conn>, hours: usize) -> BeaconScore {
     let mut intervals: Vec<f64> = conns
         .iter()
         .zip(conns.iter().skip(1))
@@ -247,15 +245,13 @@ fn score(device: IpAddr, dest: IpAddr, conns: &VecDeque<Conn>) -> BeaconScore {
 
     let first = conns.front().map_or(0, |c| c.start);
     let last = conns.back().map_or(0, |c| c.start);
-    let mut hours: Vec<u64> = conns.iter().map(|c| c.start / HOUR).collect();
-    hours.dedup();
     BeaconScore {
         device,
         dest,
         connections: conns.len(),
         interval,
         duration: last.saturating_sub(first) as f64 / 1e6,
-        hours: hours.len(),
+        hours,
         ts_skew,
         ts_madm,
         ts_score,

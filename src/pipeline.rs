@@ -758,9 +758,6 @@ impl<'s> Analysis<'s> {
         }
         let cfg = EvidenceConfig { dir, ..cfg.clone() };
         self.prune_evidence(&cfg);
-        for result in ["ok", "error", "skipped"] {
-            drop(self.metrics().evidence_captures.get_or_create(&ResultLabels { result }));
-        }
         Ok(EvidenceState { cfg, txs: Vec::new(), pending: HashMap::new(), last_prune: Some(Instant::now()) })
     }
 
@@ -1234,7 +1231,7 @@ impl<'s> Analysis<'s> {
                 .device_alerts
                 .get_or_create(&DeviceSeverityLabels { device, severity: alert.rule.severity.clone() })
                 .inc();
-            self.raise(&alert);
+            self.raise(alert);
         }
     }
 
@@ -1255,7 +1252,7 @@ impl<'s> Analysis<'s> {
         }
     }
 
-    fn raise(&mut self, alert: &Alert) {
+    fn raise(&mut self, alert: Alert) {
         *self.summary.alerts.entry(alert.rule.id.clone()).or_default() += 1;
         self.metrics()
             .alerts
@@ -1273,7 +1270,7 @@ impl<'s> Analysis<'s> {
                 alert.summary
             );
         }
-        self.emit(alert.clone());
+        self.emit(alert);
     }
 
     /// Appends an alert record to the journal, which every sink delivers from.

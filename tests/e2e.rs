@@ -141,6 +141,12 @@ fn am_alerts(addr: &str) -> Option<Vec<Value>> {
     (status == 200).then(|| serde_json::from_str::<Vec<Value>>(&body).ok()).flatten()
 }
 
+/// The identity Alertmanager gives a journal record: (alertname = rule id, device, key).
+fn journal_identity(a: &Value) -> (String, String, String) {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    (s(&a["rule"]["id"]), s(&a["device"]["ip"]), s(&a["key"]))
+}
+
 fn identity(labels: &Value) -> (String, String, String) {
     let l = |k: &str| labels[k].as_str().unwrap_or_default().to_string();
     (l("alertname"), l("device"), l("key"))
@@ -255,16 +261,7 @@ fn prometheus_and_alertmanager_get_everything_even_across_an_alertmanager_restar
         firing.len(),
         early.len()
     );
-    let want: BTreeSet<(String, String, String)> = firing
-        .values()
-        .map(|a| {
-            (
-                a["rule"]["id"].as_str().unwrap().to_string(),
-                a["device"]["ip"].as_str().unwrap().to_string(),
-                a["key"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let want: BTreeSet<(String, String, String)> = firing.values().map(journal_identity).collect();
     let got = until("every journalled alert in Alertmanager", WAIT, || {
         let alerts = am_alerts(&am_addr)?;
         let ids: BTreeSet<_> = alerts.iter().map(|a| identity(&a["labels"])).collect();
@@ -272,15 +269,8 @@ fn prometheus_and_alertmanager_get_everything_even_across_an_alertmanager_restar
     });
     assert_eq!(got.len(), want.len(), "Alertmanager merged the re-sent duplicates");
     for a in &got {
-        let (rule, device, key) = identity(&a["labels"]);
-        let j = firing
-            .values()
-            .find(|j| {
-                j["rule"]["id"] == rule.as_str()
-                    && j["device"]["ip"] == device.as_str()
-                    && j["key"] == key.as_str()
-            })
-            .unwrap();
+        let id = identity(&a["labels"]);
+        let j = firing.values().find(|j| journal_identity(j) == id).unwrap();
         assert_eq!(a["labels"]["severity"], j["rule"]["severity"]);
         assert_eq!(a["labels"]["sensor"], "e2e");
         assert_eq!(a["annotations"]["summary"], j["summary"]);
@@ -374,16 +364,8 @@ fn alerts_raised_while_alertmanager_was_unreachable_are_delivered_after_camwatch
     let _am = start_alertmanager(d, am_port);
     let mut second = daemon(&clean.pcap);
     second.wait_for("Capture files done", WAIT);
-    let want: BTreeSet<(String, String, String)> = read_jsonl(&journal)
-        .iter()
-        .map(|a| {
-            (
-                a["rule"]["id"].as_str().unwrap().to_string(),
-                a["device"]["ip"].as_str().unwrap().to_string(),
-                a["key"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let want: BTreeSet<(String, String, String)> =
+        read_jsonl(&journal).iter().map(journal_identity).collect();
     until("the first run's alerts in Alertmanager", WAIT, || {
         let ids: BTreeSet<_> = am_alerts(&am_addr)?.iter().map(|a| identity(&a["labels"])).collect();
         (ids == want).then_some(())
