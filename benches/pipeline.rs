@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
 use camwatch::capture::Source;
-use camwatch::config::Config;
-use camwatch::decode::{decode, linktype, Decoded};
+use camwatch::decode::{decode, Decoded};
+use camwatch::detect::RuleSet;
 use camwatch::flow::{FlowConfig, FlowTable};
-use camwatch::metrics::Metrics;
-use camwatch::pipeline::{Outputs, Sensor};
-use camwatch::rules::RuleSet;
-use camwatch::synth::{generate, write_pcap, Anomalies, Scenario};
+use camwatch::model::packet::linktype;
+use camwatch::runtime::config::Config;
+use camwatch::runtime::pipeline::{Outputs, Sensor};
+use camwatch::telemetry::metrics::Metrics;
+use camwatch_synth::{generate, write_pcap, Anomalies, Scenario};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn packet_path(c: &mut Criterion) {
@@ -67,7 +68,7 @@ fn packet_path(c: &mut Criterion) {
                     let metrics = Arc::new(Metrics::new("bench"));
                     let Ok(sensor) = Sensor::new(Config::default(), rules.clone(), metrics) else { return };
                     let Ok(src) = Source::file(&pcap) else { return };
-                    let evidence = camwatch::evidence::EvidenceConfig {
+                    let evidence = camwatch::alert::evidence::EvidenceConfig {
                         dir: dir.join(format!("evidence-{run}")),
                         ..Default::default()
                     };
@@ -85,8 +86,8 @@ fn packet_path(c: &mut Criterion) {
 
 /// Matching one event against every shipped rule (the packs in `rules/`).
 fn rules(c: &mut Criterion) {
-    use camwatch::rules::fields::{Devices, EventType, Subject};
-    struct Site(camwatch::netset::NetSet);
+    use camwatch::detect::fields::{Devices, EventType, Subject};
+    struct Site(camwatch::model::netset::NetSet);
     impl Devices for Site {
         fn is_device(&self, ip: std::net::IpAddr) -> bool {
             self.0.contains(ip)
@@ -122,7 +123,7 @@ fn rules(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("rules");
     g.throughput(Throughput::Elements(flows.len() as u64));
-    let site = Site(camwatch::netset::NetSet::private());
+    let site = Site(camwatch::model::netset::NetSet::private());
     g.bench_function("flow_start_all_packs", |b| {
         let mut out = Vec::new();
         b.iter(|| {

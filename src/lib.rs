@@ -2,48 +2,72 @@
 //!
 //! # Layout
 //!
-//! Data flows top to bottom (see [`pipeline`]):
+//! Folders are layers, listed bottom first. Packets enter at [`capture`] and alerts leave at
+//! [`sink`]; every arrow points down: a module names (by `crate::` path) only its own layer and the
+//! layers listed before it, and a test ([`LAYERS`]) keeps it so.
 //!
+//! - [`proto`] (the `camwatch-proto` crate): pure protocol parsers, bytes in and typed records
+//!   out: DNS, DHCP, NTP, SSDP, TLS (JA3/JA4), HTTP, RTSP, SADP, DHIP, ONVIF, ISAPI, firmware.
+//! - [`model`]: the vocabulary every layer speaks: packets and packet time, flow records and
+//!   events, application messages, device identity, evidence outcomes, address classes, the OUI
+//!   table, YAML file errors.
 //! - [`capture`]: packet sources (libpcap live and offline, pcapng via `pcap-file`).
-//! - [`decode`]: link types and etherparse's lax slicing, down to an [`decode::IpPacket`].
-//! - [`flow`]: the bounded bidirectional flow table with timeouts.
-//! - [`event`]: the events everything downstream consumes; Community ID.
-//! - [`device`]: the device inventory; [`oui`]: MAC vendor lookup.
-//! - [`rules`]: rules files and compiled matchers; [`alert`]: the alert record and its lifecycle
-//!   (firing, resolved); [`beacon`]: the beaconing scorer.
-//! - [`output`]: the alert journal and the EVE-shaped event log; [`evidence`]: the pcap of each
-//!   alert's flow (a ring of recent packets, then the next ones), with retention.
-//! - [`metrics`]: Prometheus metrics; [`server`]: `/metrics` and `/healthz`.
-//! - [`sink`]: alert delivery from the journal (Alertmanager, webhooks, syslog), at least once.
-//! - [`pipeline`]: the one path from packets to alerts that live capture, `run --read` and
-//!   `replay` share.
-//! - [`netset`]: named CIDR sets and address classes; [`config`]: the sensor config file.
-//! - [`synth`]: the synthetic camera-network capture generator used by tests and the demo.
+//! - [`decode`]: link types and etherparse's lax slicing, down to a [`model::packet::IpPacket`].
+//! - [`flow`]: IPv4 defragmentation, the bounded bidirectional flow table, TCP stream following.
+//! - [`analysis`]: the per-worker application layer (which parser sees which bytes), identity
+//!   signals, the device inventory, beacon scoring, active DNS.
+//! - [`detect`]: the rules language, the fields a rule reads, the compiled rule set.
+//! - [`alert`]: the alert record and its lifecycle (firing, resolved); evidence pcaps and their
+//!   retention.
+//! - [`output`]: the EVE-shaped event log.
+//! - [`sink`]: the alert journal and delivery from it (Alertmanager, webhooks, syslog), at least
+//!   once.
+//! - [`store`]: the SQLite state database (inventory, firmware history, destinations) and the
+//!   inventory report.
+//! - [`telemetry`]: Prometheus metrics and the HTTP endpoint (`/metrics`, `/healthz`, `/alerts`).
+//! - [`runtime`]: the wiring: the one pipeline that live capture, `run --read` and `replay` share,
+//!   the config file that assembles each layer's settings, the daemon, the rule-test harness.
+//!
+//! The binary (`src/main.rs`) is a thin command line over [`runtime`]. The synthetic capture
+//! generator is the `camwatch-synth` crate, used by the rule-test harness, the tests and the
+//! demo.
 
-pub mod active_dns;
-pub mod alert;
-pub mod app;
-pub mod beacon;
+pub use camwatch_proto as proto;
+
+pub mod model;
+
 pub mod capture;
-pub mod config;
 pub mod decode;
-pub mod defrag;
-pub mod device;
-pub mod event;
-pub mod evidence;
 pub mod flow;
-pub mod identity;
-pub mod inventory;
-pub mod metrics;
-pub mod netset;
-pub mod oui;
+
+pub mod analysis;
+pub mod detect;
+
+pub mod alert;
 pub mod output;
-pub mod pipeline;
-pub mod proto;
-pub mod rules;
-pub mod server;
-pub mod signals;
 pub mod sink;
 pub mod store;
-pub mod stream;
-pub mod synth;
+pub mod telemetry;
+
+pub mod runtime;
+
+/// The layers, bottom first: the one statement of their order. A module under `src/<layer>/`
+/// may name `crate::<other>` only for an `<other>` listed before its own layer (or its own).
+pub const LAYERS: &[&str] = &[
+    "proto",
+    "model",
+    "capture",
+    "decode",
+    "flow",
+    "analysis",
+    "detect",
+    "alert",
+    "output",
+    "sink",
+    "store",
+    "telemetry",
+    "runtime",
+];
+
+#[cfg(test)]
+mod layers;

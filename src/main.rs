@@ -4,17 +4,19 @@ use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use camwatch::capture::Source;
-use camwatch::config::Config;
-use camwatch::metrics::{Metrics, ResultLabels};
-use camwatch::pipeline::{Outputs, Sensor, Summary};
-use camwatch::rules::RuleSet;
+use camwatch::detect::RuleSet;
+use camwatch::runtime::config::Config;
+use camwatch::runtime::daemon;
+use camwatch::runtime::pipeline::{Outputs, Sensor, Summary};
+use camwatch::runtime::shutdown::Shutdown;
+use camwatch::telemetry::metrics::Metrics;
 
 #[derive(Parser)]
 #[command(name = "camwatch", version, about = "Passive network monitor for IP CCTV estates")]
@@ -46,7 +48,7 @@ struct InventoryArgs {
     #[arg(long, default_value = "var/camwatch.db")]
     state: PathBuf,
     #[arg(long, value_enum, default_value = "table")]
-    format: camwatch::inventory::Format,
+    format: camwatch::store::inventory::Format,
 }
 
 #[derive(Subcommand)]
@@ -173,7 +175,7 @@ fn main() -> ExitCode {
             .map_err(Into::into),
         Command::Synth(a) => synth(&a),
         Command::Inventory(a) => {
-            camwatch::inventory::print(&a.state, a.format, &mut std::io::stdout().lock())
+            camwatch::store::inventory::print(&a.state, a.format, &mut std::io::stdout().lock())
                 .map(|()| ExitCode::SUCCESS)
         }
     };
@@ -211,124 +213,6 @@ fn load(common: &Common) -> anyhow::Result<(Config, Vec<PathBuf>)> {
     Ok((cfg, rule_paths))
 }
 
-fn load_rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
-    let rules = RuleSet::load(paths)?;
-    tracing::info!(rules = rules.rules.len(), files = rules.files.len(), "Rules loaded.");
-    Ok(rules)
-}
-
-/// Reloads the rules when a rules file changes on disk (checked every two seconds).
-fn spawn_rules_watch(sensor: Arc<Sensor>, rule_paths: Vec<PathBuf>) {
-    sensor.rules_fingerprint.store(RuleSet::fingerprint(&rule_paths), Ordering::SeqCst);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(2));
-        loop {
-            tick.tick().await;
-            if RuleSet::fingerprint(&rule_paths) != sensor.rules_fingerprint.load(Ordering::SeqCst) {
-                tracing::info!("Rules changed on disk; reloading.");
-                reload(&sensor, &rule_paths);
-            }
-        }
-    });
-}
-
-/// Active DNS: a first round of lookups (bounded by `startup_wait`) before capture starts, then
-/// refreshes as answers expire, for the plain names in the current rules' lists.
-async fn start_active_dns(sensor: Arc<Sensor>) -> anyhow::Result<()> {
-    use camwatch::active_dns::{names, resolve, resolver};
-    use camwatch::metrics::ResultLabels;
-    let cfg = sensor.config.active_dns.clone();
-    let resolver = Arc::new(resolver(&cfg)?);
-    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
-    let startup_wait = cfg.startup_wait;
-    tokio::spawn(async move {
-        let mut due: std::collections::HashMap<String, std::time::Instant> = Default::default();
-        let mut first = Some(first_tx);
-        loop {
-            let now = std::time::Instant::now();
-            let wanted = names(&sensor.rules.load(), cfg.max_names);
-            due.retain(|n, _| wanted.contains(n));
-            let mut set = tokio::task::JoinSet::new();
-            for name in wanted.into_iter().filter(|n| due.get(n).is_none_or(|t| *t <= now)) {
-                let r = resolver.clone();
-                set.spawn(async move { (resolve(&r, &name).await, name) });
-            }
-            let (mut ok, mut failed) = (0u64, 0u64);
-            while let Some(Ok((answer, name))) = set.join_next().await {
-                let next = match answer {
-                    Some(a) => {
-                        ok += 1;
-                        let wait = Duration::from_secs(u64::from(a.ttl)).max(cfg.min_refresh);
-                        let _ = sensor.resolved.0.try_send(a);
-                        wait
-                    }
-                    None => {
-                        failed += 1;
-                        cfg.min_refresh
-                    }
-                };
-                due.insert(name, std::time::Instant::now() + next);
-            }
-            let m = &sensor.metrics.active_dns_lookups;
-            m.get_or_create(&ResultLabels { result: "ok" }).inc_by(ok);
-            m.get_or_create(&ResultLabels { result: "error" }).inc_by(failed);
-            if let Some(tx) = first.take() {
-                tracing::info!(resolved = ok, failed, "Active DNS: listed names resolved.");
-                let _ = tx.send(());
-            }
-            tokio::time::sleep(cfg.min_refresh.min(Duration::from_secs(60))).await;
-        }
-    });
-    let _ = tokio::time::timeout(startup_wait, first_rx).await;
-    Ok(())
-}
-
-/// Sets `stop` on SIGINT/SIGTERM; reloads rules on SIGHUP.
-fn spawn_signals(
-    sensor: Arc<Sensor>,
-    rule_paths: Vec<PathBuf>,
-    stop: Arc<AtomicBool>,
-    stopped: Arc<tokio::sync::Notify>,
-) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-                _ = hup.recv() => {
-                    reload(&sensor, &rule_paths);
-                    continue;
-                }
-            }
-            tracing::info!("Stopping: draining the pipeline and flushing outputs.");
-            stop.store(true, Ordering::SeqCst);
-            stopped.notify_waiters();
-            stopped.notify_one();
-        }
-    });
-    Ok(())
-}
-
-fn reload(sensor: &Sensor, paths: &[PathBuf]) {
-    // Whatever the outcome, these files have been tried: the watcher waits for the next edit.
-    sensor.rules_fingerprint.store(RuleSet::fingerprint(paths), Ordering::SeqCst);
-    match RuleSet::load(paths) {
-        Ok(rules) => {
-            tracing::info!(rules = rules.rules.len(), "Rules reloaded.");
-            sensor.swap_rules(rules);
-            sensor.metrics.rules_reloads.get_or_create(&ResultLabels { result: "success" }).inc();
-        }
-        Err(e) => {
-            tracing::error!("Rules reload rejected, the running rules stay active: {e}");
-            sensor.metrics.rules_reloads.get_or_create(&ResultLabels { result: "failure" }).inc();
-        }
-    }
-}
-
 async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let (mut cfg, rule_paths) = load(&a.common)?;
     if let Some(l) = a.listen {
@@ -350,98 +234,14 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     if a.common.state.is_some() {
         cfg.outputs.state = a.common.state.clone();
     }
-    let mut interfaces = cfg.capture.interfaces.clone();
-    interfaces.extend(a.interface.iter().cloned());
-    anyhow::ensure!(
-        !interfaces.is_empty() || !a.read.is_empty(),
-        "nothing to capture: give --interface IF or --read FILE"
-    );
-    let rules = load_rules(&rule_paths)?;
-    let metrics = Arc::new(Metrics::new(&cfg.sensor));
-    let listener = camwatch::server::bind(cfg.outputs.listen).await?;
-    let addr = listener.local_addr()?;
-    let sources = Source::open_all(&interfaces, &a.read, &cfg.capture)?;
-    let outputs = Outputs {
-        alerts: cfg.outputs.alerts.clone(),
-        events: cfg.outputs.events.clone(),
-        log_alerts: true,
-        state: cfg.outputs.state.clone(),
-        evidence: cfg.evidence.enabled.then(|| cfg.evidence.clone()),
-    };
-    let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
-    // Sinks deliver from the journal, so they need one; they start before the first alert.
-    let (sinks_stop, sinks_stop_rx) = tokio::sync::watch::channel(false);
-    let sinks = if sensor.config.sinks.sink_names().is_empty() {
-        Vec::new()
-    } else {
-        let journal = outputs.alerts.clone().ok_or_else(|| {
-            anyhow::anyhow!("sinks deliver from the alert journal: set outputs.alerts (or --alerts)")
-        })?;
-        if let Some(dir) = journal.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::OpenOptions::new().create(true).append(true).open(&journal)?;
-        camwatch::sink::spawn(
-            &sensor.config.sinks,
-            journal,
-            sensor.config.sensor.clone(),
-            Arc::new(metrics.sinks.clone()),
-            sensor.journal_written.clone(),
-            sinks_stop_rx,
-        )?
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopped = Arc::new(tokio::sync::Notify::new());
-    spawn_signals(sensor.clone(), rule_paths.clone(), stop.clone(), stopped.clone())?;
-    spawn_rules_watch(sensor.clone(), rule_paths);
-    if sensor.config.active_dns.enabled {
-        start_active_dns(sensor.clone()).await?;
-    }
-
-    let server_stop = stopped.clone();
-    let journal = outputs.alerts.clone();
-    let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, camwatch::server::router(metrics, journal));
-        serve.with_graceful_shutdown(async move { server_stop.notified().await }).await
-    });
-    tracing::info!(
-        alerts = ?outputs.alerts, events = ?outputs.events,
-        "Serving metrics on http://{addr}/metrics."
-    );
-
-    let (s, st) = (sensor.clone(), stop.clone());
-    let summary =
-        tokio::task::spawn_blocking(move || s.run(sources, &outputs, &st, &AtomicU64::new(0))).await??;
-    report_errors(&summary);
-    if !stop.load(Ordering::SeqCst) {
-        tracing::info!(
-            packets = summary.packets,
-            flows = summary.flows,
-            devices = summary.devices,
-            alerts = summary.alerts.values().sum::<u64>(),
-            "Capture files done; still serving metrics until stopped (Ctrl-C)."
-        );
-        stopped.notified().await;
-    }
-    let _ = server.await;
-    // The journal is complete: the sinks make a last attempt, bounded by their grace period.
-    let _ = sinks_stop.send(true);
-    for h in sinks {
-        let _ = h.await;
-    }
-    tracing::info!("Stopped.");
+    let shutdown = Shutdown::new();
+    daemon::run(cfg, rule_paths, &a.interface, &a.read, shutdown).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn report_errors(summary: &Summary) {
-    for e in &summary.errors {
-        tracing::error!("{e}");
-    }
 }
 
 async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let (cfg, rule_paths) = load(&a.common)?;
-    let rules = load_rules(&rule_paths)?;
+    let rules = daemon::load_rules(&rule_paths)?;
     let metrics = Arc::new(Metrics::new(&cfg.sensor));
     let sources = Source::open_all(&[], &a.files, &cfg.capture)?;
     let total: u64 = a.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
@@ -450,15 +250,15 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         events: a.common.events.clone(),
         log_alerts: !a.quiet,
         state: a.common.state.clone(),
-        evidence: a.common.evidence.as_ref().map(|dir| camwatch::evidence::EvidenceConfig {
+        evidence: a.common.evidence.as_ref().map(|dir| camwatch::alert::evidence::EvidenceConfig {
             enabled: true,
             dir: dir.clone(),
             ..cfg.evidence.clone()
         }),
     };
     let sensor = Arc::new(Sensor::new(cfg, rules, metrics.clone()).map_err(anyhow::Error::msg)?);
-    let stop = Arc::new(AtomicBool::new(false));
-    spawn_signals(sensor.clone(), rule_paths, stop.clone(), Arc::new(tokio::sync::Notify::new()))?;
+    let stop = Shutdown::new();
+    daemon::spawn_signals(sensor.clone(), rule_paths, stop.clone())?;
 
     let progress = Arc::new(AtomicU64::new(0));
     let bar = if std::io::stderr().is_terminal() {
@@ -478,10 +278,10 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let (s, st, pr) = (sensor.clone(), stop.clone(), progress.clone());
-    let summary = tokio::task::spawn_blocking(move || s.run(sources, &outputs, &st, &pr)).await??;
+    let summary = tokio::task::spawn_blocking(move || s.run(sources, &outputs, st.flag(), &pr)).await??;
     ticker.abort();
     bar.finish_and_clear();
-    report_errors(&summary);
+    daemon::report_errors(&summary);
     if let Some(path) = &a.metrics_out {
         write_file(path, metrics.encode().as_bytes())?;
     }
@@ -531,7 +331,7 @@ fn rules_check(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
 }
 
 fn rules_test(path: &Path, require_coverage: bool) -> anyhow::Result<ExitCode> {
-    let report = camwatch::rules::test::run(path)?;
+    let report = camwatch::runtime::rules_test::run(path)?;
     let mut out = std::io::stdout().lock();
     for o in &report.outcomes {
         let status = if o.failures.is_empty() { "ok  " } else { "FAIL" };
@@ -553,7 +353,7 @@ fn rules_test(path: &Path, require_coverage: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn synth(a: &SynthArgs) -> anyhow::Result<ExitCode> {
-    use camwatch::synth::{generate, write_pcap, Anomalies, Scenario};
+    use camwatch_synth::{generate, write_pcap, Anomalies, Scenario};
     let scenario = Scenario {
         seed: a.seed,
         cameras: a.cameras,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use camwatch::synth::Anomalies;
+use camwatch_synth::Anomalies;
 use serde_json::Value;
 
 use crate::util::*;
@@ -109,7 +109,7 @@ fn an_alert_resolves_once_its_condition_is_no_longer_seen() {
     }
     let resolved = alerts.iter().filter(|a| a["status"] == "resolved").count();
     assert!(resolved >= 1, "nothing resolved: {alerts:?}");
-    let time = |v: &Value| camwatch::alert::parse_rfc3339(v.as_str().unwrap()).unwrap();
+    let time = |v: &Value| camwatch::model::time::parse_rfc3339(v.as_str().unwrap()).unwrap();
     for (fp, records) in &by_fp {
         // firing, resolved, firing, resolved, … and the last may still be firing.
         for (i, r) in records.iter().enumerate() {

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use camwatch::synth::Anomalies;
+use camwatch_synth::Anomalies;
 
 use crate::util::*;
 

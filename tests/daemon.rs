@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use camwatch::synth::Anomalies;
+use camwatch_synth::Anomalies;
 
 use crate::replay::alert_pairs;
 use crate::util::*;
@@ -36,7 +36,7 @@ fn run_read_serves_metrics_prints_alerts_and_exits_cleanly_on_sigterm() {
         pairs.len() as f64
     );
     assert_eq!(metric(&m, "camwatch_capture_packets_total{source=\"file\"}"), g.truth.packets as f64);
-    let shipped = camwatch::rules::RuleSet::load(&[rules_dir()]).unwrap().rules.len();
+    let shipped = camwatch::detect::RuleSet::load(&[rules_dir()]).unwrap().rules.len();
     assert_eq!(metric(&m, "camwatch_rules_loaded"), shipped as f64);
     let (status, log) = d.stop();
     assert!(status.success(), "exit {status:?}\n{}", log.join("\n"));

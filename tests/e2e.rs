@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use camwatch::synth::Anomalies;
+use camwatch_synth::Anomalies;
 use serde_json::Value;
 
 use crate::dashboards::{panel_queries, substitute};
@@ -275,7 +275,7 @@ fn prometheus_and_alertmanager_get_everything_even_across_an_alertmanager_restar
         assert_eq!(a["labels"]["sensor"], "e2e");
         assert_eq!(a["annotations"]["summary"], j["summary"]);
         // Alertmanager keeps milliseconds.
-        let ms = |v: &Value| camwatch::alert::parse_rfc3339(v.as_str().unwrap()).unwrap() / 1000;
+        let ms = |v: &Value| camwatch::model::time::parse_rfc3339(v.as_str().unwrap()).unwrap() / 1000;
         assert_eq!(ms(&a["startsAt"]), ms(&j["starts_at"]), "{a}");
         if let Some(sha) = j["evidence"]["sha256"].as_str() {
             assert_eq!(a["annotations"]["evidence_sha256"], sha, "{a}");

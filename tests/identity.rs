@@ -93,7 +93,7 @@ fn a_real_dlink_camera_reports_its_model_and_firmware_over_hnap() {
 #[test]
 fn generated_cameras_identity_firmware_upload_and_upgrade() {
     use camwatch::proto::firmware::Version;
-    let g = generated(23, camwatch::synth::Anomalies::all());
+    let g = generated(23, camwatch_synth::Anomalies::all());
     let state = g.dir.path().join("state.db");
     let r = crate::replay::replay(&g.pcap, g.dir.path(), &["-q", "--state", state.to_str().unwrap()]);
     let inv = inventory(&state);
@@ -313,7 +313,7 @@ fn a_camera_renumbered_by_dhcp_keeps_its_identity_in_events_and_state() {
     assert_eq!(cam["mac"], "44:19:b6:10:20:30");
     // First seen at the old address: the device's history came with it.
     assert_eq!(
-        camwatch::alert::parse_rfc3339(cam["first_seen"].as_str().unwrap_or_default()),
+        camwatch::model::time::parse_rfc3339(cam["first_seen"].as_str().unwrap_or_default()),
         Some(t0 * 1_000_000)
     );
 }

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use camwatch::synth::Anomalies;
+use camwatch_synth::Anomalies;
 
 use crate::util::*;
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use camwatch::synth::Anomalies;
+use camwatch_synth::Anomalies;
 
 use crate::replay::{eve_flows, replay};
 use crate::util::*;

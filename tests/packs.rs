@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use camwatch::synth::Anomalies;
+use camwatch_synth::Anomalies;
 use std::process::Command;
 
 use serde_json::Value;
@@ -163,7 +163,7 @@ fn the_packs_own_test_cases_pass() {
 
 #[test]
 fn the_destination_baseline_survives_a_restart() {
-    use camwatch::synth::{generate, write_pcap, Scenario};
+    use camwatch_synth::{generate, write_pcap, Scenario};
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
     let day_one = Scenario { seed: 41, duration_secs: 90, ..Scenario::default() };

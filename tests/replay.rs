@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use camwatch::netset::NetSet;
-use camwatch::synth::{Anomalies, Truth};
+use camwatch::model::netset::NetSet;
+use camwatch_synth::{Anomalies, Truth};
 use serde_json::Value;
 
 use crate::util::*;

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use camwatch::synth::{generate, write_pcap, Anomalies, Scenario, Truth};
+use camwatch_synth::{generate, write_pcap, Anomalies, Scenario, Truth};
 use serde_json::Value;
 
 /// The camwatch binary, run in a fresh working directory of its own, so the defaults that are
@@ -35,10 +35,11 @@ pub fn rules_dir() -> PathBuf {
     root().join("rules")
 }
 
-/// The shared corpus beside the project. Its absence fails the test: CI always has it.
+/// The third-party captures in the repository's test data (`tests/data/README.md` gives each
+/// file's source and licence). Its absence fails the test.
 pub fn corpus() -> PathBuf {
-    let p = root().join("../shared/corpus");
-    assert!(p.is_dir(), "the shared corpus is missing at {}", p.display());
+    let p = root().join("tests/data/corpus");
+    assert!(p.is_dir(), "the test data is missing at {}", p.display());
     p
 }
 

@@ -1,0 +1,6 @@
+//! Fuzz target: SSDP (HTTP over UDP) datagrams must parse or fail cleanly, never panic.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = camwatch_proto::ssdp::parse(data);
+});

@@ -1,6 +1,0 @@
-//! Fuzz target: DHCPv4 messages must parse or fail cleanly, never panic.
-#![no_main]
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = camwatch::proto::dhcp::parse(data);
-});

@@ -1,8 +1,0 @@
-//! Fuzz target: Dahua DHIP discovery datagrams (UDP 37810).
-#![no_main]
-
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let _ = camwatch::proto::dhip::parse(data);
-});

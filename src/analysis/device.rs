@@ -1,0 +1,550 @@
+//! The device inventory: every monitored host seen, with its MAC address, identity (vendor,
+//! model, serial, firmware, each with its source), firmware history, the destinations it
+//! talked to and those rules found unexpected. Bounded by config; persisted by the state store.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::event::{DeviceEvent, DeviceEventKind, Micros};
+use crate::model::identity::{Change, FirmwareChange, FirmwareHistory, Identity, Observation, Source};
+use crate::model::netset::NetSet;
+use crate::model::oui;
+
+/// Which hosts are devices (monitored hosts).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevicesConfig {
+    /// CIDRs or built-in names (`private`, …) whose hosts are devices. Default: private space.
+    pub networks: Vec<String>,
+    /// Most devices kept in the inventory.
+    pub max_devices: usize,
+    /// Most devices given their own metric series; the rest share `device="overflow"`.
+    pub max_metric_devices: usize,
+    /// Distinct unexpected destinations remembered per device.
+    pub max_unexpected_destinations: usize,
+}
+
+impl Default for DevicesConfig {
+    fn default() -> Self {
+        Self {
+            networks: vec!["private".into()],
+            max_devices: 50_000,
+            max_metric_devices: 2_000,
+            max_unexpected_destinations: 256,
+        }
+    }
+}
+
+/// Destinations remembered per device (the baseline of where it talks).
+const MAX_DESTINATIONS: usize = 512;
+
+/// Services (protocol, port) remembered per device.
+const MAX_SERVICES: usize = 128;
+
+/// A service a device answered on (it was the responder of a flow and replied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub first_seen: Micros,
+    pub last_seen: Micros,
+    pub flows: u64,
+}
+
+/// A peer a device opened flows to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    /// Name from DNS, SNI or Host, when known.
+    pub name: Option<String>,
+    pub port: u16,
+    pub proto: u8,
+    pub first_seen: Micros,
+    pub last_seen: Micros,
+    pub flows: u64,
+}
+
+/// What an identity observation changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    Identity(Change),
+    Firmware(FirmwareChange),
+}
+
+/// A MAC address claimed by more hosts than this is a router's, not a device's own.
+const ROUTER_MAC_HOSTS: usize = 4;
+
+/// How long a device must have been silent at its old address before a new address with its
+/// MAC counts as the device renumbered (a minute: a DHCP change is not instantaneous, and two
+/// live addresses of one host are not a move).
+const RENUMBER_QUIET: Micros = 60_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub ip: IpAddr,
+    pub mac: Option<[u8; 6]>,
+    /// The MAC prefix's registered organisation.
+    pub organization: Option<String>,
+    pub first_seen: Micros,
+    pub last_seen: Micros,
+    /// When the device last sent a packet (this run). `last_seen` also moves when others send
+    /// to it.
+    pub last_sent: Option<Micros>,
+    pub identity: Identity,
+    pub firmware: FirmwareHistory,
+    /// Peers the device opened flows to (bounded).
+    pub destinations: BTreeMap<IpAddr, Destination>,
+    /// Destinations a rule of category egress or cloud flagged (bounded).
+    pub unexpected: BTreeSet<IpAddr>,
+    /// (protocol, port) the device answered on (bounded).
+    pub services: BTreeMap<(u8, u16), Service>,
+}
+
+impl Device {
+    fn new(ip: IpAddr, ts: Micros) -> Self {
+        Self {
+            ip,
+            mac: None,
+            organization: None,
+            first_seen: ts,
+            last_seen: ts,
+            last_sent: None,
+            identity: Identity::default(),
+            firmware: FirmwareHistory::default(),
+            destinations: BTreeMap::new(),
+            unexpected: BTreeSet::new(),
+            services: BTreeMap::new(),
+        }
+    }
+
+    fn attr(a: &Option<crate::model::identity::Attr>) -> Option<&str> {
+        a.as_ref().map(|a| a.value.as_str())
+    }
+
+    pub fn vendor(&self) -> Option<&str> {
+        Self::attr(&self.identity.vendor)
+    }
+
+    pub fn model(&self) -> Option<&str> {
+        Self::attr(&self.identity.model)
+    }
+
+    pub fn serial(&self) -> Option<&str> {
+        Self::attr(&self.identity.serial)
+    }
+
+    pub fn firmware_version(&self) -> Option<&str> {
+        Self::attr(&self.identity.firmware)
+    }
+}
+
+pub struct Inventory {
+    networks: NetSet,
+    devices: HashMap<IpAddr, Device>,
+    /// Hosts seen behind each MAC, to tell routers from devices.
+    mac_hosts: HashMap<[u8; 6], BTreeSet<IpAddr>>,
+    max_devices: usize,
+    max_unexpected: usize,
+    /// Devices not added because the inventory was full.
+    pub refused: u64,
+    /// Devices changed since the last `take_dirty` (for persistence).
+    dirty: HashSet<IpAddr>,
+    /// Addresses a renumbered device left, to delete from the state database.
+    removed: Vec<IpAddr>,
+    /// The address each MAC last claimed in ARP (bounded like the MAC table).
+    arp_owner: HashMap<[u8; 6], IpAddr>,
+}
+
+impl Inventory {
+    pub fn new(networks: NetSet, max_devices: usize, max_unexpected: usize) -> Self {
+        Self {
+            networks,
+            devices: HashMap::new(),
+            mac_hosts: HashMap::new(),
+            max_devices,
+            max_unexpected,
+            refused: 0,
+            dirty: HashSet::new(),
+            removed: Vec::new(),
+            arp_owner: HashMap::new(),
+        }
+    }
+
+    /// Addresses that no longer hold a device (it was renumbered) since the last call.
+    pub fn take_removed(&mut self) -> Vec<IpAddr> {
+        std::mem::take(&mut self.removed)
+    }
+
+    /// Devices changed since the last call.
+    pub fn take_dirty(&mut self) -> Vec<IpAddr> {
+        self.dirty.drain().collect()
+    }
+
+    /// Puts back devices loaded from the state database.
+    pub fn restore(&mut self, devices: Vec<Device>) {
+        for d in devices.into_iter().take(self.max_devices) {
+            if let Some(m) = d.mac {
+                self.mac_hosts.entry(m).or_default().insert(d.ip);
+            }
+            self.devices.insert(d.ip, d);
+        }
+    }
+
+    /// Merges what a message said about the device at `ip` (created if it is in the device
+    /// networks). Returns the identity and firmware changes.
+    pub fn identify(&mut self, ip: IpAddr, source: Source, obs: &Observation, ts: Micros) -> Vec<Update> {
+        if !self.is_device(ip) || obs.is_empty() {
+            return Vec::new();
+        }
+        if !self.devices.contains_key(&ip) {
+            if self.devices.len() >= self.max_devices {
+                self.refused += 1;
+                return Vec::new();
+            }
+            self.devices.insert(ip, Device::new(ip, ts));
+        }
+        let Some(d) = self.devices.get_mut(&ip) else { return Vec::new() };
+        let mut out: Vec<Update> =
+            d.identity.merge(source, obs, ts).into_iter().map(Update::Identity).collect();
+        if let Some(fw) = &obs.firmware {
+            if let Some(c) = d.firmware.observe(fw, source, ts) {
+                out.push(Update::Firmware(c));
+            }
+        }
+        self.dirty.insert(ip);
+        out
+    }
+
+    /// Records that a device opened a flow to `dest`. Returns whether this was the first
+    /// contact (`None` when the device is unknown or its destination table is full, so no
+    /// claim is made).
+    pub fn contacted(
+        &mut self,
+        ip: IpAddr,
+        dest: IpAddr,
+        port: u16,
+        proto: u8,
+        name: Option<&str>,
+        ts: Micros,
+    ) -> Option<bool> {
+        let d = self.devices.get_mut(&ip)?;
+        let first = if let Some(e) = d.destinations.get_mut(&dest) {
+            e.last_seen = e.last_seen.max(ts);
+            e.flows += 1;
+            if e.name.is_none() {
+                e.name = name.map(str::to_string);
+            }
+            false
+        } else if d.destinations.len() < MAX_DESTINATIONS {
+            d.destinations.insert(
+                dest,
+                Destination {
+                    name: name.map(str::to_string),
+                    port,
+                    proto,
+                    first_seen: ts,
+                    last_seen: ts,
+                    flows: 1,
+                },
+            );
+            true
+        } else {
+            return None;
+        };
+        self.dirty.insert(ip);
+        Some(first)
+    }
+
+    /// The device answered a flow on `port`/`proto`: whether it never had before (`None` when
+    /// it is not a device). A full table forgets the service answered least recently.
+    pub fn served(&mut self, ip: IpAddr, port: u16, proto: u8, ts: Micros) -> Option<bool> {
+        let d = self.devices.get_mut(&ip)?;
+        let first = if let Some(s) = d.services.get_mut(&(proto, port)) {
+            s.last_seen = s.last_seen.max(ts);
+            s.flows += 1;
+            false
+        } else {
+            if d.services.len() >= MAX_SERVICES {
+                if let Some(k) = d.services.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| *k) {
+                    d.services.remove(&k);
+                }
+            }
+            d.services.insert((proto, port), Service { first_seen: ts, last_seen: ts, flows: 1 });
+            true
+        };
+        self.dirty.insert(ip);
+        Some(first)
+    }
+
+    pub fn is_device(&self, ip: IpAddr) -> bool {
+        self.networks.contains(ip)
+    }
+
+    pub fn get(&self, ip: IpAddr) -> Option<&Device> {
+        self.devices.get(&ip)
+    }
+
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+
+    pub fn devices(&self) -> impl Iterator<Item = &Device> {
+        self.devices.values()
+    }
+
+    /// Records that `ip` was seen at `ts`, sending from `mac` when known. Returns the inventory
+    /// change, if any. Hosts outside the device networks are ignored.
+    pub fn observe(&mut self, ip: IpAddr, mac: Option<[u8; 6]>, ts: Micros) -> Option<DeviceEvent> {
+        if !self.is_device(ip) || ip.is_unspecified() {
+            return None;
+        }
+        let mac_cap = self.max_devices.saturating_mul(2);
+        let mac = mac.filter(|m| m[0] & 1 == 0 && *m != [0; 6]).filter(|m| {
+            // Bounded like the inventory: past the cap, new MACs are taken at their word.
+            if self.mac_hosts.len() >= mac_cap && !self.mac_hosts.contains_key(m) {
+                return true;
+            }
+            let hosts = self.mac_hosts.entry(*m).or_default();
+            if hosts.len() <= ROUTER_MAC_HOSTS {
+                hosts.insert(ip);
+            }
+            hosts.len() <= ROUTER_MAC_HOSTS
+        });
+        if let Some(d) = self.devices.get_mut(&ip) {
+            if ts > d.last_seen {
+                self.dirty.insert(ip);
+            }
+            d.last_seen = d.last_seen.max(ts);
+            d.first_seen = d.first_seen.min(ts);
+            let mac = mac?;
+            if d.mac == Some(mac) {
+                return None;
+            }
+            // A device first seen without a MAC (its first packet was routed, or a raw-IP
+            // capture) is announced again once its MAC is known.
+            let kind =
+                if d.mac.is_none() { DeviceEventKind::MacLearned } else { DeviceEventKind::MacChanged };
+            set_mac(d, mac, ts);
+            self.dirty.insert(ip);
+            return Some(event(d, kind, ts));
+        }
+        if self.devices.len() >= self.max_devices {
+            self.refused += 1;
+            return None;
+        }
+        let mut d = Device::new(ip, ts);
+        if let Some(m) = mac {
+            set_mac(&mut d, m, ts);
+        }
+        let ev = event(&d, DeviceEventKind::New, ts);
+        self.devices.insert(ip, d);
+        self.dirty.insert(ip);
+        Some(ev)
+    }
+
+    /// An ARP from `mac` claims `ip` (call after [`Inventory::observe`]). When the same MAC
+    /// claimed another address before, and the device there went quiet before this address
+    /// appeared, the device was renumbered (DHCP): its identity, firmware history and baselines
+    /// move to the new address. ARP is the evidence because only a host's own MAC claims its
+    /// address; a router's MAC, which carries many routed hosts, claims only the router's. A
+    /// device still active at its old address has a second address, not a new one.
+    pub fn arp_claim(&mut self, ip: IpAddr, mac: [u8; 6], ts: Micros) -> Option<DeviceEvent> {
+        if !self.is_device(ip) || mac[0] & 1 == 1 || mac == [0; 6] {
+            return None;
+        }
+        if self.arp_owner.len() >= self.max_devices.saturating_mul(2) && !self.arp_owner.contains_key(&mac) {
+            return None;
+        }
+        let old = self.arp_owner.insert(mac, ip).filter(|o| *o != ip)?;
+        // Quiet means it stopped sending: others may go on calling the old address.
+        let gone_quiet = self
+            .devices
+            .get(&old)
+            .filter(|d| d.mac == Some(mac))
+            .map(|d| d.last_sent.unwrap_or(d.last_seen))?;
+        let appeared = self.devices.get(&ip).map_or(ts, |d| d.first_seen);
+        if gone_quiet.saturating_add(RENUMBER_QUIET) > appeared {
+            return None;
+        }
+        let mut d = self.devices.remove(&old)?;
+        // The record the new address got from its first packets is a few seconds old: the
+        // device's own history replaces it.
+        let fresh = self.devices.remove(&ip);
+        d.ip = ip;
+        d.last_seen = d.last_seen.max(ts).max(fresh.map_or(0, |f| f.last_seen));
+        if let Some(hosts) = self.mac_hosts.get_mut(&mac) {
+            hosts.remove(&old);
+        }
+        let mut ev = event(&d, DeviceEventKind::Renumbered, ts);
+        ev.previous_ip = Some(old);
+        self.devices.insert(ip, d);
+        self.dirty.remove(&old);
+        self.dirty.insert(ip);
+        self.removed.push(old);
+        Some(ev)
+    }
+
+    /// The device sent a packet at `ts`.
+    pub fn sent(&mut self, ip: IpAddr, ts: Micros) {
+        if let Some(d) = self.devices.get_mut(&ip) {
+            d.last_sent = Some(d.last_sent.map_or(ts, |t| t.max(ts)));
+        }
+    }
+
+    /// Remembers an unexpected destination for a device; returns the device's count.
+    pub fn flag_destination(&mut self, device: IpAddr, dest: IpAddr) -> Option<usize> {
+        let d = self.devices.get_mut(&device)?;
+        if d.unexpected.len() < self.max_unexpected {
+            d.unexpected.insert(dest);
+        }
+        Some(d.unexpected.len())
+    }
+}
+
+fn set_mac(d: &mut Device, mac: [u8; 6], ts: Micros) {
+    d.mac = Some(mac);
+    let v = oui::lookup(mac);
+    d.organization = v.map(|v| v.organization.to_string());
+    if let Some(v) = v {
+        let obs = Observation { vendor: Some(v.short.to_string()), ..Observation::default() };
+        d.identity.merge(Source::Oui, &obs, ts);
+    }
+}
+
+fn event(d: &Device, kind: DeviceEventKind, ts: Micros) -> DeviceEvent {
+    DeviceEvent {
+        ts,
+        kind,
+        ip: d.ip,
+        mac: d.mac,
+        vendor: d.vendor().map(str::to_string),
+        organization: d.organization.clone(),
+        change: None,
+        previous_ip: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv() -> Inventory {
+        Inventory::new(NetSet::private(), 3, 2)
+    }
+
+    #[test]
+    fn a_renumbered_device_keeps_its_identity_and_a_second_live_address_does_not_take_it() {
+        let mut inv = Inventory::new(NetSet::private(), 10, 2);
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap_or_else(|e| panic!("{e}")) };
+        let (a, b, c) = (ip("192.168.10.11"), ip("192.168.10.71"), ip("192.168.10.72"));
+        let mac = [0x44, 0x19, 0xb6, 1, 2, 3];
+        let s = 1_000_000;
+        inv.observe(a, Some(mac), 0);
+        assert!(inv.arp_claim(a, mac, 0).is_none(), "a first claim moves nothing");
+        let obs = Observation { firmware: Some("V5.7.3 build 220112".into()), ..Observation::default() };
+        inv.identify(a, Source::Sadp, &obs, s);
+        inv.contacted(a, ip("203.0.113.5"), 443, 6, None, s);
+        // .11 falls silent; two minutes later the MAC sends from .71 and claims it in ARP.
+        inv.observe(b, Some(mac), 120 * s);
+        let ev = inv.arp_claim(b, mac, 120 * s).unwrap_or_else(|| panic!("not renumbered"));
+        assert_eq!((ev.kind, ev.ip, ev.previous_ip), (DeviceEventKind::Renumbered, b, Some(a)));
+        assert!(inv.get(a).is_none());
+        let d = inv.get(b).unwrap_or_else(|| panic!("moved device missing"));
+        assert_eq!(
+            (d.first_seen, d.firmware_version(), d.destinations.len()),
+            (0, Some("V5.7.3 build 220112"), 1)
+        );
+        assert_eq!(inv.take_removed(), vec![a]);
+        // An NVR that keeps calling the old address does not keep it from moving: what counts is
+        // when the device last sent.
+        let mac2 = [0x44, 0x19, 0xb6, 9, 9, 9];
+        let (d1, d2) = (ip("192.168.10.21"), ip("192.168.10.81"));
+        inv.observe(d1, Some(mac2), 0);
+        inv.sent(d1, 0);
+        inv.arp_claim(d1, mac2, 0);
+        inv.observe(d1, None, 100 * s); // called, not calling
+        inv.observe(d2, Some(mac2), 110 * s);
+        let ev = inv.arp_claim(d2, mac2, 110 * s).unwrap_or_else(|| panic!("not renumbered"));
+        assert_eq!(ev.previous_ip, Some(d1));
+        assert_eq!(inv.take_removed(), vec![d1]);
+        // While .71 is live, .72 claimed by the same MAC is a second address, not a move.
+        inv.observe(c, Some(mac), 130 * s);
+        assert!(inv.arp_claim(c, mac, 130 * s).is_none());
+        assert!(inv.get(b).is_some() && inv.get(c).is_some());
+        assert!(inv.take_removed().is_empty());
+    }
+
+    #[test]
+    fn hosts_behind_a_router_are_never_merged() {
+        // A router's MAC carries routed hosts' packets but claims only its own address in ARP.
+        let mut inv = Inventory::new(NetSet::private(), 10, 2);
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap_or_else(|e| panic!("{e}")) };
+        let router = [0x4c, 0x5e, 0x0c, 0x1a, 0x2b, 0x3c];
+        let s = 1_000_000;
+        inv.arp_claim(ip("192.168.10.1"), router, 0);
+        inv.observe(ip("10.20.0.5"), Some(router), 0);
+        inv.observe(ip("10.20.0.6"), Some(router), 300 * s);
+        assert!(inv.arp_claim(ip("192.168.10.1"), router, 301 * s).is_none());
+        assert!(inv.get(ip("10.20.0.5")).is_some() && inv.get(ip("10.20.0.6")).is_some());
+        assert!(inv.take_removed().is_empty());
+    }
+
+    #[test]
+    fn new_device_gets_vendor_from_oui() {
+        let mut i = inv();
+        let ip = IpAddr::from([192, 168, 10, 11]);
+        let ev = i.observe(ip, Some([0x44, 0x47, 0xcc, 1, 2, 3]), 5);
+        assert_eq!(ev.as_ref().map(|e| e.kind), Some(DeviceEventKind::New));
+        assert_eq!(ev.and_then(|e| e.vendor).as_deref(), Some("Hikvision"));
+        assert_eq!(i.observe(ip, Some([0x44, 0x47, 0xcc, 1, 2, 3]), 9), None);
+        assert_eq!(i.get(ip).map(|d| (d.first_seen, d.last_seen)), Some((5, 9)));
+    }
+
+    #[test]
+    fn outside_hosts_are_not_devices() {
+        let mut i = inv();
+        assert_eq!(i.observe(IpAddr::from([203, 0, 113, 5]), None, 1), None);
+        assert!(i.is_empty());
+    }
+
+    #[test]
+    fn mac_change_and_late_mac_are_events() {
+        let mut i = inv();
+        let ip = IpAddr::from([10, 0, 0, 5]);
+        assert!(i.observe(ip, None, 1).is_some());
+        let late = i.observe(ip, Some([0x08, 0xed, 0xed, 0, 0, 1]), 2);
+        assert_eq!(late.map(|e| e.kind), Some(DeviceEventKind::MacLearned));
+        let moved = i.observe(ip, Some([0x08, 0xed, 0xed, 0, 0, 2]), 3);
+        assert_eq!(moved.map(|e| e.kind), Some(DeviceEventKind::MacChanged));
+        assert_eq!(i.get(ip).and_then(|d| d.vendor()), Some("Dahua"));
+    }
+
+    #[test]
+    fn router_macs_are_not_attributed() {
+        let mut i = Inventory::new(NetSet::private(), 100, 2);
+        let router = [0x00, 0x40, 0x8c, 9, 9, 9];
+        for n in 1..=6u8 {
+            i.observe(IpAddr::from([10, 0, 1, n]), Some(router), 1);
+        }
+        assert_eq!(i.get(IpAddr::from([10, 0, 1, 6])).and_then(|d| d.mac), None);
+        assert_eq!(i.get(IpAddr::from([10, 0, 1, 1])).and_then(|d| d.mac), Some(router));
+    }
+
+    #[test]
+    fn capacity_is_enforced_and_counted() {
+        let mut i = inv();
+        for n in 1..=5u8 {
+            i.observe(IpAddr::from([10, 0, 0, n]), None, 1);
+        }
+        assert_eq!(i.len(), 3);
+        assert_eq!(i.refused, 2);
+        let d = IpAddr::from([10, 0, 0, 1]);
+        for n in 1..=5u8 {
+            i.flag_destination(d, IpAddr::from([203, 0, 113, n]));
+        }
+        assert_eq!(i.get(d).map(|d| d.unexpected.len()), Some(2));
+    }
+}

@@ -1,0 +1,171 @@
+//! What each application message says about a device's identity: the device it is about, the
+//! source, and the values (vendor, model, serial, firmware, host name).
+
+use std::net::IpAddr;
+
+use crate::analysis::app::{App, AppEvent, BodyIdentity};
+use crate::model::identity::{Observation, Source};
+
+/// Vendors recognisable from banners and free-text fields (case-insensitive substrings).
+const BANNERS: &[(&str, &str)] = &[
+    ("app-webs", "Hikvision"),
+    ("hikvision", "Hikvision"),
+    ("dnvrs-webs", "Hikvision"),
+    ("dahua", "Dahua"),
+    ("axis", "Axis"),
+    ("d-link", "D-Link"),
+    ("hanwha", "Hanwha"),
+    ("uniview", "Uniview"),
+    ("reolink", "Reolink"),
+];
+
+fn banner_vendor(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    BANNERS.iter().find(|(needle, _)| lower.contains(needle)).map(|(_, v)| (*v).to_string())
+}
+
+fn some(s: &Option<String>) -> Option<String> {
+    s.as_ref().filter(|v| !v.trim().is_empty()).cloned()
+}
+
+/// Identity observations carried by one message: `(device address, source, values)`.
+pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
+    let mut out = Vec::new();
+    let addr =
+        |s: &Option<String>, fallback: IpAddr| s.as_deref().and_then(|a| a.parse().ok()).unwrap_or(fallback);
+    match &ev.app {
+        App::Sadp(m) => {
+            let obs = Observation {
+                vendor: Some("Hikvision".into()),
+                model: some(&m.device_description),
+                serial: some(&m.device_sn),
+                firmware: some(&m.software_version),
+                hostname: None,
+            };
+            // Probes come from clients (SADP tools, NVRs) and say nothing about the sender.
+            if m.kind != "Probe" && !obs.is_empty() {
+                out.push((addr(&m.ipv4_address, ev.src_ip), Source::Sadp, obs));
+            }
+        }
+        App::Dhip(m) => {
+            let obs = Observation {
+                vendor: Some("Dahua".into()),
+                model: some(&m.device_type),
+                serial: some(&m.serial_no),
+                firmware: some(&m.version),
+                hostname: None,
+            };
+            if m.device_type.is_some() || m.serial_no.is_some() || m.version.is_some() {
+                out.push((addr(&m.ipv4_address, ev.src_ip), Source::Dhip, obs));
+            }
+        }
+        App::Wsd(m) => {
+            if m.hardware.is_some() {
+                let obs = Observation {
+                    vendor: m.name.as_deref().and_then(banner_vendor),
+                    model: some(&m.hardware),
+                    ..Observation::default()
+                };
+                out.push((ev.src_ip, Source::Onvif, obs));
+            }
+        }
+        App::Http(txn) => {
+            // The server is the device described by responses.
+            let server = ev.dest_ip;
+            if let Some(resp) = &txn.response {
+                let vendor = resp.server.as_deref().and_then(banner_vendor);
+                if vendor.is_some() {
+                    out.push((server, Source::Http, Observation { vendor, ..Observation::default() }));
+                }
+            }
+            match &txn.identity {
+                Some(BodyIdentity::IsapiDeviceInfo(d)) => {
+                    let firmware = d.firmware_version.as_deref().map(|v| match &d.firmware_released_date {
+                        Some(b) => format!("{v} {b}"),
+                        None => v.to_string(),
+                    });
+                    let obs = Observation {
+                        vendor: Some("Hikvision".into()),
+                        model: some(&d.model),
+                        serial: some(&d.serial_number),
+                        firmware,
+                        hostname: some(&d.device_name),
+                    };
+                    out.push((server, Source::Isapi, obs));
+                }
+                Some(BodyIdentity::OnvifDeviceInfo(d)) => {
+                    let obs = Observation {
+                        vendor: some(&d.manufacturer),
+                        model: some(&d.model),
+                        serial: some(&d.serial_number),
+                        firmware: some(&d.firmware_version),
+                        hostname: None,
+                    };
+                    out.push((server, Source::Onvif, obs));
+                }
+                Some(BodyIdentity::DahuaMagicBox(kv)) => {
+                    let get = |keys: &[&str]| {
+                        kv.iter()
+                            .find(|(k, _)| keys.iter().any(|want| k.eq_ignore_ascii_case(want)))
+                            .map(|(_, v)| v.clone())
+                    };
+                    let obs = Observation {
+                        vendor: Some("Dahua".into()),
+                        model: get(&["type", "deviceType", "updateSerial"]),
+                        serial: get(&["sn", "serialNumber"]),
+                        firmware: get(&["version"]),
+                        hostname: None,
+                    };
+                    out.push((server, Source::Dhip, obs));
+                }
+                Some(BodyIdentity::DlinkHnap(d)) => {
+                    let obs = Observation {
+                        vendor: some(&d.vendor_name),
+                        model: some(&d.model_name),
+                        serial: None,
+                        firmware: some(&d.firmware_version),
+                        hostname: some(&d.device_name),
+                    };
+                    out.push((server, Source::Http, obs));
+                }
+                Some(BodyIdentity::IsapiEzviz(_)) | None => {}
+            }
+        }
+        App::Rtsp(m) => {
+            if let Some(vendor) =
+                m.response.as_ref().and_then(|r| r.server.as_deref()).and_then(banner_vendor)
+            {
+                out.push((
+                    ev.dest_ip,
+                    Source::Rtsp,
+                    Observation { vendor: Some(vendor), ..Observation::default() },
+                ));
+            }
+        }
+        App::Ssdp(m) => {
+            if let Some(vendor) = m.server.as_deref().and_then(banner_vendor) {
+                out.push((
+                    ev.src_ip,
+                    Source::Ssdp,
+                    Observation { vendor: Some(vendor), ..Observation::default() },
+                ));
+            }
+        }
+        App::Dhcp(m) => {
+            let ip = [m.assigned_ip, m.requested_ip, m.client_ip]
+                .into_iter()
+                .flatten()
+                .find(|ip| !ip.is_unspecified());
+            let obs = Observation {
+                vendor: m.vendor_class_identifier.as_deref().and_then(banner_vendor),
+                hostname: some(&m.hostname),
+                ..Observation::default()
+            };
+            if let (Some(ip), false) = (ip, obs.is_empty()) {
+                out.push((ip, Source::Dhcp, obs));
+            }
+        }
+        App::Dns(_) | App::Tls(_) | App::Ntp(_) | App::FirmwareTransfer(_) | App::SadpL2(_) => {}
+    }
+    out
+}

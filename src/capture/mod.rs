@@ -1,0 +1,7 @@
+//! Packet sources: libpcap live interfaces and capture files behind one type, with their settings.
+
+mod config;
+mod source;
+
+pub use config::CaptureConfig;
+pub use source::{CaptureError, Drops, Next, Source};

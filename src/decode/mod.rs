@@ -1,0 +1,6 @@
+//! Decoding captured frames, for every link type camwatch reads, into the IP packets and ARP claims
+//! the flow layer takes; Teredo's inner IPv6 and reassembled IPv4 datagrams decode here too.
+
+mod frame;
+
+pub use frame::{decode, reassembled, teredo_inner, DecodeError, Decoded, ErrorLayer};

@@ -1,0 +1,184 @@
+//! IPv4 reassembly, so a payload split into fragments (an old evasion trick against signature
+//! matching) reaches the parsers whole. etherparse's `IpDefragBuf` places the bytes; this module
+//! bounds what an attacker can make it hold: datagrams in progress per worker, and their age.
+//! The reassembled datagram is what flows count (as the fragments it came in, and their bytes)
+//! and what the parsers see; fragments of a datagram that never completes are counted in
+//! `camwatch_fragments_dropped_total` only. IPv6 fragments are not reassembled.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use etherparse::defrag::IpDefragBuf;
+use etherparse::IpNumber;
+
+use crate::model::event::Micros;
+use crate::model::packet::IpPacket;
+
+/// Datagrams being reassembled at once per worker (each at most 64 KiB).
+const MAX_DATAGRAMS: usize = 256;
+
+/// A datagram whose fragments have not all arrived by then is dropped (packet time).
+const TIMEOUT: Micros = 30_000_000;
+
+type Key = (IpAddr, IpAddr, u16, u8);
+
+/// A datagram put back together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    /// The whole IP payload, transport header included.
+    pub payload: Vec<u8>,
+    /// Fragments it came in, and their bytes on the wire (IP headers included).
+    pub fragments: u64,
+    pub wire_bytes: u64,
+}
+
+#[derive(Debug)]
+struct Partial {
+    buf: IpDefragBuf,
+    started: Micros,
+    fragments: u64,
+    wire_bytes: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Defrag {
+    active: HashMap<Key, Partial>,
+    /// Datagrams dropped: the table was full, fragments conflicted, or they timed out.
+    pub dropped: u64,
+    /// Datagrams reassembled.
+    pub reassembled: u64,
+}
+
+impl Defrag {
+    pub fn len(&self) -> usize {
+        self.active.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.active.is_empty()
+    }
+
+    /// Adds a fragment; returns the datagram once every fragment has arrived.
+    pub fn add(&mut self, pkt: &IpPacket<'_>, ts: Micros) -> Option<Datagram> {
+        let frag = pkt.frag?;
+        let key = (pkt.src_ip, pkt.dst_ip, frag.id, pkt.proto);
+        if !self.active.contains_key(&key) {
+            self.expire(ts);
+            if self.active.len() >= MAX_DATAGRAMS {
+                self.dropped += 1;
+                return None;
+            }
+        }
+        let p = self.active.entry(key).or_insert_with(|| Partial {
+            buf: IpDefragBuf::new(IpNumber(pkt.proto), Vec::new(), Vec::new()),
+            started: ts,
+            fragments: 0,
+            wire_bytes: 0,
+        });
+        p.fragments += 1;
+        p.wire_bytes += u64::from(pkt.ip_len);
+        if p.buf.add(frag.offset, frag.more, frag.data).is_err() {
+            self.active.remove(&key);
+            self.dropped += 1;
+            return None;
+        }
+        if !p.buf.is_complete() {
+            return None;
+        }
+        let p = self.active.remove(&key)?;
+        self.reassembled += 1;
+        Some(Datagram { payload: p.buf.take_bufs().0, fragments: p.fragments, wire_bytes: p.wire_bytes })
+    }
+
+    /// Drops datagrams older than the timeout.
+    pub fn expire(&mut self, now: Micros) {
+        let before = self.active.len();
+        self.active.retain(|_, p| p.started.saturating_add(TIMEOUT) > now);
+        self.dropped += (before - self.active.len()) as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode, Decoded};
+    use crate::model::packet::linktype;
+    use etherparse::PacketBuilder;
+
+    /// A UDP datagram to port 53 carrying `payload`, cut into IPv4 fragments of `size` bytes.
+    fn fragments(payload: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4([192, 168, 10, 5], [192, 168, 10, 1], 64)
+            .udp(40000, 53)
+            .write(&mut udp, payload)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ip_payload = &udp[20..];
+        let chunks: Vec<&[u8]> = ip_payload.chunks(size).collect();
+        chunks
+            .iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                let mut h = etherparse::Ipv4Header::new(
+                    chunk.len() as u16,
+                    64,
+                    IpNumber::UDP,
+                    [192, 168, 10, 5],
+                    [192, 168, 10, 1],
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+                h.identification = id;
+                h.more_fragments = i + 1 < chunks.len();
+                h.fragment_offset = etherparse::IpFragOffset::try_new((i * size / 8) as u16)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                h.header_checksum = h.calc_header_checksum();
+                let mut out = h.to_bytes().to_vec();
+                out.extend_from_slice(chunk);
+                out
+            })
+            .collect()
+    }
+
+    fn add(d: &mut Defrag, frame: &[u8], ts: Micros) -> Option<Datagram> {
+        match decode(linktype::RAW, frame) {
+            Ok(Decoded::Ip(ip)) => {
+                assert!(ip.fragment && ip.frag.is_some());
+                d.add(&ip, ts)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fragments_in_any_order_make_the_datagram() {
+        let payload: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let mut frags = fragments(&payload, 304, 7);
+        assert_eq!(frags.len(), 4);
+        frags.swap(0, 3);
+        let mut d = Defrag::default();
+        let mut whole = None;
+        for f in &frags {
+            assert!(whole.is_none(), "complete before the last fragment");
+            whole = add(&mut d, f, 1);
+        }
+        let whole = whole.unwrap_or_else(|| panic!("not reassembled"));
+        assert_eq!(&whole.payload[..4], &[0x9c, 0x40, 0, 53], "the UDP header, ports 40000 -> 53");
+        assert_eq!(&whole.payload[8..], &payload[..]);
+        assert_eq!((whole.fragments, whole.wire_bytes), (4, 1008 + 4 * 20));
+        assert!(d.is_empty());
+        assert_eq!((d.reassembled, d.dropped), (1, 0));
+    }
+
+    #[test]
+    fn incomplete_datagrams_are_bounded_and_time_out() {
+        let mut d = Defrag::default();
+        for id in 0..(MAX_DATAGRAMS as u16 + 10) {
+            let frags = fragments(&[1; 600], 304, id);
+            assert!(add(&mut d, &frags[0], 1).is_none());
+        }
+        assert_eq!(d.len(), MAX_DATAGRAMS);
+        assert_eq!(d.dropped, 10);
+        d.expire(1 + TIMEOUT);
+        assert!(d.is_empty());
+        assert_eq!(d.dropped, 10 + MAX_DATAGRAMS as u64);
+    }
+}

@@ -1,0 +1,10 @@
+//! Flows: IPv4 defragmentation, the bounded bidirectional flow table with its timeouts, and
+//! in-order following of each TCP direction.
+
+mod defrag;
+mod stream;
+mod table;
+
+pub use defrag::Defrag;
+pub use stream::Stream;
+pub use table::{FlowConfig, FlowKey, FlowTable};

@@ -1,0 +1,424 @@
+//! The flow table: bidirectional 5-tuple flows with per-direction counters, timeouts and a hard
+//! cap on entries. Each worker owns one table; flows never move between workers.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::model::event::{FlowEndReason, FlowRecord, Micros, PayloadHead};
+use crate::model::packet::{tcp_flags, IpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
+
+/// Flow table limits and timeouts (the `flow:` section of the config file).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowConfig {
+    /// Most flows tracked at once across all workers; beyond it the least recently seen flows are
+    /// evicted (reason `capacity`). About 300 bytes each.
+    pub max_flows: usize,
+    /// A TCP flow with no packet for this long ends (reason `idle`).
+    #[serde(with = "humantime_serde")]
+    pub tcp_idle_timeout: Duration,
+    /// A UDP/ICMP/other flow with no packet for this long ends (reason `idle`).
+    #[serde(with = "humantime_serde")]
+    pub udp_idle_timeout: Duration,
+    /// A TCP flow that saw FIN both ways or a RST ends after this long (reason `closed`).
+    #[serde(with = "humantime_serde")]
+    pub closed_timeout: Duration,
+    /// A long flow (a video stream) is reported every this long, its counters restarting, so
+    /// dashboards and the event log see it while it lasts (reason `active`).
+    #[serde(with = "humantime_serde")]
+    pub active_timeout: Duration,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        Self {
+            max_flows: 200_000,
+            tcp_idle_timeout: Duration::from_secs(300),
+            udp_idle_timeout: Duration::from_secs(60),
+            closed_timeout: Duration::from_secs(10),
+            active_timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
+/// Direction-free flow key: the lower endpoint first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub proto: u8,
+    pub lo: (IpAddr, u16),
+    pub hi: (IpAddr, u16),
+}
+
+impl FlowKey {
+    pub fn of(pkt: &IpPacket<'_>) -> Self {
+        let (sp, dp) = if is_icmp(pkt.proto) { (0, 0) } else { (pkt.src_port, pkt.dst_port) };
+        let a = (pkt.src_ip, sp);
+        let b = (pkt.dst_ip, dp);
+        if a <= b {
+            Self { proto: pkt.proto, lo: a, hi: b }
+        } else {
+            Self { proto: pkt.proto, lo: b, hi: a }
+        }
+    }
+
+    /// A hash that is the same for both directions, used to pick a worker. It leaves the ports
+    /// out, so an IP fragment (no ports but in the first) reaches the worker that reassembles
+    /// its datagram and owns its flow.
+    pub fn shard(&self, shards: usize) -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.proto, self.lo.0.min(self.hi.0), self.lo.0.max(self.hi.0)).hash(&mut h);
+        (h.finish() % shards.max(1) as u64) as usize
+    }
+}
+
+fn is_icmp(proto: u8) -> bool {
+    proto == PROTO_ICMP || proto == PROTO_ICMPV6
+}
+
+#[derive(Debug, Clone)]
+struct Flow {
+    rec: FlowRecord,
+    /// FIN seen from the originator / responder, or a RST.
+    fin_ts: bool,
+    fin_tc: bool,
+    rst: bool,
+    /// Start of the current reporting period (for the active timeout).
+    period_start: Micros,
+}
+
+/// What `FlowTable::track` tells the caller about the packet it just accounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tracked {
+    /// The packet opened a new flow.
+    pub new: bool,
+    /// The packet travels from the originator to the responder.
+    pub to_server: bool,
+    pub flow_id: u64,
+}
+
+/// One worker's flows.
+pub struct FlowTable {
+    flows: HashMap<FlowKey, Flow>,
+    cfg: FlowConfig,
+    max_entries: usize,
+    next_id: u64,
+    id_stride: u64,
+    last_sweep: Micros,
+}
+
+impl FlowTable {
+    /// `worker` and `workers` make flow ids unique across workers.
+    pub fn new(cfg: FlowConfig, worker: usize, workers: usize) -> Self {
+        let workers = workers.max(1);
+        Self {
+            max_entries: (cfg.max_flows / workers).max(16),
+            flows: HashMap::new(),
+            cfg,
+            next_id: worker as u64 + 1,
+            id_stride: workers as u64,
+            last_sweep: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Accounts one packet. Opening a flow in a full table first evicts the least recently seen
+    /// tenth of the table (ended flows go to `ended`).
+    /// The flow a packet belongs to, without counting it: `(to_server, record)`.
+    pub fn lookup(&self, pkt: &IpPacket<'_>) -> Option<(bool, &FlowRecord)> {
+        let rec = &self.flows.get(&FlowKey::of(pkt))?.rec;
+        let to_server = if is_icmp(pkt.proto) {
+            pkt.src_ip == rec.src_ip
+        } else {
+            (pkt.src_ip, pkt.src_port) == (rec.src_ip, rec.src_port)
+        };
+        Some((to_server, rec))
+    }
+
+    pub fn track(
+        &mut self,
+        pkt: &IpPacket<'_>,
+        ts: Micros,
+        ended: &mut Vec<FlowRecord>,
+    ) -> (Tracked, &FlowRecord) {
+        self.track_packets(pkt, ts, ended, 1)
+    }
+
+    /// As [`FlowTable::track`], for a datagram that came in `packets` fragments (`ip_len` is
+    /// their bytes together).
+    pub fn track_packets(
+        &mut self,
+        pkt: &IpPacket<'_>,
+        ts: Micros,
+        ended: &mut Vec<FlowRecord>,
+        packets: u64,
+    ) -> (Tracked, &FlowRecord) {
+        let key = FlowKey::of(pkt);
+        if !self.flows.contains_key(&key) && self.flows.len() >= self.max_entries {
+            self.evict_oldest(ended);
+        }
+        let mut new = false;
+        let next_id = self.next_id;
+        let flow = self.flows.entry(key).or_insert_with(|| {
+            new = true;
+            Flow {
+                rec: FlowRecord::open(next_id, pkt, ts),
+                fin_ts: false,
+                fin_tc: false,
+                rst: false,
+                period_start: ts,
+            }
+        });
+        if new {
+            self.next_id += self.id_stride;
+        }
+        let rec = &mut flow.rec;
+        let to_server = if is_icmp(pkt.proto) {
+            pkt.src_ip == rec.src_ip
+        } else {
+            (pkt.src_ip, pkt.src_port) == (rec.src_ip, rec.src_port)
+        };
+        let len = u64::from(pkt.ip_len);
+        if to_server {
+            rec.pkts_toserver += packets;
+            rec.bytes_toserver += len;
+            rec.tcp_flags_ts |= pkt.tcp_flags;
+            if rec.src_mac.is_none() {
+                rec.src_mac = pkt.src_mac;
+            }
+        } else {
+            rec.pkts_toclient += packets;
+            rec.bytes_toclient += len;
+            rec.tcp_flags_tc |= pkt.tcp_flags;
+            if rec.dest_mac.is_none() {
+                rec.dest_mac = pkt.src_mac;
+            }
+        }
+        let head = &mut rec.first_payload[usize::from(!to_server)];
+        if head.len == 0 && !pkt.payload.is_empty() {
+            *head = PayloadHead::of(pkt.payload);
+        }
+        rec.end = rec.end.max(ts);
+        if pkt.proto == PROTO_TCP {
+            if pkt.tcp_flags & tcp_flags::RST != 0 {
+                flow.rst = true;
+            }
+            if pkt.tcp_flags & tcp_flags::FIN != 0 {
+                if to_server {
+                    flow.fin_ts = true;
+                } else {
+                    flow.fin_tc = true;
+                }
+            }
+        }
+        let flow_id = flow.rec.flow_id;
+        (Tracked { new, to_server, flow_id }, &flow.rec)
+    }
+
+    /// Ends flows whose timeouts passed at `now` (packet time, or wall time on a quiet link).
+    /// Sweeps at most once a second.
+    pub fn expire(&mut self, now: Micros, ended: &mut Vec<FlowRecord>) {
+        if now < self.last_sweep + 1_000_000 {
+            return;
+        }
+        self.last_sweep = now;
+        let cfg = &self.cfg;
+        let micros = |d: Duration| d.as_micros() as u64;
+        let active = micros(cfg.active_timeout);
+        self.flows.retain(|_, f| {
+            let idle = if f.rst || (f.fin_ts && f.fin_tc) {
+                (micros(cfg.closed_timeout), FlowEndReason::Closed)
+            } else if f.rec.proto == PROTO_TCP {
+                (micros(cfg.tcp_idle_timeout), FlowEndReason::Idle)
+            } else {
+                (micros(cfg.udp_idle_timeout), FlowEndReason::Idle)
+            };
+            if now.saturating_sub(f.rec.end) >= idle.0 {
+                let mut rec = f.rec.clone();
+                rec.reason = idle.1;
+                ended.push(rec);
+                return false;
+            }
+            if active > 0 && now.saturating_sub(f.period_start) >= active {
+                let mut rec = f.rec.clone();
+                rec.reason = FlowEndReason::Active;
+                ended.push(rec);
+                f.rec.restart(now);
+                f.period_start = now;
+            }
+            true
+        });
+    }
+
+    fn evict_oldest(&mut self, ended: &mut Vec<FlowRecord>) {
+        let mut ages: Vec<(Micros, FlowKey)> = self.flows.iter().map(|(k, f)| (f.rec.end, *k)).collect();
+        let n = (ages.len() / 10).max(1);
+        if n < ages.len() {
+            ages.select_nth_unstable_by_key(n, |e| e.0);
+        }
+        for (_, key) in ages.into_iter().take(n) {
+            if let Some(f) = self.flows.remove(&key) {
+                let mut rec = f.rec;
+                rec.reason = FlowEndReason::Capacity;
+                ended.push(rec);
+            }
+        }
+    }
+
+    /// Ends every flow (end of capture or shutdown).
+    pub fn drain(&mut self, reason: FlowEndReason, ended: &mut Vec<FlowRecord>) {
+        let mut all: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
+        all.sort_by_key(|f| (f.rec.start, f.rec.flow_id));
+        for f in all {
+            let mut rec = f.rec;
+            rec.reason = reason;
+            ended.push(rec);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::packet::PROTO_UDP;
+
+    fn pkt(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16, flags: u8) -> IpPacket<'static> {
+        IpPacket {
+            src_mac: Some([0x44, 0x47, 0xcc, src[3], 0, 0]),
+            dst_mac: None,
+            vlan: None,
+            src_ip: IpAddr::from(src),
+            dst_ip: IpAddr::from(dst),
+            proto: PROTO_TCP,
+            src_port: sp,
+            dst_port: dp,
+            tcp_flags: flags,
+            tcp_seq: 0,
+            ip_len: 60,
+            payload: &[],
+            fragment: false,
+            frag: None,
+        }
+    }
+
+    #[test]
+    fn the_first_payload_each_way_is_kept() {
+        let mut t = FlowTable::new(FlowConfig::default(), 0, 1);
+        let mut ended = Vec::new();
+        let syn = pkt([192, 168, 10, 11], 40000, [203, 0, 113, 50], 443, tcp_flags::SYN);
+        let mut req = syn.clone();
+        req.payload = b"\x16\x03\x01\x00\x05hello";
+        let mut later = syn.clone();
+        later.payload = b"more";
+        let mut resp = pkt([203, 0, 113, 50], 443, [192, 168, 10, 11], 40000, tcp_flags::ACK);
+        resp.payload = b"\x16\x03\x03";
+        t.track(&syn, 1, &mut ended);
+        let (_, rec) = t.track(&req, 2, &mut ended);
+        assert_eq!((rec.first_payload[0].len, rec.first_payload[0].hex()), (10, "160301000568656c"));
+        assert_eq!(rec.first_payload[1].len, 0);
+        t.track(&later, 3, &mut ended);
+        let (_, rec) = t.track(&resp, 4, &mut ended);
+        assert_eq!((rec.first_payload[0].len, rec.first_payload[0].hex()), (10, "160301000568656c"));
+        assert_eq!((rec.first_payload[1].len, rec.first_payload[1].hex()), (3, "160303"));
+    }
+
+    #[test]
+    fn both_directions_are_one_flow_with_per_direction_counters() {
+        let mut t = FlowTable::new(FlowConfig::default(), 0, 1);
+        let mut ended = Vec::new();
+        let a = pkt([192, 168, 10, 11], 40000, [203, 0, 113, 50], 443, tcp_flags::SYN);
+        let b = pkt([203, 0, 113, 50], 443, [192, 168, 10, 11], 40000, tcp_flags::SYN | tcp_flags::ACK);
+        let (t1, _) = t.track(&a, 1, &mut ended);
+        let (t2, rec) = t.track(&b, 2, &mut ended);
+        assert!(t1.new && !t2.new && t1.to_server && !t2.to_server);
+        assert_eq!((rec.pkts_toserver, rec.pkts_toclient), (1, 1));
+        assert_eq!((rec.bytes_toserver, rec.bytes_toclient), (60, 60));
+        assert_eq!(rec.src_ip, IpAddr::from([192, 168, 10, 11]));
+        assert_eq!(rec.tcp_flags_tc, tcp_flags::SYN | tcp_flags::ACK);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn syn_ack_first_makes_its_receiver_the_originator() {
+        let mut t = FlowTable::new(FlowConfig::default(), 0, 1);
+        let b = pkt([203, 0, 113, 50], 443, [192, 168, 10, 11], 40000, tcp_flags::SYN | tcp_flags::ACK);
+        let (_, rec) = t.track(&b, 1, &mut Vec::new());
+        assert_eq!(rec.src_ip, IpAddr::from([192, 168, 10, 11]));
+        assert_eq!(rec.dest_port, 443);
+        assert_eq!(rec.pkts_toclient, 1);
+    }
+
+    #[test]
+    fn idle_closed_and_active_timeouts() {
+        let cfg = FlowConfig::default();
+        let mut t = FlowTable::new(cfg.clone(), 0, 1);
+        let mut ended = Vec::new();
+        let s = 1_000_000u64;
+        let mut udp = pkt([192, 168, 10, 11], 5000, [192, 168, 10, 1], 53, 0);
+        udp.proto = PROTO_UDP;
+        t.track(&udp, s, &mut ended);
+        let fin = pkt([192, 168, 10, 11], 40000, [192, 168, 10, 2], 554, tcp_flags::FIN | tcp_flags::ACK);
+        let fin2 = pkt([192, 168, 10, 2], 554, [192, 168, 10, 11], 40000, tcp_flags::FIN | tcp_flags::ACK);
+        t.track(&fin, s, &mut ended);
+        t.track(&fin2, s, &mut ended);
+        let stream = pkt([192, 168, 10, 12], 40001, [192, 168, 10, 2], 554, tcp_flags::ACK);
+        t.track(&stream, s, &mut ended);
+        // 11 s later: the closed TCP flow ends, the UDP flow is still young.
+        t.expire(s + 11 * s, &mut ended);
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].reason, FlowEndReason::Closed);
+        // Keep the stream alive; UDP goes idle after 60 s.
+        t.track(&stream, 70 * s, &mut ended);
+        t.expire(70 * s, &mut ended);
+        assert_eq!(ended.len(), 2);
+        assert_eq!(ended[1].reason, FlowEndReason::Idle);
+        assert_eq!(ended[1].proto, PROTO_UDP);
+        // A stream active for longer than the active timeout is reported and keeps going.
+        for i in 0..=(cfg.active_timeout.as_secs() / 60) {
+            t.track(&stream, 70 * s + i * 60 * s, &mut ended);
+            t.expire(70 * s + i * 60 * s, &mut ended);
+        }
+        assert_eq!(ended.last().map(|r| r.reason), Some(FlowEndReason::Active));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn full_table_evicts_the_least_recently_seen() {
+        let cfg = FlowConfig { max_flows: 20, ..FlowConfig::default() };
+        let mut t = FlowTable::new(cfg, 0, 1);
+        let mut ended = Vec::new();
+        for i in 0..20u16 {
+            t.track(&pkt([10, 0, 0, 1], 1000 + i, [10, 0, 0, 2], 80, 0), u64::from(i), &mut ended);
+        }
+        assert!(ended.is_empty());
+        t.track(&pkt([10, 0, 0, 1], 9999, [10, 0, 0, 2], 80, 0), 100, &mut ended);
+        assert_eq!(ended.len(), 2);
+        assert!(ended.iter().all(|r| r.reason == FlowEndReason::Capacity && r.src_port < 1002));
+        assert_eq!(t.len(), 19);
+    }
+
+    #[test]
+    fn flow_ids_are_unique_across_workers() {
+        let mut a = FlowTable::new(FlowConfig::default(), 0, 2);
+        let mut b = FlowTable::new(FlowConfig::default(), 1, 2);
+        let mut ids = Vec::new();
+        for i in 0..5u16 {
+            ids.push(a.track(&pkt([10, 0, 0, 1], i, [10, 0, 0, 2], 80, 0), 0, &mut Vec::new()).0.flow_id);
+            ids.push(b.track(&pkt([10, 0, 0, 1], i, [10, 0, 0, 2], 80, 0), 0, &mut Vec::new()).0.flow_id);
+        }
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
+}

@@ -1,0 +1,5 @@
+//! Outputs: the EVE-shaped event log (JSON lines) and the writer of JSON-lines files.
+
+mod eve;
+
+pub use eve::*;

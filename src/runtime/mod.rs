@@ -1,0 +1,8 @@
+//! The wiring: the sensor that assembles the layers into the one pipeline from packets to alerts,
+//! the config file that assembles each layer's settings, and the rule-test harness.
+
+pub mod config;
+pub mod daemon;
+pub mod pipeline;
+pub mod rules_test;
+pub mod shutdown;

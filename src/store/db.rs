@@ -1,0 +1,367 @@
+//! The state database (SQLite, bundled): the inventory — identity with sources, firmware
+//! history, destinations — survives a restart, so every baseline does too. Written by the
+//! analysis thread in one transaction per batch of changed devices.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::analysis::device::{Destination, Device, Service};
+use crate::model::identity::{FirmwareEntry, FirmwareHistory, Identity, Source};
+
+const SCHEMA_VERSION: i64 = 1;
+
+pub struct Store {
+    conn: Connection,
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("{}: state database: {e}", path.display())
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, String> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(path, e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(path, e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS devices (
+                 ip TEXT PRIMARY KEY, mac TEXT, organization TEXT,
+                 first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, identity TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS firmware_history (
+                 ip TEXT NOT NULL, version TEXT NOT NULL, source TEXT NOT NULL,
+                 first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (ip, version));
+             CREATE TABLE IF NOT EXISTS destinations (
+                 ip TEXT NOT NULL, dest TEXT NOT NULL, name TEXT, port INTEGER NOT NULL, proto INTEGER NOT NULL,
+                 first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, flows INTEGER NOT NULL,
+                 PRIMARY KEY (ip, dest));
+             CREATE TABLE IF NOT EXISTS services (
+                 ip TEXT NOT NULL, proto INTEGER NOT NULL, port INTEGER NOT NULL,
+                 first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, flows INTEGER NOT NULL,
+                 PRIMARY KEY (ip, proto, port));",
+        )
+        .map_err(|e| err(path, e))?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| err(path, e))?;
+        match version.as_deref().map(str::parse::<i64>) {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(|e| err(path, e))?;
+            }
+            Some(Ok(SCHEMA_VERSION)) => {}
+            Some(_) => {
+                return Err(err(
+                    path,
+                    format!("unknown schema version {version:?}; expected {SCHEMA_VERSION}"),
+                ))
+            }
+        }
+        Ok(Self { conn })
+    }
+
+    /// Every stored device.
+    pub fn load(&self) -> Result<Vec<Device>, String> {
+        let q = |e: rusqlite::Error| format!("state database: {e}");
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ip, mac, organization, first_seen, last_seen, identity FROM devices ORDER BY ip")
+            .map_err(q)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .map_err(q)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (ip, mac, organization, first, last, identity) = row.map_err(q)?;
+            let Ok(ip) = ip.parse::<IpAddr>() else { continue };
+            let identity: Identity = serde_json::from_str(&identity).unwrap_or_default();
+            let mut d = Device {
+                ip,
+                mac: mac.as_deref().and_then(parse_mac),
+                organization,
+                first_seen: u64::try_from(first).unwrap_or(0),
+                last_seen: u64::try_from(last).unwrap_or(0),
+                last_sent: None,
+                identity,
+                firmware: FirmwareHistory::default(),
+                destinations: Default::default(),
+                services: Default::default(),
+                unexpected: Default::default(),
+            };
+            let ips = ip.to_string();
+            let mut fw = self
+                .conn
+                .prepare_cached(
+                    "SELECT version, source, first_seen, last_seen FROM firmware_history WHERE ip = ?1 ORDER BY first_seen",
+                )
+                .map_err(q)?;
+            let entries = fw
+                .query_map([&ips], |r| {
+                    Ok(FirmwareEntry {
+                        version: r.get(0)?,
+                        source: Source::parse(&r.get::<_, String>(1)?).unwrap_or(Source::Http),
+                        first_seen: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                        last_seen: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                    })
+                })
+                .map_err(q)?;
+            for e in entries {
+                d.firmware.entries.push(e.map_err(q)?);
+            }
+            let mut ds = self
+                .conn
+                .prepare_cached("SELECT dest, name, port, proto, first_seen, last_seen, flows FROM destinations WHERE ip = ?1")
+                .map_err(q)?;
+            let dests = ds
+                .query_map([&ips], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        Destination {
+                            name: r.get(1)?,
+                            port: u16::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                            proto: u8::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                            first_seen: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                            last_seen: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+                            flows: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
+                        },
+                    ))
+                })
+                .map_err(q)?;
+            for row in dests {
+                let (dest, info) = row.map_err(q)?;
+                if let Ok(dest) = dest.parse() {
+                    d.destinations.insert(dest, info);
+                }
+            }
+            let mut sv = self
+                .conn
+                .prepare_cached(
+                    "SELECT proto, port, first_seen, last_seen, flows FROM services WHERE ip = ?1",
+                )
+                .map_err(q)?;
+            let services = sv
+                .query_map([&ips], |r| {
+                    Ok((
+                        (
+                            u8::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                            u16::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                        ),
+                        Service {
+                            first_seen: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                            last_seen: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                            flows: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                        },
+                    ))
+                })
+                .map_err(q)?;
+            for row in services {
+                let (key, s) = row.map_err(q)?;
+                d.services.insert(key, s);
+            }
+            out.push(d);
+        }
+        Ok(out)
+    }
+
+    /// Deletes everything stored for an address (its device moved to another).
+    pub fn remove(&mut self, ip: IpAddr) -> Result<(), String> {
+        let q = |e: rusqlite::Error| format!("state database: {e}");
+        let ip = ip.to_string();
+        let tx = self.conn.transaction().map_err(q)?;
+        for table in ["devices", "firmware_history", "destinations", "services"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE ip = ?1"), [&ip]).map_err(q)?;
+        }
+        tx.commit().map_err(q)
+    }
+
+    /// Writes the given devices in one transaction.
+    pub fn save<'a>(&mut self, devices: impl Iterator<Item = &'a Device>) -> Result<(), String> {
+        let q = |e: rusqlite::Error| format!("state database: {e}");
+        let i64_of = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let tx = self.conn.transaction().map_err(q)?;
+        {
+            let mut dev = tx
+                .prepare_cached(
+                    "INSERT INTO devices (ip, mac, organization, first_seen, last_seen, identity) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, organization = excluded.organization,
+                     first_seen = excluded.first_seen, last_seen = excluded.last_seen, identity = excluded.identity",
+                )
+                .map_err(q)?;
+            let mut fw = tx
+                .prepare_cached(
+                    "INSERT INTO firmware_history (ip, version, source, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(ip, version) DO UPDATE SET last_seen = excluded.last_seen, first_seen = excluded.first_seen",
+                )
+                .map_err(q)?;
+            let mut ds = tx
+                .prepare_cached(
+                    "INSERT INTO destinations (ip, dest, name, port, proto, first_seen, last_seen, flows)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT(ip, dest) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen,
+                     flows = excluded.flows",
+                )
+                .map_err(q)?;
+            let mut sv = tx
+                .prepare_cached(
+                    "INSERT INTO services (ip, proto, port, first_seen, last_seen, flows) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(ip, proto, port) DO UPDATE SET last_seen = excluded.last_seen, flows = excluded.flows",
+                )
+                .map_err(q)?;
+            for d in devices {
+                let ip = d.ip.to_string();
+                let identity =
+                    serde_json::to_string(&d.identity).map_err(|e| format!("state database: {e}"))?;
+                dev.execute(params![
+                    ip,
+                    d.mac.map(crate::model::event::format_mac),
+                    d.organization,
+                    i64_of(d.first_seen),
+                    i64_of(d.last_seen),
+                    identity
+                ])
+                .map_err(q)?;
+                for e in &d.firmware.entries {
+                    fw.execute(params![
+                        ip,
+                        e.version,
+                        e.source.as_str(),
+                        i64_of(e.first_seen),
+                        i64_of(e.last_seen)
+                    ])
+                    .map_err(q)?;
+                }
+                for ((proto, port), s) in &d.services {
+                    sv.execute(params![
+                        ip,
+                        i64::from(*proto),
+                        i64::from(*port),
+                        i64_of(s.first_seen),
+                        i64_of(s.last_seen),
+                        i64_of(s.flows)
+                    ])
+                    .map_err(q)?;
+                }
+                for (dest, e) in &d.destinations {
+                    ds.execute(params![
+                        ip,
+                        dest.to_string(),
+                        e.name,
+                        i64::from(e.port),
+                        i64::from(e.proto),
+                        i64_of(e.first_seen),
+                        i64_of(e.last_seen),
+                        i64_of(e.flows)
+                    ])
+                    .map_err(q)?;
+                }
+            }
+        }
+        tx.commit().map_err(q)
+    }
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut out {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::identity::Observation;
+
+    #[test]
+    fn inventory_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("state.db");
+        let ip: IpAddr = "192.168.10.11".parse().unwrap_or_else(|e| panic!("{e}"));
+        let mut inv =
+            crate::analysis::device::Inventory::new(crate::model::netset::NetSet::private(), 10, 10);
+        inv.observe(ip, Some([0x44, 0x47, 0xcc, 1, 2, 3]), 10);
+        let obs = Observation {
+            model: Some("DS-2CD2143G2-I".into()),
+            firmware: Some("V5.7.3 build 220112".into()),
+            ..Observation::default()
+        };
+        inv.identify(ip, Source::Sadp, &obs, 20);
+        inv.contacted(
+            ip,
+            "203.0.113.5".parse().unwrap_or_else(|e| panic!("{e}")),
+            443,
+            6,
+            Some("x.example"),
+            30,
+        );
+        assert_eq!(inv.served(ip, 554, 6, 40), Some(true));
+        assert_eq!(inv.served(ip, 554, 6, 50), Some(false));
+        {
+            let mut s = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            let dirty = inv.take_dirty();
+            s.save(dirty.iter().filter_map(|ip| inv.get(*ip))).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let s = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let loaded = s.load().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(loaded.len(), 1);
+        let d = &loaded[0];
+        assert_eq!(
+            Some(d),
+            inv.get(ip)
+                .map(|d| {
+                    let mut d = d.clone();
+                    d.unexpected.clear();
+                    d
+                })
+                .as_ref()
+        );
+        assert_eq!(d.model(), Some("DS-2CD2143G2-I"));
+        assert_eq!(d.firmware.entries.len(), 1);
+        assert_eq!(d.destinations.len(), 1);
+        let rtsp = d.services.get(&(6, 554)).copied();
+        assert_eq!(rtsp, Some(crate::analysis::device::Service { first_seen: 40, last_seen: 50, flows: 2 }));
+        // A device that moved to another address leaves nothing behind at the old one.
+        let mut s = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        s.remove(ip).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.load().unwrap_or_else(|e| panic!("{e}")).is_empty());
+        for table in ["firmware_history", "destinations", "services"] {
+            let n: i64 = s
+                .conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(n, 0, "{table}");
+        }
+    }
+
+    #[test]
+    fn a_database_from_the_future_is_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("state.db");
+        drop(Store::open(&path));
+        let c = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        c.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let e = Store::open(&path).err().unwrap_or_default();
+        assert!(e.contains("schema version"), "{e}");
+    }
+}

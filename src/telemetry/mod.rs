@@ -1,0 +1,5 @@
+//! Telemetry: the Prometheus metrics every layer reports, and the HTTP endpoint that serves them
+//! (`/metrics`, `/healthz`, `/alerts/{id}`).
+
+pub mod metrics;
+pub mod server;

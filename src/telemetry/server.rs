@@ -1,0 +1,88 @@
+//! The HTTP endpoint: `/metrics` (OpenMetrics text), `/healthz`, and `/alerts/{id}` (an alert's
+//! journal records: the link Alertmanager shows as an alert's source), on tokio with axum.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use crate::telemetry::metrics::Metrics;
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Clone)]
+struct Shared {
+    metrics: Arc<Metrics>,
+    journal: Option<PathBuf>,
+    /// Journal scans at once: a lookup reads the whole journal, so a burst of requests must not
+    /// take the cores capture needs.
+    lookups: Arc<tokio::sync::Semaphore>,
+}
+
+pub fn router(metrics: Arc<Metrics>, journal: Option<PathBuf>) -> Router {
+    Router::new()
+        .route("/metrics", get(serve_metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/alerts/{id}", get(serve_alert))
+        .with_state(Shared { metrics, journal, lookups: Arc::new(tokio::sync::Semaphore::new(2)) })
+}
+
+/// OpenMetrics to scrapers that ask for it (Prometheus does), the classic text format otherwise.
+async fn serve_metrics(State(s): State<Shared>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if accept.contains("application/openmetrics-text") {
+        ([(header::CONTENT_TYPE, OPENMETRICS)], s.metrics.encode())
+    } else {
+        ([(header::CONTENT_TYPE, TEXT_FORMAT)], s.metrics.encode_text())
+    }
+}
+
+/// The journal records of one alert (firing, and resolved when it was), as a JSON array.
+async fn serve_alert(State(s): State<Shared>, Path(id): Path<String>) -> axum::response::Response {
+    let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let Some(journal) = s.journal.filter(|_| valid) else {
+        return (StatusCode::NOT_FOUND, "no such alert\n").into_response();
+    };
+    let Ok(_permit) = s.lookups.try_acquire() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "busy: try again\n").into_response();
+    };
+    let found = tokio::task::spawn_blocking(move || records_of(&journal, &id)).await;
+    match found {
+        Ok(Ok(records)) if !records.is_empty() => {
+            let body = format!("[{}]\n", records.join(","));
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Ok(Ok(_)) => (StatusCode::NOT_FOUND, "no such alert\n").into_response(),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "the alert journal could not be read\n").into_response(),
+    }
+}
+
+/// Lines of the journal whose `id` is `id` (the journal is scanned: alerts are looked up rarely).
+fn records_of(journal: &std::path::Path, id: &str) -> std::io::Result<Vec<String>> {
+    use std::io::BufRead;
+    let needle = format!("\"id\":\"{id}\"");
+    let mut out = Vec::new();
+    // Byte lines: a record torn by a crash is skipped, not an error for every later lookup.
+    for line in std::io::BufReader::new(std::fs::File::open(journal)?).split(b'\n') {
+        let Ok(line) = String::from_utf8(line?) else { continue };
+        if line.contains(&needle)
+            && serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v["id"] == id)
+        {
+            out.push(line);
+        }
+    }
+    Ok(out)
+}
+
+/// Binds the listener now, so a port in use is reported before capture starts.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for /metrics: {e}"))
+}
