@@ -6,3 +6,5 @@ pub mod daemon;
 pub mod pipeline;
 pub mod rules_test;
 pub mod shutdown;
+mod stage;
+mod worker;

@@ -1,0 +1,327 @@
+//! A packet worker: decodes each packet, reassembles fragments, follows Teredo, tracks flows,
+//! runs the application layer and batches per-device traffic, and sends events to the analysis
+//! stage. Each worker owns a disjoint share of the flows.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::pipeline::{Sensor, WorkerMsg};
+use crate::alert::evidence::{EvidenceOutcome, EvidenceRecorder, EvidenceRequest};
+use crate::analysis::app::{AppLayer, Output as AppOutput};
+use crate::decode::{decode, Decoded, ErrorLayer};
+use crate::flow::{FlowKey, FlowTable};
+use crate::model::event::{Event, FlowEndReason, FlowRecord, Micros, TrafficBatch, TrafficKey};
+use crate::model::netset::DestClass;
+use crate::model::packet::{IpPacket, RawPacket};
+use crate::telemetry::metrics::{LayerLabels, ParseErrorLabels, ReasonLabels, ResultLabels};
+
+/// Bound on a worker's per-device traffic batch between flushes.
+const MAX_TRAFFIC_KEYS: usize = 16_384;
+
+pub(super) fn shard_of(p: &RawPacket, shards: usize) -> usize {
+    match decode(p.linktype, &p.data) {
+        Ok(Decoded::Ip(ip)) => FlowKey::of(&ip).shard(shards),
+        _ => 0,
+    }
+}
+
+/// Packet times further ahead of the sensor's wall clock than this move neither flow nor alert
+/// time: a capture host's clock a little ahead is normal, a packet from next year is an error or
+/// an attack, and believed it would end every flow and resolve every alert at once.
+const MAX_AHEAD: Micros = 3_600_000_000;
+
+pub(super) fn believable(ts: Micros, wall: Micros) -> bool {
+    ts <= wall.saturating_add(MAX_AHEAD)
+}
+
+pub(super) fn wall_micros() -> Micros {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// One packet worker: decodes, tracks flows, and batches per-device traffic.
+pub(super) struct Worker<'s> {
+    sensor: &'s Sensor,
+    table: FlowTable,
+    events: Sender<Event>,
+    now: Micros,
+    last_flush: Micros,
+    traffic: HashMap<TrafficKey, u64>,
+    last_seen: HashMap<IpAddr, Micros>,
+    decode_errors: [u64; 3],
+    flows_opened: u64,
+    ended: Vec<FlowRecord>,
+    reported_active: i64,
+    app: AppLayer,
+    app_out: AppOutput,
+    reported_refused: u64,
+    /// This worker's evidence recorder and the requests the analysis sends it.
+    evidence: Option<(EvidenceRecorder, Receiver<EvidenceRequest>)>,
+    evidence_out: Vec<EvidenceOutcome>,
+    index: usize,
+    defrag: crate::flow::Defrag,
+    /// What `defrag` reported at the last flush.
+    reported_defrag: (u64, u64),
+    /// Packets handled, the wall clock (read every 1024 of them) and packets whose time was
+    /// too far ahead of it to move flow time.
+    seen: u64,
+    wall: Micros,
+    future: u64,
+}
+
+impl<'s> Worker<'s> {
+    pub(super) fn new(
+        sensor: &'s Sensor,
+        index: usize,
+        workers: usize,
+        events: Sender<Event>,
+        evidence: Option<(EvidenceRecorder, Receiver<EvidenceRequest>)>,
+    ) -> Self {
+        Self {
+            sensor,
+            table: FlowTable::new(sensor.config.flow.clone(), index, workers),
+            events,
+            now: 0,
+            last_flush: 0,
+            traffic: HashMap::new(),
+            last_seen: HashMap::new(),
+            decode_errors: [0; 3],
+            flows_opened: 0,
+            seen: 0,
+            wall: wall_micros(),
+            future: 0,
+            ended: Vec::new(),
+            reported_active: 0,
+            app: AppLayer::default(),
+            app_out: AppOutput::default(),
+            reported_refused: 0,
+            evidence,
+            evidence_out: Vec::new(),
+            index,
+            defrag: crate::flow::Defrag::default(),
+            reported_defrag: (0, 0),
+        }
+    }
+
+    pub(super) fn run(mut self, rx: Receiver<WorkerMsg>, stop: &AtomicBool) {
+        // Evidence requests are taken as they come, even when this worker gets no packets.
+        let mut requests = self.evidence.as_ref().map(|(_, r)| r.clone());
+        loop {
+            let msg = match &requests {
+                None => match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                },
+                Some(req_rx) => crossbeam_channel::select! {
+                    recv(rx) -> m => match m {
+                        Ok(m) => m,
+                        Err(_) => break,
+                    },
+                    recv(req_rx) -> r => {
+                        match r {
+                            Ok(req) => self.take_request(req),
+                            Err(_) => requests = None,
+                        }
+                        continue;
+                    },
+                },
+            };
+            match msg {
+                WorkerMsg::Packet(p) => self.packet(p),
+                WorkerMsg::Tick(t) => {
+                    self.now = self.now.max(t);
+                    self.expire();
+                    if let Some((rec, _)) = &mut self.evidence {
+                        rec.tick(t, &mut self.evidence_out);
+                    }
+                    self.flush();
+                }
+            }
+            self.send_evidence();
+        }
+        let reason =
+            if stop.load(Ordering::Relaxed) { FlowEndReason::Shutdown } else { FlowEndReason::EndOfCapture };
+        self.table.drain(reason, &mut self.ended);
+        self.send_ended();
+        if let Some(req_rx) = requests {
+            // Alerts on this worker's flows may still be raised from events queued ahead of this
+            // marker: serve their requests until the analysis stage has read them all.
+            let _ = self.events.send(Event::WorkerDone(self.index));
+            while let Ok(req) = req_rx.recv() {
+                self.take_request(req);
+            }
+        }
+        if let Some((rec, _)) = &mut self.evidence {
+            rec.finish(&mut self.evidence_out);
+        }
+        self.send_evidence();
+        self.flush();
+    }
+
+    fn take_request(&mut self, req: EvidenceRequest) {
+        if let Some((rec, _)) = &mut self.evidence {
+            rec.request(req, &mut self.evidence_out);
+        }
+        self.send_evidence();
+    }
+
+    fn send_evidence(&mut self) {
+        for o in self.evidence_out.drain(..) {
+            let _ = self.events.send(Event::Evidence(o));
+        }
+    }
+
+    fn packet(&mut self, p: RawPacket) {
+        self.seen += 1;
+        if self.seen % 1024 == 1 {
+            self.wall = wall_micros();
+        }
+        if believable(p.ts, self.wall) {
+            self.now = self.now.max(p.ts);
+        } else {
+            self.future += 1;
+        }
+        let mut flow = None;
+        match decode(p.linktype, &p.data) {
+            Err(e) => {
+                let i = ErrorLayer::ALL.iter().position(|l| *l == e.layer).unwrap_or(0);
+                self.decode_errors[i] += 1;
+            }
+            Ok(Decoded::Other) => {}
+            Ok(Decoded::SadpL2 { payload, .. }) => match crate::analysis::app::sadp_l2(payload, p.ts) {
+                Ok(e) => {
+                    let _ = self.events.send(Event::App(Box::new(e)));
+                }
+                Err(reason) => {
+                    let labels = ParseErrorLabels { protocol: "sadp", reason };
+                    self.sensor.metrics.parse_errors.get_or_create(&labels).inc();
+                }
+            },
+            Ok(Decoded::Arp(arp)) => {
+                let _ = self.events.send(Event::Arp { ts: p.ts, arp });
+            }
+            // A fragment waits for the rest of its datagram; the datagram then goes on whole.
+            Ok(Decoded::Ip(ip)) if ip.frag.is_some() => {
+                if let Some(d) = self.defrag.add(&ip, p.ts) {
+                    match crate::decode::reassembled(&ip, &d.payload, d.wire_bytes) {
+                        Some(whole) => flow = Some(self.ip_packet(&whole, p.ts, d.fragments)),
+                        None => self.decode_errors[2] += 1,
+                    }
+                }
+            }
+            Ok(Decoded::Ip(ip)) => {
+                flow = Some(self.ip_packet(&ip, p.ts, 1));
+                // IPv6 tunnelled in Teredo is analysed as well as its tunnel (Suricata does too):
+                // a camera reaching the IPv6 internet through it is not hidden in UDP 3544.
+                if let Some(inner) = crate::decode::teredo_inner(&ip) {
+                    if let Ok(Decoded::Ip(mut inner)) = decode(crate::model::packet::linktype::RAW, inner) {
+                        inner.vlan = ip.vlan;
+                        self.ip_packet(&inner, p.ts, 1);
+                    }
+                }
+            }
+        }
+        if let Some((rec, _)) = &mut self.evidence {
+            rec.packet(flow, p, &mut self.evidence_out);
+        }
+        self.expire();
+        // Once a second of packet time, or sooner when many hosts keep the batch large.
+        if self.now >= self.last_flush + 1_000_000 || self.traffic.len() >= MAX_TRAFFIC_KEYS {
+            self.flush();
+        }
+    }
+
+    /// One IP packet (or a reassembled datagram that came in `packets` fragments) through the
+    /// flow table, the application layer and the device traffic counters; returns its flow.
+    fn ip_packet(&mut self, ip: &IpPacket<'_>, ts: Micros, packets: u64) -> u64 {
+        let (tracked, rec) = self.table.track_packets(ip, ts, &mut self.ended, packets);
+        if tracked.new {
+            self.flows_opened += 1;
+            let mut start = rec.clone();
+            start.reason = FlowEndReason::Active;
+            let _ = self.events.send(Event::FlowStart(start));
+        }
+        self.app.packet(rec, ip, tracked.to_server, ts, &mut self.app_out);
+        self.send_app();
+        let len = u64::from(ip.ip_len);
+        let devices = &self.sensor.devices;
+        if devices.contains(ip.src_ip) {
+            let key = TrafficKey { device: ip.src_ip, sent: true, class: DestClass::of(ip.dst_ip) };
+            *self.traffic.entry(key).or_default() += len;
+            let seen = self.last_seen.entry(ip.src_ip).or_default();
+            *seen = (*seen).max(ts);
+        }
+        if devices.contains(ip.dst_ip) {
+            let key = TrafficKey { device: ip.dst_ip, sent: false, class: DestClass::of(ip.src_ip) };
+            *self.traffic.entry(key).or_default() += len;
+        }
+        tracked.flow_id
+    }
+
+    fn expire(&mut self) {
+        self.table.expire(self.now, &mut self.ended);
+        self.send_ended();
+    }
+
+    fn send_ended(&mut self) {
+        let ended = std::mem::take(&mut self.ended);
+        for rec in ended {
+            if rec.reason != FlowEndReason::Active {
+                let labels = ReasonLabels { reason: rec.reason.as_str() };
+                self.sensor.metrics.flows_evicted.get_or_create(&labels).inc();
+                self.app.end(&rec, &mut self.app_out);
+                self.send_app();
+                if let Some((r, _)) = &mut self.evidence {
+                    r.flow_ended(rec.flow_id, &mut self.evidence_out);
+                }
+            }
+            let _ = self.events.send(Event::Flow(rec));
+        }
+        self.send_evidence();
+    }
+
+    fn send_app(&mut self) {
+        for f in self.app_out.failures.drain(..) {
+            let labels = ParseErrorLabels { protocol: f.protocol, reason: f.reason };
+            self.sensor.metrics.parse_errors.get_or_create(&labels).inc();
+        }
+        for e in self.app_out.events.drain(..) {
+            let _ = self.events.send(Event::App(Box::new(e)));
+        }
+    }
+
+    /// Hands over counters: metrics the worker owns directly, device traffic to the analysis.
+    fn flush(&mut self) {
+        self.last_flush = self.now;
+        let m = &self.sensor.metrics;
+        for (i, n) in self.decode_errors.iter_mut().enumerate() {
+            if *n > 0 {
+                let layer = ErrorLayer::ALL.get(i).map_or("link", |l| l.as_str());
+                m.decode_errors.get_or_create(&LayerLabels { layer }).inc_by(std::mem::take(n));
+            }
+        }
+        m.flows.inc_by(std::mem::take(&mut self.flows_opened));
+        m.future_timestamps.inc_by(std::mem::take(&mut self.future));
+        let (ok, dropped) = (self.defrag.reassembled, self.defrag.dropped);
+        let (ok0, dropped0) = std::mem::replace(&mut self.reported_defrag, (ok, dropped));
+        m.fragmented_datagrams.get_or_create(&ResultLabels { result: "reassembled" }).inc_by(ok - ok0);
+        m.fragmented_datagrams.get_or_create(&ResultLabels { result: "dropped" }).inc_by(dropped - dropped0);
+        m.streams_refused.inc_by(self.app.refused - self.reported_refused);
+        self.reported_refused = self.app.refused;
+        let active = i64::try_from(self.table.len()).unwrap_or(i64::MAX);
+        m.flows_active.inc_by(active - self.reported_active);
+        self.reported_active = active;
+        if !self.traffic.is_empty() || !self.last_seen.is_empty() {
+            let mut batch = TrafficBatch {
+                bytes: self.traffic.drain().collect(),
+                last_seen: self.last_seen.drain().collect(),
+            };
+            batch.bytes.sort_unstable();
+            batch.last_seen.sort_unstable();
+            let _ = self.events.send(Event::Traffic(batch));
+        }
+    }
+}
