@@ -25,15 +25,7 @@ fn every_alert_on_a_flow_carries_a_pcap_of_that_flow() {
     let g = generated(21, Anomalies { egress: true, exploit: true, cloud: true, ..Anomalies::default() });
     let out = tempfile::tempdir().unwrap();
     let (alerts, evidence) = (out.path().join("alerts.jsonl"), out.path().join("evidence"));
-    let o = run(bin()
-        .arg("replay")
-        .arg(&g.pcap)
-        .arg("--rules")
-        .arg(rules_dir())
-        .arg("--alerts")
-        .arg(&alerts)
-        .arg("--evidence")
-        .arg(&evidence));
+    let o = run(replay_cmd().arg(&g.pcap).arg("--alerts").arg(&alerts).arg("--evidence").arg(&evidence));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let alerts = read_jsonl(&alerts);
     let on_flows: Vec<&Value> = firing(&alerts).filter(|a| a["flow_id"].as_u64() != Some(0)).collect();

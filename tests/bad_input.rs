@@ -19,14 +19,7 @@ fn truncated_capture_keeps_what_was_read_and_fails_clearly() {
     // Cut inside a packet record, three quarters through.
     std::fs::write(&cut, &full[..full.len() * 3 / 4 + 7]).unwrap();
     let events = g.dir.path().join("e.jsonl");
-    let out = run(bin()
-        .arg("replay")
-        .arg("-q")
-        .arg("--rules")
-        .arg(rules_dir())
-        .arg("--events")
-        .arg(&events)
-        .arg(&cut));
+    let out = run(replay_cmd().arg("-q").arg("--events").arg(&events).arg(&cut));
     let err = text(&out.stderr);
     no_panic(&err);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -46,7 +39,7 @@ fn a_file_that_is_not_a_capture_and_an_empty_file_are_refused() {
     let empty = dir.path().join("empty.pcap");
     std::fs::File::create(&empty).unwrap();
     for (file, words) in [(&notes, "not a pcap or pcapng capture"), (&empty, "empty file")] {
-        let out = run(bin().arg("replay").arg("--rules").arg(rules_dir()).arg(file));
+        let out = run(replay_cmd().arg(file));
         let err = text(&out.stderr);
         no_panic(&err);
         assert!(!out.status.success());
@@ -89,10 +82,7 @@ fn rules_with_a_syntax_error_or_an_unknown_key_name_file_line_and_column() {
 
 #[test]
 fn a_missing_interface_is_a_clear_error() {
-    let out = run(bin()
-        .args(["run", "--listen", "127.0.0.1:0", "--interface", "cw-nosuch0"])
-        .arg("--rules")
-        .arg(rules_dir()));
+    let out = run(daemon_cmd().args(["--interface", "cw-nosuch0"]));
     let err = text(&out.stderr);
     no_panic(&err);
     assert!(!out.status.success());
@@ -139,14 +129,7 @@ fn garbage_frames_are_counted_not_fatal() {
     }
     drop(w);
     let m = dir.path().join("m.txt");
-    let out = run(bin()
-        .arg("replay")
-        .arg("-q")
-        .arg("--rules")
-        .arg(rules_dir())
-        .arg("--metrics-out")
-        .arg(&m)
-        .arg(&path));
+    let out = run(replay_cmd().arg("-q").arg("--metrics-out").arg(&m).arg(&path));
     let err = text(&out.stderr);
     no_panic(&err);
     assert!(out.status.success(), "{err}");
@@ -203,11 +186,8 @@ fn a_fragmented_lookup_is_reassembled_and_still_alerted() {
     write_frames(&pcap, &frames);
     let (alerts, events, metrics) =
         (dir.path().join("a.jsonl"), dir.path().join("e.jsonl"), dir.path().join("m.txt"));
-    let o = run(bin()
-        .arg("replay")
+    let o = run(replay_cmd()
         .arg(&pcap)
-        .arg("--rules")
-        .arg(rules_dir())
         .arg("--alerts")
         .arg(&alerts)
         .arg("--events")

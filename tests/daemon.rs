@@ -15,15 +15,7 @@ fn run_read_serves_metrics_prints_alerts_and_exits_cleanly_on_sigterm() {
     let dir = g.dir.path();
     let (alerts, events) = (dir.join("a.jsonl"), dir.join("e.jsonl"));
     let mut d = Daemon::start(
-        bin()
-            .args(["run", "--listen", "127.0.0.1:0", "--read"])
-            .arg(&g.pcap)
-            .arg("--rules")
-            .arg(rules_dir())
-            .arg("--alerts")
-            .arg(&alerts)
-            .arg("--events")
-            .arg(&events),
+        daemon_cmd().arg("--read").arg(&g.pcap).arg("--alerts").arg(&alerts).arg("--events").arg(&events),
     );
     let addr = d.metrics_addr();
     d.wait_for("Capture files done", WAIT);

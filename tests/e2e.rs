@@ -192,15 +192,7 @@ fn prometheus_and_alertmanager_get_everything_even_across_an_alertmanager_restar
         ),
     )
     .unwrap();
-    let mut cw = Daemon::start(
-        bin()
-            .args(["run", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--rules")
-            .arg(rules_dir())
-            .arg("--read")
-            .arg(&fifo),
-    );
+    let mut cw = Daemon::start(daemon_cmd().arg("--config").arg(&config).arg("--read").arg(&fifo));
     let bytes = std::fs::read(&g.pcap).unwrap();
     let (header, records) = pcap_records(&bytes);
     assert_eq!(records.len() as u64, g.truth.packets);
@@ -334,17 +326,8 @@ fn alerts_raised_while_alertmanager_was_unreachable_are_delivered_after_camwatch
         ),
     )
     .unwrap();
-    let daemon = |pcap: &Path| {
-        Daemon::start(
-            bin()
-                .args(["run", "--listen", "127.0.0.1:0", "--config"])
-                .arg(&config)
-                .arg("--rules")
-                .arg(rules_dir())
-                .arg("--read")
-                .arg(pcap),
-        )
-    };
+    let daemon =
+        |pcap: &Path| Daemon::start(daemon_cmd().arg("--config").arg(&config).arg("--read").arg(pcap));
     // Nothing listens on Alertmanager's port: camwatch journals, fails to deliver, and stops.
     let mut first = daemon(&g.pcap);
     let addr = first.metrics_addr();

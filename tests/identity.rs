@@ -289,15 +289,7 @@ fn a_camera_renumbered_by_dhcp_keeps_its_identity_in_events_and_state() {
     }
     drop(w);
     let (events, state) = (dir.path().join("events.jsonl"), dir.path().join("state.db"));
-    let o = run(bin()
-        .arg("replay")
-        .arg(&pcap)
-        .arg("--rules")
-        .arg(rules_dir())
-        .arg("--events")
-        .arg(&events)
-        .arg("--state")
-        .arg(&state));
+    let o = run(replay_cmd().arg(&pcap).arg("--events").arg(&events).arg("--state").arg(&state));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let moved: Vec<Value> = read_jsonl(&events)
         .into_iter()

@@ -68,10 +68,8 @@ fn live_capture_raises_the_egress_alert_and_shows_it_in_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let alerts = dir.path().join("alerts.jsonl");
     let mut d = Daemon::start(
-        bin()
-            .args(["run", "--listen", "127.0.0.1:0", "--interface", &net.bridge()])
-            .arg("--rules")
-            .arg(rules_dir())
+        daemon_cmd()
+            .args(["--interface", &net.bridge()])
             .arg("--alerts")
             .arg(&alerts)
             .arg("--events")

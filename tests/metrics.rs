@@ -57,11 +57,9 @@ fn metrics_match_the_golden_copy_and_pass_promtool() {
     let g = generated(41, Anomalies::all());
     let dir = g.dir.path();
     let mut d = Daemon::start(
-        bin()
-            .args(["run", "--listen", "127.0.0.1:0", "--read"])
+        daemon_cmd()
+            .arg("--read")
             .arg(&g.pcap)
-            .arg("--rules")
-            .arg(rules_dir())
             .arg("--alerts")
             .arg(dir.join("alerts.jsonl"))
             .arg("--state")
@@ -133,15 +131,7 @@ fn per_device_series_are_capped_with_an_overflow_bucket() {
     let config = dir.join("camwatch.yaml");
     std::fs::write(&config, "devices:\n  max_metric_devices: 3\n").unwrap();
     let out = dir.join("metrics.txt");
-    let o = run(bin()
-        .arg("replay")
-        .arg(&g.pcap)
-        .arg("--config")
-        .arg(&config)
-        .arg("--rules")
-        .arg(rules_dir())
-        .arg("--metrics-out")
-        .arg(&out));
+    let o = run(replay_cmd().arg(&g.pcap).arg("--config").arg(&config).arg("--metrics-out").arg(&out));
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(g.truth.devices.len() > 3, "the capture must have more devices than the cap");
     let m = parse_metrics(&std::fs::read_to_string(&out).unwrap());
@@ -178,15 +168,7 @@ fn a_device_in_a_vulnerable_firmware_range_is_flagged_and_stays_flagged_after_a_
     for run in ["first", "after a restart"] {
         let out = dir.join(format!("metrics-{run}.txt"));
         let o = crate::util::run(
-            bin()
-                .arg("replay")
-                .arg(&g.pcap)
-                .arg("--rules")
-                .arg(rules_dir())
-                .arg("--state")
-                .arg(dir.join("state.db"))
-                .arg("--metrics-out")
-                .arg(&out),
+            replay_cmd().arg(&g.pcap).arg("--state").arg(dir.join("state.db")).arg("--metrics-out").arg(&out),
         );
         assert!(o.status.success(), "{}", text(&o.stderr));
         let flagged = series(&parse_metrics(&std::fs::read_to_string(&out).unwrap()));

@@ -218,7 +218,7 @@ fn teredo_tunnelled_ipv6_matches_tshark() {
     assert!(want.len() >= 2, "{want:?}");
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
-    let o = run(bin().arg("replay").arg(&pcap).arg("--rules").arg(rules_dir()).arg("--events").arg(&events));
+    let o = run(replay_cmd().arg(&pcap).arg("--events").arg(&events));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let flows = read_jsonl(&events);
     let got: BTreeSet<_> = flows

@@ -27,6 +27,21 @@ pub fn bin() -> Command {
     c
 }
 
+/// `camwatch run` with the shipped packs and metrics on a free loopback port (the log says
+/// which); add sources and outputs.
+pub fn daemon_cmd() -> Command {
+    let mut cmd = bin();
+    cmd.args(["run", "--listen", "127.0.0.1:0", "--rules"]).arg(rules_dir());
+    cmd
+}
+
+/// `camwatch replay` with the shipped packs; add files and outputs.
+pub fn replay_cmd() -> Command {
+    let mut cmd = bin();
+    cmd.arg("replay").arg("--rules").arg(rules_dir());
+    cmd
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -1,0 +1,279 @@
+//! HTTP requests and responses on a followed TCP stream: bodies that carry identity (ISAPI, ONVIF,
+//! magicBox, HNAP) kept up to a bound, and firmware images streamed through SHA-256.
+
+use sha2::{Digest, Sha256};
+
+pub use crate::model::app::{App, BodyIdentity, FirmwareTransfer, HttpTxn, ParseFailure};
+use crate::model::event::FlowRecord;
+use crate::model::time::Micros;
+use crate::proto::{firmware, http, isapi, onvif};
+
+use super::*;
+
+pub(super) fn is_firmware_url(url: &str) -> bool {
+    let path = url.split('?').next().unwrap_or(url).to_ascii_lowercase();
+    path.contains("updatefirmware")
+        || path.contains("upgrade")
+        || [".dav", ".bin", ".img", ".pak", ".bin.gz"].iter().any(|ext| path.ends_with(ext))
+}
+
+pub(super) fn identity_url(url: &str, body_hint: &[u8]) -> bool {
+    let u = url.to_ascii_lowercase();
+    u.contains("/isapi/system/deviceinfo")
+        || u.contains("/isapi/system/network/ezviz")
+        || u.contains("magicbox.cgi")
+        || u.contains("onvif")
+        || u.contains("/hnap1")
+        || contains(body_hint, b"GetDeviceInformation")
+}
+
+pub(super) fn new_body(len: Option<u64>, chunked: bool, keep: bool, hash: bool) -> Body {
+    Body {
+        remaining: if chunked { None } else { len },
+        chunked,
+        keep,
+        kept: Vec::new(),
+        hasher: hash.then(Sha256::new),
+        hashed: 0,
+        head: Vec::new(),
+    }
+}
+
+pub(super) fn feed_body(b: &mut Body, input: &[u8]) -> usize {
+    let take = match b.remaining {
+        Some(r) => input.len().min(usize::try_from(r).unwrap_or(usize::MAX)),
+        None => input.len(),
+    };
+    let chunk = &input[..take];
+    if b.keep {
+        let room = BODY_BYTES.saturating_sub(b.kept.len());
+        b.kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    if let Some(h) = &mut b.hasher {
+        h.update(chunk);
+        b.hashed += chunk.len() as u64;
+        let room = IMAGE_HEAD.saturating_sub(b.head.len());
+        b.head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    if let Some(r) = &mut b.remaining {
+        *r -= take as u64;
+    }
+    take
+}
+
+pub(super) fn body_done(b: &Body) -> bool {
+    match b.remaining {
+        Some(r) => r == 0,
+        // Chunked or unknown length: done at the terminating chunk, or once the kept part is full
+        // for an identity body (a transfer is finished at the flow's end).
+        None => {
+            (b.chunked && b.kept.ends_with(b"0\r\n\r\n"))
+                || (b.keep && b.hasher.is_none() && b.kept.len() >= BODY_BYTES)
+        }
+    }
+}
+
+pub(super) fn dechunk(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size_txt = std::str::from_utf8(&rest[..end]).unwrap_or("");
+        let Ok(size) = usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16) else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        let Some(data) = rest.get(start..start + size) else {
+            out.extend_from_slice(rest.get(start..).unwrap_or(&[]));
+            break;
+        };
+        out.extend_from_slice(data);
+        rest = rest.get(start + size + 2..).unwrap_or(&[]);
+    }
+    out
+}
+
+pub(super) fn finish_transfer(transfer: &mut Option<FirmwareTransfer>, body: Body, completed: bool) {
+    let (Some(t), Some(h)) = (transfer.as_mut(), body.hasher) else { return };
+    t.size = body.hashed;
+    t.sha256 = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    t.completed = completed && t.expected_size.is_none_or(|e| e == body.hashed);
+    t.digicap = firmware::parse_digicap_header(&body.head).ok();
+}
+
+pub(super) fn body_finished(
+    f: &mut AppFlow,
+    rec: &FlowRecord,
+    to_server: bool,
+    body: Body,
+    ts: Micros,
+    out: &mut Output,
+) {
+    let hashed = body.hasher.is_some();
+    let kept = if body.chunked { dechunk(&body.kept) } else { body.kept.clone() };
+    if hashed {
+        finish_transfer(&mut f.transfer, body, true);
+        if let Some(t) = f.transfer.take() {
+            out.events.push(tcp_ctx(rec, ts, App::FirmwareTransfer(Box::new(t))));
+        }
+    }
+    if to_server {
+        // A request body: kept for rules (bounded); identity comes from responses.
+        if let Some(txn) = f.pending.last_mut() {
+            let cap = kept.len().min(REQUEST_BODY_BYTES);
+            txn.request_body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept[..cap]).into_owned());
+        }
+        return;
+    }
+    if let Some(mut txn) = (!f.pending.is_empty()).then(|| f.pending.remove(0)) {
+        txn.identity = body_identity(&txn.request.url, &kept);
+        out.events.push(tcp_ctx(rec, ts, App::Http(Box::new(txn))));
+    }
+}
+
+pub(super) fn body_identity(url: &str, body: &[u8]) -> Option<BodyIdentity> {
+    let u = url.to_ascii_lowercase();
+    if u.contains("/isapi/system/deviceinfo") {
+        return isapi::parse_device_info(body).ok().map(BodyIdentity::IsapiDeviceInfo);
+    }
+    if u.contains("/isapi/system/network/ezviz") {
+        return isapi::parse_ezviz(body).ok().map(BodyIdentity::IsapiEzviz);
+    }
+    if u.contains("magicbox.cgi") {
+        let kv = isapi::parse_magicbox(body);
+        return (!kv.is_empty()).then_some(BodyIdentity::DahuaMagicBox(kv));
+    }
+    if contains(body, b"GetDeviceSettingsResponse") {
+        return isapi::parse_hnap_device_settings(body).ok().map(BodyIdentity::DlinkHnap);
+    }
+    if contains(body, b"GetDeviceInformationResponse") {
+        return onvif::parse_device_information(body).ok().map(BodyIdentity::OnvifDeviceInfo);
+    }
+    None
+}
+
+pub(super) fn http_step(
+    f: &mut AppFlow,
+    rec: &FlowRecord,
+    to_server: bool,
+    ts: Micros,
+    out: &mut Output,
+) -> bool {
+    if to_server {
+        let parsed = http::parse_request(&f.client.buf);
+        match parsed {
+            Ok(http::Parsed::Complete(req, used)) => {
+                f.client.buf.drain(..used.min(f.client.buf.len()));
+                f.transactions += 1;
+                let len = req.content_length.filter(|n| *n > 0);
+                let chunked = req.chunked;
+                let firmware = (len.is_some() || req.chunked)
+                    && (is_firmware_url(&req.url)
+                        || req.http_content_type.as_deref().is_some_and(|c| c.contains("octet-stream"))
+                            && len.unwrap_or(0) > 1 << 20);
+                if firmware {
+                    f.transfer = Some(transfer("upload", &req, len));
+                }
+                let has_body = len.is_some() || req.chunked;
+                if f.pending.len() < MAX_TRANSACTIONS {
+                    f.pending.push(HttpTxn {
+                        request: req,
+                        response: None,
+                        identity: None,
+                        request_body: None,
+                    });
+                }
+                if has_body {
+                    // Request bodies are kept (bounded) for rules: exploit payloads live there.
+                    let mut body = new_body(len, chunked, !firmware, firmware);
+                    let used = feed_body(&mut body, &f.client.buf);
+                    f.client.buf.drain(..used);
+                    if body_done(&body) {
+                        body_finished(f, rec, true, body, ts, out);
+                    } else {
+                        f.client.body = Some(body);
+                    }
+                }
+                if f.transactions >= MAX_TRANSACTIONS {
+                    f.client.done = true;
+                }
+                true
+            }
+            Ok(http::Parsed::Incomplete) => false,
+            Err(reason) => {
+                out.failures.push(ParseFailure { protocol: "http", reason });
+                f.kind = Kind::Ignore;
+                false
+            }
+        }
+    } else {
+        match http::parse_response(&f.server.buf) {
+            Ok(http::Parsed::Complete(resp, used)) => {
+                f.server.buf.drain(..used.min(f.server.buf.len()));
+                let len = resp.content_length.filter(|n| *n > 0);
+                let has_body = (len.is_some() || resp.chunked)
+                    && resp.status >= 200
+                    && resp.status != 204
+                    && resp.status != 304;
+                let url = f.pending.first().map(|t| t.request.url.clone()).unwrap_or_default();
+                let download = has_body
+                    && f.pending.first().is_some_and(|t| t.request.http_method == "GET")
+                    && (is_firmware_url(&url)
+                        || resp.http_content_type.as_deref().is_some_and(|c| c.contains("octet-stream"))
+                            && len.unwrap_or(0) > 1 << 20);
+                if download {
+                    if let Some(t) = f.pending.first() {
+                        f.transfer = Some(transfer("download", &t.request, len));
+                    }
+                }
+                if let Some(t) = f.pending.first_mut() {
+                    t.response = Some(resp.clone());
+                }
+                if has_body {
+                    let keep = identity_url(&url, &f.server.buf);
+                    let mut body = new_body(len, resp.chunked, keep, download);
+                    let used = feed_body(&mut body, &f.server.buf);
+                    f.server.buf.drain(..used);
+                    if body_done(&body) {
+                        body_finished(f, rec, false, body, ts, out);
+                    } else {
+                        f.server.body = Some(body);
+                    }
+                } else if !f.pending.is_empty() {
+                    let txn = f.pending.remove(0);
+                    out.events.push(tcp_ctx(rec, ts, App::Http(Box::new(txn))));
+                }
+                true
+            }
+            Ok(http::Parsed::Incomplete) => false,
+            Err(reason) => {
+                out.failures.push(ParseFailure { protocol: "http", reason });
+                f.server.done = true;
+                f.server.buf = Vec::new();
+                false
+            }
+        }
+    }
+}
+
+pub(super) fn transfer(
+    direction: &'static str,
+    req: &http::HttpRequest,
+    len: Option<u64>,
+) -> FirmwareTransfer {
+    let file = req.url.split('?').next().unwrap_or("").rsplit('/').next().unwrap_or("");
+    FirmwareTransfer {
+        direction,
+        method: req.http_method.clone(),
+        url: req.url.clone(),
+        hostname: req.hostname.clone(),
+        size: 0,
+        expected_size: len,
+        sha256: String::new(),
+        completed: false,
+        digicap: None,
+        filename_version: firmware::version_from_filename(file),
+    }
+}

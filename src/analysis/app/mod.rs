@@ -1,0 +1,471 @@
+//! The application layer of the worker: which parser sees which bytes. UDP datagrams go to the
+//! parser for their port; each TCP direction is followed in order (see [`crate::flow::Stream`]) for its
+//! first bytes, recognised by content (TLS, HTTP, RTSP), and parsed; HTTP bodies that carry
+//! identity (ISAPI, ONVIF, magicBox) are kept up to a bound, and firmware images are streamed
+//! through SHA-256 without being buffered. Video after an RTSP `PLAY` is not buffered.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use sha2::Sha256;
+
+use crate::flow::Stream;
+pub use crate::model::app::{
+    App, AppEvent, BodyIdentity, FirmwareTransfer, HttpTxn, ParseFailure, RtspMessage,
+};
+use crate::model::event::FlowRecord;
+use crate::model::packet::{IpPacket, PROTO_TCP, PROTO_UDP};
+use crate::model::time::Micros;
+use crate::proto::{dhcp, dhip, dns, ntp, onvif, rtsp, sadp, ssdp, tls};
+
+mod http_flow;
+mod tftp;
+
+use http_flow::{body_done, body_finished, feed_body, finish_transfer, http_step};
+use tftp::Tftp;
+/// Bytes kept per direction while recognising and parsing a TCP stream's headers.
+pub const STREAM_BYTES: usize = 16 * 1024;
+/// Bytes of an HTTP body kept for identity parsing (XML, JSON, magicBox text).
+pub const BODY_BYTES: usize = 64 * 1024;
+/// Bytes of an HTTP request body kept for rules (exploit payloads sit at its start).
+pub const REQUEST_BODY_BYTES: usize = 4096;
+/// Bytes buffered across all flows of one worker; past it new streams are not followed.
+pub const WORKER_BUFFER_BYTES: usize = 64 << 20;
+/// HTTP transactions followed per flow.
+const MAX_TRANSACTIONS: usize = 32;
+/// Firmware image header bytes kept for `digicap.dav` parsing.
+const IMAGE_HEAD: usize = 4096;
+
+/// What the app layer produced for one packet.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub events: Vec<AppEvent>,
+    pub failures: Vec<ParseFailure>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Unknown,
+    Tls,
+    Http,
+    Rtsp,
+    DnsTcp,
+    /// Not a protocol camwatch parses, or done with: bytes are ignored.
+    Ignore,
+}
+
+/// A request or response body being consumed.
+#[derive(Debug)]
+struct Body {
+    remaining: Option<u64>,
+    chunked: bool,
+    keep: bool,
+    kept: Vec<u8>,
+    hasher: Option<Sha256>,
+    hashed: u64,
+    head: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct Direction {
+    stream: Stream,
+    buf: Vec<u8>,
+    body: Option<Body>,
+    done: bool,
+}
+
+#[derive(Debug)]
+struct AppFlow {
+    kind: Kind,
+    client: Direction,
+    server: Direction,
+    /// HTTP/RTSP requests waiting for their response.
+    pending: Vec<HttpTxn>,
+    rtsp_pending: Vec<rtsp::RtspRequest>,
+    transactions: usize,
+    transfer: Option<FirmwareTransfer>,
+    sent_client_hello: bool,
+}
+
+impl AppFlow {
+    fn new() -> Self {
+        Self {
+            kind: Kind::Unknown,
+            client: Direction::default(),
+            server: Direction::default(),
+            pending: Vec::new(),
+            rtsp_pending: Vec::new(),
+            transactions: 0,
+            transfer: None,
+            sent_client_hello: false,
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        self.client.buf.len()
+            + self.server.buf.len()
+            + body_len(&self.client.body)
+            + body_len(&self.server.body)
+    }
+}
+
+fn body_len(b: &Option<Body>) -> usize {
+    b.as_ref().map_or(0, |b| b.kept.len() + b.head.len())
+}
+
+/// One worker's application-layer state.
+#[derive(Default)]
+pub struct AppLayer {
+    flows: HashMap<u64, AppFlow>,
+    /// TFTP transfers by the client's endpoint (the data moves on ports the request chose).
+    tftp: HashMap<(IpAddr, u16), Tftp>,
+    buffered: usize,
+    /// Streams not followed because the worker's buffer budget was spent.
+    pub refused: u64,
+}
+
+fn ctx(rec: &FlowRecord, pkt: &IpPacket<'_>, ts: Micros, app: App) -> AppEvent {
+    AppEvent {
+        ts,
+        flow_id: rec.flow_id,
+        community_id: rec.community_id.clone(),
+        src_ip: pkt.src_ip,
+        src_port: pkt.src_port,
+        dest_ip: pkt.dst_ip,
+        dest_port: pkt.dst_port,
+        proto: pkt.proto,
+        app,
+    }
+}
+
+/// A layer-2 SADP frame as an application event (no IP flow: addresses from the record).
+pub fn sadp_l2(payload: &[u8], ts: Micros) -> Result<AppEvent, &'static str> {
+    let m = sadp::parse_legacy(payload)?;
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    Ok(AppEvent {
+        ts,
+        flow_id: 0,
+        community_id: String::new(),
+        src_ip: ip(&m.src_ipv4),
+        src_port: 0,
+        dest_ip: ip(&m.dst_ipv4),
+        dest_port: 0,
+        proto: 0,
+        app: App::SadpL2(m),
+    })
+}
+
+/// Client-to-server context for a TCP event regardless of the packet that completed it.
+fn tcp_ctx(rec: &FlowRecord, ts: Micros, app: App) -> AppEvent {
+    AppEvent {
+        ts,
+        flow_id: rec.flow_id,
+        community_id: rec.community_id.clone(),
+        src_ip: rec.src_ip,
+        src_port: rec.src_port,
+        dest_ip: rec.dest_ip,
+        dest_port: rec.dest_port,
+        proto: rec.proto,
+        app,
+    }
+}
+
+fn either(pkt: &IpPacket<'_>, port: u16) -> bool {
+    pkt.src_port == port || pkt.dst_port == port
+}
+
+impl AppLayer {
+    /// Parses what one packet carries. `to_server` is its direction within the flow.
+    pub fn packet(
+        &mut self,
+        rec: &FlowRecord,
+        pkt: &IpPacket<'_>,
+        to_server: bool,
+        ts: Micros,
+        out: &mut Output,
+    ) {
+        match pkt.proto {
+            PROTO_UDP if either(pkt, 69) => self.tftp_request(pkt, ts),
+            PROTO_UDP if self.tftp_data(rec, pkt, ts, out) => {}
+            PROTO_UDP if !pkt.payload.is_empty() => udp(rec, pkt, ts, out),
+            PROTO_TCP => self.tcp(rec, pkt, to_server, ts, out),
+            _ => {}
+        }
+    }
+
+    /// A flow ended: whatever is still open (a request without a response, a transfer cut
+    /// short) is reported.
+    pub fn end(&mut self, rec: &FlowRecord, out: &mut Output) {
+        if rec.proto == PROTO_UDP {
+            for key in [(rec.src_ip, rec.src_port), (rec.dest_ip, rec.dest_port)] {
+                if let Some(t) = self.tftp.remove(&key) {
+                    if t.data_seen {
+                        out.events.push(tcp_ctx(
+                            rec,
+                            rec.end,
+                            App::FirmwareTransfer(Box::new(t.finish(false))),
+                        ));
+                    }
+                }
+            }
+        }
+        let Some(mut f) = self.flows.remove(&rec.flow_id) else { return };
+        self.buffered = self.buffered.saturating_sub(f.buffered());
+        for txn in f.pending.drain(..) {
+            out.events.push(tcp_ctx(rec, rec.end, App::Http(Box::new(txn))));
+        }
+        for req in f.rtsp_pending.drain(..) {
+            out.events.push(tcp_ctx(
+                rec,
+                rec.end,
+                App::Rtsp(Box::new(RtspMessage { request: Some(req), response: None })),
+            ));
+        }
+        for dir in [&mut f.client, &mut f.server] {
+            if let Some(body) = dir.body.take() {
+                finish_transfer(&mut f.transfer, body, false);
+            }
+        }
+        if let Some(t) = f.transfer.take() {
+            out.events.push(tcp_ctx(rec, rec.end, App::FirmwareTransfer(Box::new(t))));
+        }
+    }
+
+    fn tcp(&mut self, rec: &FlowRecord, pkt: &IpPacket<'_>, to_server: bool, ts: Micros, out: &mut Output) {
+        let syn = pkt.tcp_flags & crate::model::packet::tcp_flags::SYN != 0;
+        if !self.flows.contains_key(&rec.flow_id) {
+            if pkt.payload.is_empty() && !syn {
+                return;
+            }
+            if self.buffered >= WORKER_BUFFER_BYTES {
+                self.refused += 1;
+                return;
+            }
+            self.flows.insert(rec.flow_id, AppFlow::new());
+        }
+        let Some(f) = self.flows.get_mut(&rec.flow_id) else { return };
+        let before = f.buffered();
+        let dir = if to_server { &mut f.client } else { &mut f.server };
+        if syn {
+            dir.stream.syn(pkt.tcp_seq);
+        }
+        if f.kind == Kind::Ignore || dir.done || pkt.payload.is_empty() {
+            return;
+        }
+        let mut fresh = Vec::new();
+        dir.stream.segment(pkt.tcp_seq, pkt.payload, &mut |b| fresh.extend_from_slice(b));
+        if !fresh.is_empty() {
+            consume(f, rec, to_server, &fresh, ts, out);
+        }
+        let after = f.buffered();
+        self.buffered = (self.buffered + after).saturating_sub(before);
+        if f.kind == Kind::Ignore {
+            f.client.stream.release();
+            f.server.stream.release();
+        }
+    }
+}
+
+fn udp(rec: &FlowRecord, pkt: &IpPacket<'_>, ts: Micros, out: &mut Output) {
+    let p = pkt.payload;
+    let mut fail = |protocol, reason| out.failures.push(ParseFailure { protocol, reason });
+    let app = if either(pkt, 53) || either(pkt, 5353) || either(pkt, 5355) {
+        dns::parse(p).map(App::Dns).map_err(|r| fail("dns", r)).ok()
+    } else if either(pkt, 67) || either(pkt, 68) {
+        dhcp::parse(p).map(App::Dhcp).map_err(|r| fail("dhcp", r)).ok()
+    } else if either(pkt, 123) {
+        ntp::parse(p).map(App::Ntp).map_err(|r| fail("ntp", r)).ok()
+    } else if either(pkt, 1900) {
+        ssdp::parse(p).map(App::Ssdp).map_err(|r| fail("ssdp", r)).ok()
+    } else if either(pkt, 37020) {
+        sadp::parse(p).map(App::Sadp).map_err(|r| fail("sadp", r)).ok()
+    } else if either(pkt, 37810) {
+        dhip::parse(p).map(App::Dhip).map_err(|r| fail("dhip", r)).ok()
+    } else if either(pkt, 3702) {
+        onvif::parse_ws_discovery(p).map(App::Wsd).map_err(|r| fail("wsd", r)).ok()
+    } else {
+        None
+    };
+    if let Some(app) = app {
+        out.events.push(ctx(rec, pkt, ts, app));
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The first line, without its line end (devices and scripts send bare LF too).
+fn first_line(buf: &[u8]) -> Option<&[u8]> {
+    let end = buf.iter().position(|b| *b == b'\n')?;
+    let line = buf.get(..end)?;
+    Some(line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+/// Recognises a stream from its first bytes.
+fn recognise(buf: &[u8], rec: &FlowRecord) -> Kind {
+    if buf.len() >= 3 && buf[0] == 0x16 && buf[1] == 0x03 {
+        return Kind::Tls;
+    }
+    if rec.dest_port == 53 {
+        return Kind::DnsTcp;
+    }
+    match first_line(buf) {
+        Some(line) if line.ends_with(b"RTSP/1.0") || line.ends_with(b"RTSP/2.0") => Kind::Rtsp,
+        Some(_) => Kind::Http,
+        // Wait for a whole first line, but not forever.
+        None if buf.len() < 2048 => Kind::Unknown,
+        None => Kind::Ignore,
+    }
+}
+
+fn consume(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, fresh: &[u8], ts: Micros, out: &mut Output) {
+    let mut input = fresh;
+    loop {
+        // A body in progress takes the bytes first.
+        let dir = if to_server { &mut f.client } else { &mut f.server };
+        if let Some(body) = &mut dir.body {
+            let used = feed_body(body, input);
+            input = &input[used..];
+            if !body_done(body) {
+                return;
+            }
+            if let Some(body) = dir.body.take() {
+                body_finished(f, rec, to_server, body, ts, out);
+            }
+        }
+        let dir = if to_server { &mut f.client } else { &mut f.server };
+        let room = STREAM_BYTES.saturating_sub(dir.buf.len());
+        let take = input.len().min(room);
+        dir.buf.extend_from_slice(&input[..take]);
+        input = &input[take..];
+        if f.kind == Kind::Unknown && to_server {
+            f.kind = recognise(&f.client.buf, rec);
+        }
+        let progressed = parse_buffered(f, rec, to_server, ts, out);
+        let dir = if to_server { &mut f.client } else { &mut f.server };
+        if !progressed && dir.buf.len() >= STREAM_BYTES {
+            // A full buffer that parses as nothing: stop following this direction.
+            dir.done = true;
+            dir.buf = Vec::new();
+            return;
+        }
+        if input.is_empty() || !progressed {
+            return;
+        }
+    }
+}
+
+/// Parses whatever complete messages the buffer holds. Returns whether anything was consumed.
+fn parse_buffered(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, out: &mut Output) -> bool {
+    let mut progressed = false;
+    loop {
+        let step = match f.kind {
+            Kind::Unknown | Kind::Ignore => return progressed,
+            Kind::Tls => tls_step(f, rec, to_server, ts, out),
+            Kind::Http => http_step(f, rec, to_server, ts, out),
+            Kind::Rtsp => rtsp_step(f, rec, to_server, ts, out),
+            Kind::DnsTcp => dns_tcp_step(f, rec, to_server, ts, out),
+        };
+        if !step {
+            return progressed;
+        }
+        progressed = true;
+        let dir = if to_server { &f.client } else { &f.server };
+        if dir.body.is_some() || dir.buf.is_empty() || dir.done {
+            return progressed;
+        }
+    }
+}
+
+fn tls_step(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, out: &mut Output) -> bool {
+    if !to_server {
+        f.server.done = true;
+        f.server.buf = Vec::new();
+        return false;
+    }
+    match tls::parse_client_hello(&f.client.buf) {
+        Ok(tls::Parsed::Complete(hello, _)) => {
+            if !f.sent_client_hello {
+                out.events.push(tcp_ctx(rec, ts, App::Tls(hello)));
+                f.sent_client_hello = true;
+            }
+            f.kind = Kind::Ignore;
+            f.client.buf = Vec::new();
+            true
+        }
+        Ok(tls::Parsed::Incomplete) => false,
+        Err(reason) => {
+            out.failures.push(ParseFailure { protocol: "tls", reason });
+            f.kind = Kind::Ignore;
+            f.client.buf = Vec::new();
+            false
+        }
+    }
+}
+
+fn dns_tcp_step(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, out: &mut Output) -> bool {
+    let dir = if to_server { &mut f.client } else { &mut f.server };
+    match dns::parse_tcp(&dir.buf) {
+        Ok((msg, used)) => {
+            dir.buf.drain(..used.min(dir.buf.len()));
+            let mut e = tcp_ctx(rec, ts, App::Dns(msg));
+            if !to_server {
+                std::mem::swap(&mut e.src_ip, &mut e.dest_ip);
+                std::mem::swap(&mut e.src_port, &mut e.dest_port);
+            }
+            out.events.push(e);
+            true
+        }
+        Err("incomplete") => false,
+        Err(reason) => give_up(dir, out, "dns", reason),
+    }
+}
+
+fn rtsp_step(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros, out: &mut Output) -> bool {
+    let dir = if to_server { &mut f.client } else { &mut f.server };
+    if rtsp::is_interleaved_frame(&dir.buf) {
+        // Video: stop following this direction.
+        dir.done = true;
+        dir.buf = Vec::new();
+        return false;
+    }
+    if to_server {
+        match rtsp::parse_request(&dir.buf) {
+            Ok(rtsp::Parsed::Complete(req, used)) => {
+                dir.buf.drain(..used.min(dir.buf.len()));
+                if f.rtsp_pending.len() < MAX_TRANSACTIONS {
+                    f.rtsp_pending.push(req);
+                }
+                true
+            }
+            Ok(rtsp::Parsed::Incomplete) => false,
+            Err(reason) => give_up(dir, out, "rtsp", reason),
+        }
+    } else {
+        match rtsp::parse_response(&dir.buf) {
+            Ok(rtsp::Parsed::Complete(resp, used)) => {
+                let skip = used
+                    .saturating_add(usize::try_from(resp.content_length.unwrap_or(0)).unwrap_or(usize::MAX));
+                if skip > dir.buf.len() {
+                    return false;
+                }
+                dir.buf.drain(..skip);
+                let request = (!f.rtsp_pending.is_empty()).then(|| f.rtsp_pending.remove(0));
+                let msg = RtspMessage { request, response: Some(resp) };
+                out.events.push(tcp_ctx(rec, ts, App::Rtsp(Box::new(msg))));
+                true
+            }
+            Ok(rtsp::Parsed::Incomplete) => false,
+            Err(reason) => give_up(dir, out, "rtsp", reason),
+        }
+    }
+}
+
+/// Stops following a direction that failed to parse, counting why.
+fn give_up(dir: &mut Direction, out: &mut Output, protocol: &'static str, reason: &'static str) -> bool {
+    out.failures.push(ParseFailure { protocol, reason });
+    dir.done = true;
+    dir.buf = Vec::new();
+    false
+}
