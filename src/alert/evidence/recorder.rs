@@ -1,42 +1,33 @@
-//! Evidence captures: for each alert, a pcap of the triggering flow (its recent packets from a
-//! per-worker ring, then the next few), written 0600 into a 0700 directory and reported with its
-//! SHA-256; and retention of that directory by age and total size.
-//!
-//! Each packet worker owns one [`EvidenceRecorder`], fed every packet it handles. Files are
-//! written as `<id>.pcap.part` and published as `<id>.pcap` with a hard link, which fails rather
-//! than replace an existing file. The hash is taken over the bytes as they are written, so it
-//! is the `sha256sum` of the published file.
+//! The per-worker recorder: a byte-bounded ring of recent flow packets, and the captures it is
+//! writing for alerts that asked.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-use pcap_file::{DataLink, Endianness, TsResolution};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-pub use crate::model::evidence::{EvidenceDone, EvidenceOutcome, EvidenceRequest};
+use crate::model::evidence::{EvidenceOutcome, EvidenceRequest};
 use crate::model::packet::RawPacket;
 use crate::model::time::Micros;
 
+use super::writer::*;
+
 /// Bytes kept of each packet in an evidence file (the pcap header's snaplen); longer packets
 /// are cut, their original length kept.
-const SNAPLEN: u32 = 65_535;
+pub(super) const SNAPLEN: u32 = 65_535;
 
 /// Link type written for a capture that never saw a packet.
-const LINKTYPE_ETHERNET: i32 = 1;
+pub(super) const LINKTYPE_ETHERNET: i32 = 1;
 
 /// Longest alert id: `<id>.pcap.part` stays well under NAME_MAX (255 bytes).
-const MAX_ID_LEN: usize = 200;
+pub(super) const MAX_ID_LEN: usize = 200;
 
 /// What a ring entry costs besides its packet data.
-const ENTRY_OVERHEAD: usize = std::mem::size_of::<(u64, RawPacket)>();
+pub(super) const ENTRY_OVERHEAD: usize = std::mem::size_of::<(u64, RawPacket)>();
 
-const INVALID_ID: &str = "invalid evidence id: 1 to 200 of A-Z a-z 0-9 . _ -, not starting with a dot";
+pub(super) const INVALID_ID: &str =
+    "invalid evidence id: 1 to 200 of A-Z a-z 0-9 . _ -, not starting with a dot";
 
 /// The `evidence` section of the config file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -83,17 +74,17 @@ impl Default for EvidenceConfig {
 
 /// One worker's evidence: the ring of its recent flow packets and the captures it is writing.
 pub struct EvidenceRecorder {
-    cfg: EvidenceConfig,
-    after_timeout: Micros,
-    ring: VecDeque<(u64, RawPacket)>,
+    pub(super) cfg: EvidenceConfig,
+    pub(super) after_timeout: Micros,
+    pub(super) ring: VecDeque<(u64, RawPacket)>,
     /// What the ring holds, as counted against `ring_bytes`.
-    ring_cost: usize,
+    pub(super) ring_cost: usize,
     /// In request order; at most `max_open`.
-    open: Vec<Capture>,
+    pub(super) open: Vec<Capture>,
     /// Open captures per flow, so a packet of any other flow costs one lookup.
-    open_flows: HashMap<u64, usize>,
+    pub(super) open_flows: HashMap<u64, usize>,
     /// No open capture goes idle before this; may be early, never late.
-    next_deadline: Micros,
+    pub(super) next_deadline: Micros,
 }
 
 impl EvidenceRecorder {
@@ -218,7 +209,7 @@ impl EvidenceRecorder {
         self.open.len()
     }
 
-    fn remember(&mut self, flow: u64, p: RawPacket) {
+    pub(super) fn remember(&mut self, flow: u64, p: RawPacket) {
         let needed = cost(&p);
         if needed > self.cfg.ring_bytes {
             return;
@@ -234,7 +225,7 @@ impl EvidenceRecorder {
     }
 
     /// Writes a packet of `flow` to its open captures, finishing those it completes.
-    fn feed(&mut self, flow: u64, p: &RawPacket, out: &mut Vec<EvidenceOutcome>) {
+    pub(super) fn feed(&mut self, flow: u64, p: &RawPacket, out: &mut Vec<EvidenceOutcome>) {
         let mut i = 0;
         while let Some(cap) = self.open.get_mut(i) {
             if cap.flow_id != flow {
@@ -256,13 +247,13 @@ impl EvidenceRecorder {
         }
     }
 
-    fn expire(&mut self, now: Micros, out: &mut Vec<EvidenceOutcome>) {
+    pub(super) fn expire(&mut self, now: Micros, out: &mut Vec<EvidenceOutcome>) {
         let timeout = self.after_timeout;
         self.finish_where(|c| now >= c.deadline(timeout), out);
         self.next_deadline = self.open.iter().map(|c| c.deadline(timeout)).min().unwrap_or(Micros::MAX);
     }
 
-    fn finish_where(&mut self, done: impl Fn(&Capture) -> bool, out: &mut Vec<EvidenceOutcome>) {
+    pub(super) fn finish_where(&mut self, done: impl Fn(&Capture) -> bool, out: &mut Vec<EvidenceOutcome>) {
         let (finished, open): (Vec<_>, Vec<_>) = std::mem::take(&mut self.open).into_iter().partition(done);
         self.open = open;
         for cap in finished {
@@ -274,7 +265,7 @@ impl EvidenceRecorder {
         }
     }
 
-    fn forget(&mut self, flow: u64) {
+    pub(super) fn forget(&mut self, flow: u64) {
         if let Some(n) = self.open_flows.get_mut(&flow) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -303,330 +294,37 @@ impl Drop for EvidenceRecorder {
     }
 }
 
-fn cost(p: &RawPacket) -> usize {
+pub(super) fn cost(p: &RawPacket) -> usize {
     ENTRY_OVERHEAD.saturating_add(p.data.capacity())
 }
 
-fn micros(d: Duration) -> Micros {
+pub(super) fn micros(d: Duration) -> Micros {
     Micros::try_from(d.as_micros()).unwrap_or(Micros::MAX)
 }
 
 /// Only these make it into a file name: no separators, no `..`, no hidden files.
-fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_ID_LEN
         && !id.starts_with('.')
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// The file behind a capture, hashed as it is written.
-type FileSink = HashingWriter<BufWriter<File>>;
-
-enum Sink {
-    /// Nothing written yet: the header waits for the first packet's link type.
-    Empty(FileSink),
-    Pcap(PcapWriter<FileSink>),
-}
-
-/// A capture being written.
-struct Capture {
-    id: String,
-    flow_id: u64,
-    part: PathBuf,
-    path: PathBuf,
-    /// `None` once closed (or if a header write failed).
-    sink: Option<Sink>,
-    /// The first packet's; packets of another link type are skipped.
-    linktype: Option<i32>,
-    /// Packets of the flow still to take after the alert.
-    after_left: usize,
-    /// The flow's newest packet time, or the alert's.
-    last_ts: Micros,
-    /// The alert's packet time.
-    started: Micros,
-    packets: u64,
-    skipped: u64,
-}
-
-/// An alert waits for its capture: a flow that keeps trickling packets ends it at this many
-/// `after_timeout`s after the alert, whatever is left of `packets_after`.
-const MAX_WAIT_TIMEOUTS: u64 = 3;
-
-impl Capture {
-    /// When the capture ends if nothing else ends it: idle for `timeout`, or held for
-    /// `MAX_WAIT_TIMEOUTS` of them since the alert.
-    fn deadline(&self, timeout: Micros) -> Micros {
-        self.last_ts
-            .saturating_add(timeout)
-            .min(self.started.saturating_add(timeout.saturating_mul(MAX_WAIT_TIMEOUTS)))
-    }
-
-    /// Creates `<id>.pcap.part` (never an existing file); on failure gives the id back.
-    fn create(
-        dir: &Path,
-        id: String,
-        flow_id: u64,
-        ts: Micros,
-        after: usize,
-    ) -> Result<Self, (String, String)> {
-        if let Err(e) = DirBuilder::new().recursive(true).mode(0o700).create(dir) {
-            let error = format!("{}: cannot create directory: {e}", dir.display());
-            return Err((id, error));
-        }
-        let path = dir.join(format!("{id}.pcap"));
-        let part = dir.join(format!("{id}.pcap.part"));
-        if fs::symlink_metadata(&path).is_ok() {
-            return Err((id, format!("{}: already exists, not overwritten", path.display())));
-        }
-        let file = match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&part) {
-            Ok(f) => f,
-            Err(e) => return Err((id, format!("{}: cannot create: {e}", part.display()))),
-        };
-        let sink = HashingWriter { inner: BufWriter::new(file), hasher: Sha256::new(), written: 0 };
-        Ok(Self {
-            id,
-            flow_id,
-            part,
-            path,
-            sink: Some(Sink::Empty(sink)),
-            linktype: None,
-            after_left: after,
-            last_ts: ts,
-            started: ts,
-            packets: 0,
-            skipped: 0,
-        })
-    }
-
-    fn write(&mut self, p: &RawPacket) -> Result<(), String> {
-        self.last_ts = self.last_ts.max(p.ts);
-        let fits_pcap = p.ts / 1_000_000 <= u64::from(u32::MAX);
-        if !fits_pcap || self.linktype.is_some_and(|lt| lt != p.linktype) {
-            self.skipped += 1;
-            return Ok(());
-        }
-        self.start(p.linktype)?;
-        let Some(Sink::Pcap(w)) = &mut self.sink else {
-            return Err(format!("{}: capture already closed", self.part.display()));
-        };
-        let data = p.data.get(..SNAPLEN as usize).unwrap_or(&p.data);
-        let incl_len = u32::try_from(data.len()).unwrap_or(SNAPLEN);
-        // A wire length below the bytes captured is nonsense; pcap needs orig_len >= incl_len.
-        let pkt = PcapPacket::new(Duration::from_micros(p.ts), p.wire_len.max(incl_len), data);
-        w.write_packet(&pkt).map_err(|e| format!("{}: {e}", self.part.display()))?;
-        self.linktype = Some(p.linktype);
-        self.packets += 1;
-        Ok(())
-    }
-
-    /// Writes the file header, once.
-    fn start(&mut self, linktype: i32) -> Result<(), String> {
-        if let Some(Sink::Empty(_)) = &self.sink {
-            if let Some(Sink::Empty(f)) = self.sink.take() {
-                let w = PcapWriter::with_header(f, pcap_header(linktype))
-                    .map_err(|e| format!("{}: {e}", self.part.display()))?;
-                self.sink = Some(Sink::Pcap(w));
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(mut self) -> EvidenceOutcome {
-        match self.close() {
-            Ok(done) => EvidenceOutcome::Written(done),
-            Err(e) => self.abandon(e),
-        }
-    }
-
-    fn close(&mut self) -> Result<EvidenceDone, String> {
-        let part = self.part.display().to_string();
-        self.start(LINKTYPE_ETHERNET)?;
-        let Some(Sink::Pcap(w)) = self.sink.take() else {
-            return Err(format!("{part}: capture already closed"));
-        };
-        let HashingWriter { inner, hasher, written } = w.into_writer();
-        let file = inner.into_inner().map_err(|e| format!("{part}: {}", e.error()))?;
-        file.sync_all().map_err(|e| format!("{part}: {e}"))?;
-        drop(file);
-        publish(&self.part, &self.path).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => {
-                format!("{}: already exists, not overwritten", self.path.display())
-            }
-            _ => format!("{}: cannot publish: {e}", self.path.display()),
-        })?;
-        Ok(EvidenceDone {
-            id: self.id.clone(),
-            path: self.path.clone(),
-            sha256: hex(hasher.finalize().as_slice()),
-            packets: self.packets,
-            skipped: self.skipped,
-            bytes: written,
-        })
-    }
-
-    /// Gives up: removes the partial file.
-    fn abandon(mut self, error: String) -> EvidenceOutcome {
-        self.sink = None;
-        if let Err(e) = fs::remove_file(&self.part) {
-            if e.kind() != io::ErrorKind::NotFound {
-                tracing::warn!(path = %self.part.display(), "Cannot remove partial evidence file: {e}.");
-            }
-        }
-        EvidenceOutcome::Failed { id: self.id, error }
-    }
-}
-
-fn pcap_header(linktype: i32) -> PcapHeader {
-    PcapHeader {
-        snaplen: SNAPLEN,
-        // libpcap link types are never negative; a bogus one keeps its bit pattern.
-        datalink: DataLink::from(linktype as u32),
-        ts_resolution: TsResolution::MicroSecond,
-        endianness: Endianness::Little,
-        ..PcapHeader::default()
-    }
-}
-
-/// Renames `part` to `path` unless `path` exists. A hard link is the no-overwrite rename;
-/// where the filesystem has none, a checked rename (racy, but names are unique alert ids).
-fn publish(part: &Path, path: &Path) -> io::Result<()> {
-    match fs::hard_link(part, path) {
-        Ok(()) => {
-            if let Err(e) = fs::remove_file(part) {
-                tracing::warn!(path = %part.display(), "Cannot remove partial evidence file: {e}.");
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            if fs::symlink_metadata(path).is_ok() {
-                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-            }
-            fs::rename(part, path)
-        }
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
-}
-
-/// Hashes exactly the bytes its inner writer accepted.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    written: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        let accepted = buf.get(..n).unwrap_or(buf);
-        self.hasher.update(accepted);
-        self.written += accepted.len() as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// What is left in the evidence directory after [`prune`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PruneStats {
-    /// `*.pcap` files remaining.
-    pub files: u64,
-    /// Their total size.
-    pub bytes: u64,
-    /// Files removed by this call.
-    pub removed: u64,
-}
-
-/// Removes `*.pcap` files in `dir` modified more than `max_age` before `now`, then the oldest
-/// until the rest total at most `max_total_bytes`. Other names (`.part` files being written)
-/// and anything but regular files are left alone. A missing directory is empty.
-pub fn prune(dir: &Path, max_total_bytes: u64, max_age: Duration, now: SystemTime) -> io::Result<PruneStats> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(PruneStats::default()),
-        Err(e) => return Err(e),
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        // Entries vanish while we look (another worker prunes too): skip them.
-        let Ok(entry) = entry else { continue };
-        if !entry.file_name().to_str().is_some_and(|n| n.ends_with(".pcap")) {
-            continue;
-        }
-        let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_file() {
-            files.push((meta.modified().unwrap_or(now), entry.path(), meta.len()));
-        }
-    }
-    files.sort();
-    let mut stats =
-        PruneStats { files: files.len() as u64, bytes: files.iter().map(|f| f.2).sum(), removed: 0 };
-    let cutoff = now.checked_sub(max_age);
-    for (modified, path, len) in &files {
-        let expired = cutoff.is_some_and(|c| *modified < c);
-        if !expired && stats.bytes <= max_total_bytes {
-            break;
-        }
-        match fs::remove_file(path) {
-            Ok(()) => stats.removed += 1,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "Cannot remove old evidence file: {e}.");
-                continue;
-            }
-        }
-        stats.files -= 1;
-        stats.bytes = stats.bytes.saturating_sub(*len);
-    }
-    Ok(stats)
-}
-
-/// Removes `*.pcap.part` files left in `dir` by a run that stopped without finishing them;
-/// returns how many. Only at start: while recorders run, these are captures being written.
-pub fn remove_partials(dir: &Path) -> io::Result<u64> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    let mut removed = 0;
-    for entry in entries {
-        let Ok(entry) = entry else { continue };
-        if !entry.file_name().to_str().is_some_and(|n| n.ends_with(".pcap.part")) {
-            continue;
-        }
-        if entry.file_type().is_ok_and(|t| t.is_file()) {
-            match fs::remove_file(entry.path()) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    let path = entry.path();
-                    tracing::warn!(path = %path.display(), "Cannot remove partial evidence file: {e}.");
-                }
-            }
-        }
-    }
-    Ok(removed)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs::{self, File};
+    use std::io::{self, Write};
+    use std::path::Path;
+    use std::time::SystemTime;
+
+    use super::super::retention::{prune, remove_partials, PruneStats};
     use super::*;
+    use crate::model::evidence::EvidenceDone;
     use std::os::unix::fs::PermissionsExt;
 
     use pcap_file::pcap::PcapReader;
+    use pcap_file::TsResolution;
+    use sha2::{Digest, Sha256};
 
     const S: u64 = 1_000_000;
 
