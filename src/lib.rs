@@ -24,7 +24,8 @@
 //!   once.
 //! - [`store`]: the SQLite state database (inventory, firmware history, destinations) and the
 //!   inventory report.
-//! - [`telemetry`]: Prometheus metrics and the HTTP endpoint (`/metrics`, `/healthz`, `/alerts`).
+//! - [`telemetry`]: the one Prometheus registry, into which each layer registers the metric group
+//!   of its own `metrics.rs`, and the HTTP endpoint (`/metrics`, `/healthz`, `/alerts`).
 //! - [`runtime`]: the wiring: the one pipeline that live capture, `run --read` and `replay` share,
 //!   the config file that assembles each layer's settings, the daemon, the rule-test harness.
 //!

@@ -3,5 +3,6 @@
 
 pub mod evidence;
 mod lifecycle;
+pub mod metrics;
 
 pub use lifecycle::*;

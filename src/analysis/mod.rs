@@ -5,4 +5,5 @@ pub mod active_dns;
 pub mod app;
 pub mod beacon;
 pub mod device;
+pub mod metrics;
 pub mod signals;

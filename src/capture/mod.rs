@@ -1,6 +1,7 @@
 //! Packet sources: libpcap live interfaces and capture files behind one type, with their settings.
 
 mod config;
+pub mod metrics;
 mod source;
 
 pub use config::CaptureConfig;

@@ -2,5 +2,6 @@
 //! the flow layer takes; Teredo's inner IPv6 and reassembled IPv4 datagrams decode here too.
 
 mod frame;
+pub mod metrics;
 
 pub use frame::{decode, reassembled, teredo_inner, DecodeError, Decoded, ErrorLayer};

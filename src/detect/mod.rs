@@ -2,6 +2,7 @@
 //! compiled rule set that matches events.
 
 pub mod fields;
+pub mod metrics;
 mod rules;
 pub mod schema;
 

@@ -2,6 +2,7 @@
 //! in-order following of each TCP direction.
 
 mod defrag;
+pub mod metrics;
 mod stream;
 mod table;
 

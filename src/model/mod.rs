@@ -6,6 +6,7 @@ pub mod app;
 pub mod event;
 pub mod evidence;
 pub mod identity;
+pub mod labels;
 pub mod netset;
 pub mod oui;
 pub mod packet;

@@ -10,10 +10,11 @@ use std::time::Duration;
 use crate::analysis::active_dns::{names, resolve, resolver};
 use crate::capture::Source;
 use crate::detect::RuleSet;
+use crate::model::labels::ResultLabels;
 use crate::runtime::config::Config;
 use crate::runtime::pipeline::{Outputs, Sensor, Summary};
 use crate::runtime::shutdown::Shutdown;
-use crate::telemetry::metrics::{Metrics, ResultLabels};
+use crate::telemetry::metrics::Metrics;
 
 /// The daemon: captures from `interfaces` (besides the config's) and `read` files, serves
 /// `/metrics`, raises and delivers alerts, and reloads rules on SIGHUP or when a rules file
@@ -165,7 +166,7 @@ async fn start_active_dns(sensor: Arc<Sensor>) -> anyhow::Result<()> {
                 };
                 due.insert(name, std::time::Instant::now() + next);
             }
-            let m = &sensor.metrics.active_dns_lookups;
+            let m = &sensor.metrics.app.active_dns_lookups;
             m.get_or_create(&ResultLabels { result: "ok" }).inc_by(ok);
             m.get_or_create(&ResultLabels { result: "error" }).inc_by(failed);
             if let Some(tx) = first.take() {
@@ -213,11 +214,11 @@ fn reload(sensor: &Sensor, paths: &[PathBuf]) {
         Ok(rules) => {
             tracing::info!(rules = rules.rules.len(), "Rules reloaded.");
             sensor.swap_rules(rules);
-            sensor.metrics.rules_reloads.get_or_create(&ResultLabels { result: "success" }).inc();
+            sensor.metrics.detect.rules_reloads.get_or_create(&ResultLabels { result: "success" }).inc();
         }
         Err(e) => {
             tracing::error!("Rules reload rejected, the running rules stay active: {e}");
-            sensor.metrics.rules_reloads.get_or_create(&ResultLabels { result: "failure" }).inc();
+            sensor.metrics.detect.rules_reloads.get_or_create(&ResultLabels { result: "failure" }).inc();
         }
     }
 }

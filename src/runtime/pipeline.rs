@@ -20,13 +20,15 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use super::stage::Analysis;
 use super::worker::{shard_of, wall_micros, Worker};
 use crate::alert::evidence::{EvidenceConfig, EvidenceRecorder};
+use crate::capture::metrics::{DropLabels, SourceLabels};
 use crate::capture::{Drops, Next, Source};
 use crate::detect::RuleSet;
 use crate::model::event::{Event, Micros};
+use crate::model::labels::ReasonLabels;
 use crate::model::netset::{self, NetSet};
 use crate::model::packet::RawPacket;
 use crate::runtime::config::Config;
-use crate::telemetry::metrics::{DropLabels, Metrics, QueueLabels, ReasonLabels, SourceLabels};
+use crate::telemetry::metrics::{Metrics, QueueLabels};
 
 /// Where the analysis stage writes.
 #[derive(Debug, Clone, Default)]
@@ -80,7 +82,7 @@ impl Sensor {
     pub fn new(config: Config, rules: RuleSet, metrics: Arc<Metrics>) -> Result<Self, String> {
         let devices =
             netset::resolve(&config.devices.networks).map_err(|e| format!("devices.networks: {e}"))?;
-        metrics.rules_loaded.set(i64::try_from(rules.rules.len()).unwrap_or(i64::MAX));
+        metrics.detect.rules_loaded.set(i64::try_from(rules.rules.len()).unwrap_or(i64::MAX));
         Ok(Self {
             config,
             devices,
@@ -131,7 +133,7 @@ impl Sensor {
                     .spawn_scoped(scope, move || {
                         if let Err(e) = self.capture(&mut src, &txs, stop, progress, totals) {
                             tracing::error!(source = %e.source, reason = e.reason, "Capture stopped: {}.", e.message);
-                            self.metrics.capture_errors.get_or_create(&ReasonLabels { reason: e.reason }).inc();
+                            self.metrics.capture.errors.get_or_create(&ReasonLabels { reason: e.reason }).inc();
                             if let Ok(mut v) = errors.lock() {
                                 v.push(e.to_string());
                             }
@@ -169,10 +171,10 @@ impl Sensor {
         let reasons: &[&'static str] =
             if src.is_live() { &["queue", "kernel", "interface"] } else { &["queue"] };
         for reason in reasons {
-            drop(m.capture_dropped.get_or_create(&DropLabels { source: label.source.clone(), reason }));
+            drop(m.capture.dropped.get_or_create(&DropLabels { source: label.source.clone(), reason }));
         }
-        drop(m.capture_packets.get_or_create(&label));
-        drop(m.capture_bytes.get_or_create(&label));
+        drop(m.capture.packets.get_or_create(&label));
+        drop(m.capture.bytes.get_or_create(&label));
         let (mut pkts, mut bytes, mut queue_drops) = (0u64, 0u64, 0u64);
         let mut last_drops = Drops::default();
         let mut last_flush = Instant::now();
@@ -186,25 +188,28 @@ impl Sensor {
                      src: &mut Source| {
             totals.0.fetch_add(*pkts, Ordering::Relaxed);
             totals.1.fetch_add(*bytes, Ordering::Relaxed);
-            m.capture_packets.get_or_create(&label).inc_by(std::mem::take(pkts));
+            m.capture.packets.get_or_create(&label).inc_by(std::mem::take(pkts));
             let queued: usize = txs.iter().map(Sender::len).sum();
             m.queue_depth
                 .get_or_create(&QueueLabels { queue: "packets" })
                 .set(i64::try_from(queued).unwrap_or(i64::MAX));
-            m.capture_bytes.get_or_create(&label).inc_by(std::mem::take(bytes));
+            m.capture.bytes.get_or_create(&label).inc_by(std::mem::take(bytes));
             let q = std::mem::take(queue_drops);
             if q > 0 {
-                m.capture_dropped
+                m.capture
+                    .dropped
                     .get_or_create(&DropLabels { source: label.source.clone(), reason: "queue" })
                     .inc_by(q);
             }
             if let Some(d) = src.drops() {
                 let k = d.kernel.saturating_sub(last_drops.kernel);
                 let i = d.interface.saturating_sub(last_drops.interface);
-                m.capture_dropped
+                m.capture
+                    .dropped
                     .get_or_create(&DropLabels { source: label.source.clone(), reason: "kernel" })
                     .inc_by(k);
-                m.capture_dropped
+                m.capture
+                    .dropped
                     .get_or_create(&DropLabels { source: label.source.clone(), reason: "interface" })
                     .inc_by(i);
                 *last_drops = d;
@@ -256,7 +261,7 @@ impl Sensor {
     /// Replaces the rules (SIGHUP); events already queued are matched by whichever set is
     /// current when they reach the analysis stage, so none is lost in the swap.
     pub fn swap_rules(&self, rules: RuleSet) {
-        self.metrics.rules_loaded.set(i64::try_from(rules.rules.len()).unwrap_or(i64::MAX));
+        self.metrics.detect.rules_loaded.set(i64::try_from(rules.rules.len()).unwrap_or(i64::MAX));
         self.rules.store(Arc::new(rules));
     }
 }

@@ -9,23 +9,26 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::alert::evidence::{EvidenceConfig, EvidenceOutcome, EvidenceRequest};
+use crate::alert::metrics::{AlertLabels, RuleLabels};
 use crate::alert::{Admit, Alert, Lifecycle};
 use crate::analysis::app::AppEvent;
 use crate::analysis::beacon::BeaconTracker;
 use crate::analysis::device::Inventory;
+use crate::analysis::metrics::{
+    DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DeviceSeverityLabels, FirmwareLabels, ProtocolLabels,
+    TransferLabels,
+};
 use crate::detect::fields::{EventType as RuleEvent, Subject};
 use crate::detect::{Category, Thresholds};
 use crate::model::event::{
     DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, Micros, TrafficBatch,
 };
 use crate::model::identity::{FirmwareChangeKind, Source as IdentitySource};
+use crate::model::labels::ResultLabels;
 use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
 use crate::proto::dns::PassiveDns;
 use crate::store::Store;
-use crate::telemetry::metrics::{
-    AlertLabels, DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DeviceSeverityLabels, EventLabels,
-    FirmwareLabels, Metrics, ProtocolLabels, ResultLabels, RuleLabels, TransferLabels,
-};
+use crate::telemetry::metrics::{EventLabels, Metrics};
 
 use super::pipeline::{Outputs, Sensor, Summary};
 use super::worker::{believable, wall_micros};
@@ -143,7 +146,7 @@ impl<'s> Analysis<'s> {
             let active: Vec<(String, String)> =
                 a.lifecycle.active().map(|al| (al.rule.id.clone(), al.rule.severity.clone())).collect();
             for (rule, severity) in active {
-                a.metrics().alerts_active.get_or_create(&AlertLabels { rule, severity }).inc();
+                a.metrics().alerting.active.get_or_create(&AlertLabels { rule, severity }).inc();
             }
         }
         let restored: Vec<IpAddr> = a.inventory.devices().map(|d| d.ip).collect();
@@ -175,7 +178,7 @@ impl<'s> Analysis<'s> {
         rules.matches(&Subject::from_firmware(&ev), &self.inventory, &mut matches);
         if matches.iter().any(|m| m.rule.tags.iter().any(|t| t == VULNERABLE_FIRMWARE_TAG)) {
             let device = self.label(ip);
-            self.metrics().device_firmware_vulnerable.get_or_create(&DeviceLabels { device }).set(1);
+            self.metrics().inventory.firmware_vulnerable.get_or_create(&DeviceLabels { device }).set(1);
         }
     }
 
@@ -202,8 +205,8 @@ impl<'s> Analysis<'s> {
     fn prune_evidence(&self, cfg: &EvidenceConfig) {
         match crate::alert::evidence::prune(&cfg.dir, cfg.max_total_bytes, cfg.max_age, SystemTime::now()) {
             Ok(stats) => {
-                self.metrics().evidence_files.set(i64::try_from(stats.files).unwrap_or(i64::MAX));
-                self.metrics().evidence_bytes.set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
+                self.metrics().alerting.evidence_files.set(i64::try_from(stats.files).unwrap_or(i64::MAX));
+                self.metrics().alerting.evidence_bytes.set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
             }
             Err(e) => tracing::warn!(dir = %cfg.dir.display(), "Evidence retention failed: {e}."),
         }
@@ -217,7 +220,11 @@ impl<'s> Analysis<'s> {
             return self.journal(&alert);
         }
         if ev.pending.len() >= EVIDENCE_PENDING {
-            self.metrics().evidence_captures.get_or_create(&ResultLabels { result: "skipped" }).inc();
+            self.metrics()
+                .alerting
+                .evidence_captures
+                .get_or_create(&ResultLabels { result: "skipped" })
+                .inc();
             return self.journal(&alert);
         }
         // Flow ids are numbered per worker: worker w gives out w+1, w+1+n, w+1+2n, …
@@ -232,7 +239,11 @@ impl<'s> Analysis<'s> {
                 ev.pending.insert(alert.id.clone(), alert);
             }
             _ => {
-                self.metrics().evidence_captures.get_or_create(&ResultLabels { result: "skipped" }).inc();
+                self.metrics()
+                    .alerting
+                    .evidence_captures
+                    .get_or_create(&ResultLabels { result: "skipped" })
+                    .inc();
                 self.journal(&alert);
             }
         }
@@ -252,15 +263,15 @@ impl<'s> Analysis<'s> {
                 ev.last_prune = Some(Instant::now());
             }
             let bytes = i64::try_from(done.bytes).unwrap_or(i64::MAX);
-            self.sensor.metrics.evidence_files.inc();
-            self.sensor.metrics.evidence_bytes.inc_by(bytes);
+            self.sensor.metrics.alerting.evidence_files.inc();
+            self.sensor.metrics.alerting.evidence_bytes.inc_by(bytes);
         }
         let result = match &outcome {
             EvidenceOutcome::Written(_) => "ok",
             EvidenceOutcome::Failed { .. } => "error",
             EvidenceOutcome::Skipped { .. } => "skipped",
         };
-        self.metrics().evidence_captures.get_or_create(&ResultLabels { result }).inc();
+        self.metrics().alerting.evidence_captures.get_or_create(&ResultLabels { result }).inc();
         match &outcome {
             EvidenceOutcome::Written(_) => {
                 if prune {
@@ -297,30 +308,31 @@ impl<'s> Analysis<'s> {
             d.model().unwrap_or_default().to_string(),
             d.firmware_version().unwrap_or_default().to_string(),
         );
-        self.metrics().devices.set(i64::try_from(self.inventory.len()).unwrap_or(i64::MAX));
+        self.metrics().inventory.devices.set(i64::try_from(self.inventory.len()).unwrap_or(i64::MAX));
         let device = self.label(ip);
         if device != "overflow" {
             if !firmware.is_empty() {
                 // Present (0) for every device whose firmware is known; the firmware rules set it.
                 drop(
                     self.metrics()
-                        .device_firmware_vulnerable
+                        .inventory
+                        .firmware_vulnerable
                         .get_or_create(&DeviceLabels { device: device.clone() }),
                 );
             }
-            self.metrics().device_info.set(DeviceInfoLabels { device, mac, vendor, model, firmware });
+            self.metrics().inventory.info.set(DeviceInfoLabels { device, mac, vendor, model, firmware });
         }
     }
 
     fn app(&mut self, e: &AppEvent) {
-        self.metrics().app_messages.get_or_create(&ProtocolLabels { protocol: e.app.protocol() }).inc();
+        self.metrics().app.messages.get_or_create(&ProtocolLabels { protocol: e.app.protocol() }).inc();
         let line = eve_app(e, &self.sensor.config.sensor);
         self.log(&line);
         match &e.app {
             crate::analysis::app::App::Dns(m) if m.response => {
                 self.passive_dns.learn(m, e.ts);
                 let n = i64::try_from(self.passive_dns.len()).unwrap_or(i64::MAX);
-                self.metrics().passive_dns_entries.set(n);
+                self.metrics().app.passive_dns_entries.set(n);
             }
             crate::analysis::app::App::Tls(h) => {
                 if let Some(sni) = &h.sni {
@@ -337,7 +349,7 @@ impl<'s> Analysis<'s> {
                     direction: t.direction,
                     completed: if t.completed { "true" } else { "false" },
                 };
-                self.metrics().firmware_transfers.get_or_create(&labels).inc();
+                self.metrics().app.firmware_transfers.get_or_create(&labels).inc();
             }
             _ => {}
         }
@@ -412,13 +424,18 @@ impl<'s> Analysis<'s> {
                     }
                     let device = self.label(ip);
                     self.metrics()
+                        .inventory
                         .firmware_changes
                         .get_or_create(&FirmwareLabels { device, kind: kind.as_str() })
                         .inc();
                     self.publish_device(ip);
                     // The new version is vulnerable only if a rule says so again.
                     let device = self.label(ip);
-                    self.metrics().device_firmware_vulnerable.get_or_create(&DeviceLabels { device }).set(0);
+                    self.metrics()
+                        .inventory
+                        .firmware_vulnerable
+                        .get_or_create(&DeviceLabels { device })
+                        .set(0);
                     self.evaluate(&Subject::from_firmware(&ev));
                 }
             }
@@ -432,7 +449,7 @@ impl<'s> Analysis<'s> {
         for ip in self.inventory.take_removed() {
             if let Err(e) = store.remove(ip) {
                 tracing::error!("State database delete failed: {e}.");
-                self.sensor.metrics.state_errors.inc();
+                self.sensor.metrics.store.errors.inc();
             }
         }
         let dirty = self.inventory.take_dirty();
@@ -442,7 +459,7 @@ impl<'s> Analysis<'s> {
         let inventory = &self.inventory;
         if let Err(e) = store.save(dirty.iter().filter_map(|ip| inventory.get(*ip))) {
             tracing::error!("State database write failed: {e}.");
-            self.sensor.metrics.state_errors.inc();
+            self.sensor.metrics.store.errors.inc();
         }
     }
 
@@ -603,7 +620,7 @@ impl<'s> Analysis<'s> {
             tracing::info!(device = %dev.ip, previous = %old, "Device renumbered: its identity moved with its MAC.");
             // The old address's identity series goes; its counters stay as they were.
             if let Some(label) = self.labels.remove(&old) {
-                self.metrics().device_info.remove(&label);
+                self.metrics().inventory.info.remove(&label);
             }
         }
         let line = eve_device(dev, &self.sensor.config.sensor);
@@ -619,13 +636,13 @@ impl<'s> Analysis<'s> {
                 direction: if key.sent { "sent" } else { "received" },
                 dest_class: key.class.as_str(),
             };
-            self.metrics().device_bytes.get_or_create(&labels).inc_by(*bytes);
+            self.metrics().inventory.bytes.get_or_create(&labels).inc_by(*bytes);
         }
         for (ip, ts) in &batch.last_seen {
             self.observe(*ip, None, *ts);
             self.inventory.sent(*ip, *ts);
             let device = self.label(*ip);
-            self.metrics().device_last_seen.get_or_create(&DeviceLabels { device }).set(*ts as f64 / 1e6);
+            self.metrics().inventory.last_seen.get_or_create(&DeviceLabels { device }).set(*ts as f64 / 1e6);
         }
         if self.last_event_flush.elapsed() >= Duration::from_secs(1) {
             self.flush_events();
@@ -643,7 +660,8 @@ impl<'s> Analysis<'s> {
                 if let Some(n) = self.inventory.flag_destination(m.device, peer) {
                     let device = self.label(m.device);
                     self.metrics()
-                        .device_unexpected
+                        .inventory
+                        .unexpected
                         .get_or_create(&DeviceLabels { device })
                         .set(i64::try_from(n).unwrap_or(i64::MAX));
                 }
@@ -656,7 +674,7 @@ impl<'s> Analysis<'s> {
             }
             if rule.tags.iter().any(|t| t == VULNERABLE_FIRMWARE_TAG) && s.event == RuleEvent::Firmware {
                 let device = self.label(m.device);
-                self.metrics().device_firmware_vulnerable.get_or_create(&DeviceLabels { device }).set(1);
+                self.metrics().inventory.firmware_vulnerable.get_or_create(&DeviceLabels { device }).set(1);
             }
             // Seen now: a flow's end record arrives an idle timeout after its last packet.
             let seen = s.ts.max(self.clock);
@@ -665,7 +683,8 @@ impl<'s> Analysis<'s> {
                 Admit::Ongoing => {
                     self.summary.suppressed += 1;
                     self.metrics()
-                        .alerts_suppressed
+                        .alerting
+                        .suppressed
                         .get_or_create(&RuleLabels { rule: rule.id.clone() })
                         .inc();
                     continue;
@@ -676,15 +695,16 @@ impl<'s> Analysis<'s> {
             let forgotten = self.lifecycle.fire(alert.clone(), fingerprint, seen, rule.resolve_after());
             for f in forgotten {
                 let labels = AlertLabels { rule: f.rule.id.clone(), severity: f.rule.severity.clone() };
-                self.metrics().alerts_active.get_or_create(&labels).dec();
+                self.metrics().alerting.active.get_or_create(&labels).dec();
                 tracing::warn!(rule = %f.rule.id, "Too many alerts firing: {} is no longer tracked.", f.summary);
             }
             let labels = AlertLabels { rule: rule.id.clone(), severity: alert.rule.severity.clone() };
-            self.metrics().alerts_active.get_or_create(&labels).inc();
-            drop(self.metrics().alerts_resolved.get_or_create(&labels));
+            self.metrics().alerting.active.get_or_create(&labels).inc();
+            drop(self.metrics().alerting.resolved.get_or_create(&labels));
             let device = self.label(m.device);
             self.metrics()
-                .device_alerts
+                .inventory
+                .alerts
                 .get_or_create(&DeviceSeverityLabels { device, severity: alert.rule.severity.clone() })
                 .inc();
             self.raise(alert);
@@ -697,8 +717,8 @@ impl<'s> Analysis<'s> {
         self.lifecycle.expire(self.clock, &mut resolved);
         for alert in resolved {
             let labels = AlertLabels { rule: alert.rule.id.clone(), severity: alert.rule.severity.clone() };
-            self.metrics().alerts_active.get_or_create(&labels).dec();
-            self.metrics().alerts_resolved.get_or_create(&labels).inc();
+            self.metrics().alerting.active.get_or_create(&labels).dec();
+            self.metrics().alerting.resolved.get_or_create(&labels).inc();
             if self.log_alerts {
                 tracing::info!(rule = %alert.rule.id, fingerprint = %alert.fingerprint, "Resolved: {}.", alert.summary);
             }
@@ -711,7 +731,8 @@ impl<'s> Analysis<'s> {
     fn raise(&mut self, alert: Alert) {
         *self.summary.alerts.entry(alert.rule.id.clone()).or_default() += 1;
         self.metrics()
-            .alerts
+            .alerting
+            .raised
             .get_or_create(&AlertLabels {
                 rule: alert.rule.id.clone(),
                 severity: alert.rule.severity.clone(),
@@ -748,7 +769,7 @@ impl<'s> Analysis<'s> {
     fn log(&mut self, line: &serde_json::Value) {
         if let Some(out) = &mut self.events {
             if out.write(line).is_err() {
-                self.sensor.metrics.event_log_errors.inc();
+                self.sensor.metrics.output.event_log_errors.inc();
             }
         }
     }
@@ -759,7 +780,7 @@ impl<'s> Analysis<'s> {
         if let Some(out) = &mut self.events {
             if let Err(e) = out.flush() {
                 tracing::error!(path = %out.path().display(), "Event log flush failed: {e}.");
-                self.sensor.metrics.event_log_errors.inc();
+                self.sensor.metrics.output.event_log_errors.inc();
             }
         }
     }
@@ -777,7 +798,7 @@ impl<'s> Analysis<'s> {
         }
         let refused = self.inventory.refused;
         let m = self.metrics();
-        m.devices_refused.inc_by(refused.saturating_sub(m.devices_refused.get()));
+        m.inventory.refused.inc_by(refused.saturating_sub(m.inventory.refused.get()));
         let mut s = std::mem::take(&mut self.summary);
         s.devices = self.inventory.len();
         s

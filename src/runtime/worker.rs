@@ -12,12 +12,14 @@ use crossbeam_channel::{Receiver, Sender};
 use super::pipeline::{Sensor, WorkerMsg};
 use crate::alert::evidence::{EvidenceOutcome, EvidenceRecorder, EvidenceRequest};
 use crate::analysis::app::{AppLayer, Output as AppOutput};
+use crate::analysis::metrics::ParseErrorLabels;
+use crate::decode::metrics::LayerLabels;
 use crate::decode::{decode, Decoded, ErrorLayer};
 use crate::flow::{FlowKey, FlowTable};
 use crate::model::event::{Event, FlowEndReason, FlowRecord, Micros, TrafficBatch, TrafficKey};
+use crate::model::labels::{ReasonLabels, ResultLabels};
 use crate::model::netset::DestClass;
 use crate::model::packet::{IpPacket, RawPacket};
-use crate::telemetry::metrics::{LayerLabels, ParseErrorLabels, ReasonLabels, ResultLabels};
 
 /// Bound on a worker's per-device traffic batch between flushes.
 const MAX_TRAFFIC_KEYS: usize = 16_384;
@@ -197,7 +199,7 @@ impl<'s> Worker<'s> {
                 }
                 Err(reason) => {
                     let labels = ParseErrorLabels { protocol: "sadp", reason };
-                    self.sensor.metrics.parse_errors.get_or_create(&labels).inc();
+                    self.sensor.metrics.app.parse_errors.get_or_create(&labels).inc();
                 }
             },
             Ok(Decoded::Arp(arp)) => {
@@ -271,7 +273,7 @@ impl<'s> Worker<'s> {
         for rec in ended {
             if rec.reason != FlowEndReason::Active {
                 let labels = ReasonLabels { reason: rec.reason.as_str() };
-                self.sensor.metrics.flows_evicted.get_or_create(&labels).inc();
+                self.sensor.metrics.flow.evicted.get_or_create(&labels).inc();
                 self.app.end(&rec, &mut self.app_out);
                 self.send_app();
                 if let Some((r, _)) = &mut self.evidence {
@@ -286,7 +288,7 @@ impl<'s> Worker<'s> {
     fn send_app(&mut self) {
         for f in self.app_out.failures.drain(..) {
             let labels = ParseErrorLabels { protocol: f.protocol, reason: f.reason };
-            self.sensor.metrics.parse_errors.get_or_create(&labels).inc();
+            self.sensor.metrics.app.parse_errors.get_or_create(&labels).inc();
         }
         for e in self.app_out.events.drain(..) {
             let _ = self.events.send(Event::App(Box::new(e)));
@@ -300,19 +302,22 @@ impl<'s> Worker<'s> {
         for (i, n) in self.decode_errors.iter_mut().enumerate() {
             if *n > 0 {
                 let layer = ErrorLayer::ALL.get(i).map_or("link", |l| l.as_str());
-                m.decode_errors.get_or_create(&LayerLabels { layer }).inc_by(std::mem::take(n));
+                m.decode.errors.get_or_create(&LayerLabels { layer }).inc_by(std::mem::take(n));
             }
         }
-        m.flows.inc_by(std::mem::take(&mut self.flows_opened));
-        m.future_timestamps.inc_by(std::mem::take(&mut self.future));
+        m.flow.opened.inc_by(std::mem::take(&mut self.flows_opened));
+        m.flow.future_timestamps.inc_by(std::mem::take(&mut self.future));
         let (ok, dropped) = (self.defrag.reassembled, self.defrag.dropped);
         let (ok0, dropped0) = std::mem::replace(&mut self.reported_defrag, (ok, dropped));
-        m.fragmented_datagrams.get_or_create(&ResultLabels { result: "reassembled" }).inc_by(ok - ok0);
-        m.fragmented_datagrams.get_or_create(&ResultLabels { result: "dropped" }).inc_by(dropped - dropped0);
-        m.streams_refused.inc_by(self.app.refused - self.reported_refused);
+        m.flow.fragmented_datagrams.get_or_create(&ResultLabels { result: "reassembled" }).inc_by(ok - ok0);
+        m.flow
+            .fragmented_datagrams
+            .get_or_create(&ResultLabels { result: "dropped" })
+            .inc_by(dropped - dropped0);
+        m.app.streams_refused.inc_by(self.app.refused - self.reported_refused);
         self.reported_refused = self.app.refused;
         let active = i64::try_from(self.table.len()).unwrap_or(i64::MAX);
-        m.flows_active.inc_by(active - self.reported_active);
+        m.flow.active.inc_by(active - self.reported_active);
         self.reported_active = active;
         if !self.traffic.is_empty() || !self.last_seen.is_empty() {
             let mut batch = TrafficBatch {

@@ -3,5 +3,6 @@
 
 mod db;
 pub mod inventory;
+pub mod metrics;
 
 pub use db::Store;
