@@ -160,6 +160,7 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAMWATCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    camwatch::runtime::guard::quiet_repeated_panics();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => with_runtime(|| run(a)),

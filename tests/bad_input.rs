@@ -207,3 +207,45 @@ fn a_fragmented_lookup_is_reassembled_and_still_alerted() {
     let m = parse_metrics(&std::fs::read_to_string(&metrics).unwrap());
     assert_eq!(metric(&m, "camwatch_fragmented_datagrams_total{result=\"reassembled\"}"), 1.0);
 }
+
+/// Every capture in the test data (camera captures, suricata-verify and nDPI cases, WS-Discovery
+/// scans, Zeek's hostile DNS traces) replayed alone with the shipped packs: each ends with an
+/// answer (exit 0, or 1 when the file itself is damaged), never a crash. Four of Zeek's DNS traces
+/// (EDNS options, a LOC record, ECH, TSIG) used to end the process.
+#[test]
+fn every_capture_in_the_test_data_replays_without_a_crash() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&corpus(), &mut files);
+    files.sort();
+    assert!(files.len() >= 50, "only {} captures found", files.len());
+    let mut failures = Vec::new();
+    for f in &files {
+        let out = run(replay_cmd().arg("-q").arg(f));
+        let err = text(&out.stderr);
+        let code = out.status.code();
+        if err.contains("panicked") || !matches!(code, Some(0 | 1)) {
+            failures.push(format!(
+                "{} (exit {code:?}): {}",
+                f.display(),
+                err.lines().last().unwrap_or_default()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} captures crashed camwatch:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}

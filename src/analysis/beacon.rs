@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::event::Micros;
+use crate::model::time::Micros;
 
 /// Tracker settings (`beacon:` in the config).
 #[derive(Debug, Clone, Deserialize, PartialEq)]

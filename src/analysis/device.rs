@@ -7,10 +7,11 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::event::{DeviceEvent, DeviceEventKind, Micros};
+use crate::model::event::{DeviceEvent, DeviceEventKind};
 use crate::model::identity::{Change, FirmwareChange, FirmwareHistory, Identity, Observation, Source};
 use crate::model::netset::NetSet;
 use crate::model::oui;
+use crate::model::time::Micros;
 
 /// Which hosts are devices (monitored hosts).
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::analysis::app::{App, AppEvent, BodyIdentity};
+use crate::model::app::{App, AppEvent, BodyIdentity};
 use crate::model::identity::{Observation, Source};
 
 /// Vendors recognisable from banners and free-text fields (case-insensitive substrings).

@@ -7,11 +7,12 @@ use std::net::IpAddr;
 
 use crate::analysis::device::{Device, Inventory};
 
-use crate::analysis::app::{App, AppEvent};
 use crate::analysis::beacon::BeaconScore;
 pub use crate::detect::schema::EventType;
-use crate::model::event::{FirmwareEvent, FlowRecord, Micros};
+use crate::model::app::{App, AppEvent};
+use crate::model::event::{FirmwareEvent, FlowRecord};
 use crate::model::netset::DestClass;
+use crate::model::time::Micros;
 
 /// A field value, borrowed from the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -396,13 +397,13 @@ fn app_value(field: Field, s: &Subject<'_>, f: &mut dyn FnMut(FieldValue<'_>) ->
             t.response.as_ref().and_then(|r| r.server.as_deref()).is_some_and(|v| f(Str(v)))
         }
         (Field::HttpEzvizEnabled, App::Http(t)) => match &t.identity {
-            Some(crate::analysis::app::BodyIdentity::IsapiEzviz(e)) => {
+            Some(crate::model::app::BodyIdentity::IsapiEzviz(e)) => {
                 bool_str(e.enabled).is_some_and(|v| f(Str(v)))
             }
             _ => false,
         },
         (Field::HttpEzvizHost, App::Http(t)) => match &t.identity {
-            Some(crate::analysis::app::BodyIdentity::IsapiEzviz(e)) => s_opt(&e.host_name).is_some_and(f),
+            Some(crate::model::app::BodyIdentity::IsapiEzviz(e)) => s_opt(&e.host_name).is_some_and(f),
             _ => false,
         },
         (Field::DhcpHostname, App::Dhcp(m)) => s_opt(&m.hostname).is_some_and(f),

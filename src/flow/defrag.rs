@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use etherparse::defrag::IpDefragBuf;
 use etherparse::IpNumber;
 
-use crate::model::event::Micros;
 use crate::model::packet::IpPacket;
+use crate::model::time::Micros;
 
 /// Datagrams being reassembled at once per worker (each at most 64 KiB).
 const MAX_DATAGRAMS: usize = 256;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::model::event::{FlowEndReason, FlowRecord, Micros, PayloadHead};
+use crate::model::event::{FlowEndReason, FlowRecord, PayloadHead};
 use crate::model::packet::{tcp_flags, IpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
+use crate::model::time::Micros;
 
 /// Flow table limits and timeouts (the `flow:` section of the config file).
 #[derive(Debug, Clone, Deserialize, PartialEq)]

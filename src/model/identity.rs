@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::event::Micros;
+use crate::model::time::Micros;
 use crate::proto::firmware::Version;
 
 /// Where an identity value was learned, strongest first.

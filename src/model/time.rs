@@ -19,3 +19,16 @@ pub fn parse_rfc3339(s: &str) -> Option<Micros> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
     u64::try_from(t.unix_timestamp_nanos() / 1000).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_with_microseconds() {
+        assert_eq!(rfc3339(1_767_225_600_123_456), "2026-01-01T00:00:00.123456Z");
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:00.123456Z"), Some(1_767_225_600_123_456));
+        assert_eq!(parse_rfc3339("2026-01-01T01:00:00+01:00"), Some(1_767_225_600_000_000));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::model::event::{format_mac, proto_name, rfc3339, DeviceEvent, FlowRecord};
+use crate::model::event::{format_mac, proto_name, DeviceEvent, FlowRecord};
+use crate::model::time::rfc3339;
 
 /// An append-only JSON-lines file.
 pub struct JsonLines {
@@ -130,9 +131,9 @@ pub fn eve_device(d: &DeviceEvent, sensor: &str) -> Value {
 }
 
 fn header(
-    ts: crate::model::event::Micros,
+    ts: crate::model::time::Micros,
     event_type: &str,
-    e: &crate::analysis::app::AppEvent,
+    e: &crate::model::app::AppEvent,
     sensor: &str,
 ) -> serde_json::Map<String, Value> {
     let v = json!({
@@ -197,8 +198,8 @@ fn eve_dns(m: &crate::proto::dns::DnsMessage) -> Value {
 /// An application message as an EVE event: `dns`, `tls`, `http`, `dhcp`, `rtsp`, `ntp`,
 /// `discovery` (SSDP, SADP, DHIP, WS-Discovery, with `discovery.protocol`) or `firmware`
 /// (`firmware.event: transfer`).
-pub fn eve_app(e: &crate::analysis::app::AppEvent, sensor: &str) -> Value {
-    use crate::analysis::app::App;
+pub fn eve_app(e: &crate::model::app::AppEvent, sensor: &str) -> Value {
+    use crate::model::app::App;
     let (ty, key, body) = match &e.app {
         App::Dns(m) => ("dns", "dns", eve_dns(m)),
         App::Tls(h) => ("tls", "tls", json!(h)),

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod guard;
 pub mod pipeline;
 pub mod rules_test;
 pub mod shutdown;

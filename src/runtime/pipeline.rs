@@ -17,17 +17,20 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
+use super::guard::PanicGuard;
 use super::stage::Analysis;
 use super::worker::{shard_of, wall_micros, Worker};
 use crate::alert::evidence::{EvidenceConfig, EvidenceRecorder};
 use crate::capture::metrics::{DropLabels, SourceLabels};
 use crate::capture::{Drops, Next, Source};
 use crate::detect::RuleSet;
-use crate::model::event::{Event, Micros};
+use crate::model::event::Event;
 use crate::model::labels::ReasonLabels;
 use crate::model::netset::{self, NetSet};
 use crate::model::packet::RawPacket;
+use crate::model::time::Micros;
 use crate::runtime::config::Config;
+use crate::telemetry::metrics::StageLabels;
 use crate::telemetry::metrics::{Metrics, QueueLabels};
 
 /// Where the analysis stage writes.
@@ -142,8 +145,12 @@ impl Sensor {
                     .map_err(|e| anyhow::anyhow!("cannot start capture thread: {e}"))?;
             }
             drop(worker_txs);
+            let panics =
+                self.metrics.analysis_panics.get_or_create(&StageLabels { stage: "analysis" }).clone();
+            let mut guard = PanicGuard::new("analysis", panics);
             for (n, ev) in ev_rx.iter().enumerate() {
-                analysis.handle(ev);
+                let kind = ev.type_name();
+                guard.run(|| format!("a {kind} event"), || analysis.handle(ev));
                 if n % 256 == 0 {
                     let depth = i64::try_from(ev_rx.len()).unwrap_or(i64::MAX);
                     self.metrics.queue_depth.get_or_create(&QueueLabels { queue: "events" }).set(depth);

@@ -11,7 +11,6 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use crate::alert::evidence::{EvidenceConfig, EvidenceOutcome, EvidenceRequest};
 use crate::alert::metrics::{AlertLabels, RuleLabels};
 use crate::alert::{Admit, Alert, Lifecycle};
-use crate::analysis::app::AppEvent;
 use crate::analysis::beacon::BeaconTracker;
 use crate::analysis::device::Inventory;
 use crate::analysis::metrics::{
@@ -20,11 +19,11 @@ use crate::analysis::metrics::{
 };
 use crate::detect::fields::{EventType as RuleEvent, Subject};
 use crate::detect::{Category, Thresholds};
-use crate::model::event::{
-    DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, Micros, TrafficBatch,
-};
+use crate::model::app::AppEvent;
+use crate::model::event::{DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, TrafficBatch};
 use crate::model::identity::{FirmwareChangeKind, Source as IdentitySource};
 use crate::model::labels::ResultLabels;
+use crate::model::time::Micros;
 use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
 use crate::proto::dns::PassiveDns;
 use crate::store::Store;
@@ -329,22 +328,22 @@ impl<'s> Analysis<'s> {
         let line = eve_app(e, &self.sensor.config.sensor);
         self.log(&line);
         match &e.app {
-            crate::analysis::app::App::Dns(m) if m.response => {
+            crate::model::app::App::Dns(m) if m.response => {
                 self.passive_dns.learn(m, e.ts);
                 let n = i64::try_from(self.passive_dns.len()).unwrap_or(i64::MAX);
                 self.metrics().app.passive_dns_entries.set(n);
             }
-            crate::analysis::app::App::Tls(h) => {
+            crate::model::app::App::Tls(h) => {
                 if let Some(sni) = &h.sni {
                     self.name_flow(e.flow_id, sni);
                 }
             }
-            crate::analysis::app::App::Http(t) => {
+            crate::model::app::App::Http(t) => {
                 if let Some(host) = &t.request.hostname {
                     self.name_flow(e.flow_id, host);
                 }
             }
-            crate::analysis::app::App::FirmwareTransfer(t) => {
+            crate::model::app::App::FirmwareTransfer(t) => {
                 let labels = TransferLabels {
                     direction: t.direction,
                     completed: if t.completed { "true" } else { "false" },
@@ -358,7 +357,7 @@ impl<'s> Analysis<'s> {
         }
         // For a DNS message the name that matters is the one asked about, not the resolver's.
         let name = match &e.app {
-            crate::analysis::app::App::Dns(m) => m.queries.first().map(|q| q.rrname.clone()),
+            crate::model::app::App::Dns(m) => m.queries.first().map(|q| q.rrname.clone()),
             _ => self.dest_name(e.flow_id, e.dest_ip, e.ts),
         };
         if let Some(subject) = Subject::from_app(e, name.as_deref()) {

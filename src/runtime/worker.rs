@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::guard::PanicGuard;
 use super::pipeline::{Sensor, WorkerMsg};
 use crate::alert::evidence::{EvidenceOutcome, EvidenceRecorder, EvidenceRequest};
 use crate::analysis::app::{AppLayer, Output as AppOutput};
@@ -16,10 +17,43 @@ use crate::analysis::metrics::ParseErrorLabels;
 use crate::decode::metrics::LayerLabels;
 use crate::decode::{decode, Decoded, ErrorLayer};
 use crate::flow::{FlowKey, FlowTable};
-use crate::model::event::{Event, FlowEndReason, FlowRecord, Micros, TrafficBatch, TrafficKey};
+use crate::model::event::{Event, FlowEndReason, FlowRecord, TrafficBatch, TrafficKey};
 use crate::model::labels::{ReasonLabels, ResultLabels};
 use crate::model::netset::DestClass;
 use crate::model::packet::{IpPacket, RawPacket};
+use crate::model::time::rfc3339;
+use crate::model::time::Micros;
+use crate::telemetry::metrics::StageLabels;
+
+/// The first bytes of a packet, kept (on the stack) while it is analysed, so that a panic can be
+/// reported with the packet it happened on after the packet itself has moved on.
+struct PacketHead {
+    ts: Micros,
+    linktype: i32,
+    wire_len: u32,
+    len: usize,
+    bytes: [u8; 128],
+}
+
+impl PacketHead {
+    fn of(p: &RawPacket) -> Self {
+        let mut bytes = [0; 128];
+        let len = p.data.len().min(bytes.len());
+        bytes[..len].copy_from_slice(&p.data[..len]);
+        Self { ts: p.ts, linktype: p.linktype, wire_len: p.wire_len, len, bytes }
+    }
+
+    fn describe(&self) -> String {
+        let at = format!("{} ({} bytes, link type {})", rfc3339(self.ts), self.wire_len, self.linktype);
+        match decode(self.linktype, &self.bytes[..self.len]) {
+            Ok(Decoded::Ip(ip)) => format!(
+                "{}:{} -> {}:{} proto {} at {at}",
+                ip.src_ip, ip.src_port, ip.dst_ip, ip.dst_port, ip.proto
+            ),
+            _ => format!("frame at {at}"),
+        }
+    }
+}
 
 /// Bound on a worker's per-device traffic batch between flushes.
 const MAX_TRAFFIC_KEYS: usize = 16_384;
@@ -111,6 +145,9 @@ impl<'s> Worker<'s> {
     pub(super) fn run(mut self, rx: Receiver<WorkerMsg>, stop: &AtomicBool) {
         // Evidence requests are taken as they come, even when this worker gets no packets.
         let mut requests = self.evidence.as_ref().map(|(_, r)| r.clone());
+        let panics =
+            self.sensor.metrics.analysis_panics.get_or_create(&StageLabels { stage: "worker" }).clone();
+        let mut guard = PanicGuard::new("worker", panics);
         loop {
             let msg = match &requests {
                 None => match rx.recv() {
@@ -132,7 +169,10 @@ impl<'s> Worker<'s> {
                 },
             };
             match msg {
-                WorkerMsg::Packet(p) => self.packet(p),
+                WorkerMsg::Packet(p) => {
+                    let head = PacketHead::of(&p);
+                    guard.run(|| head.describe(), || self.packet(p));
+                }
                 WorkerMsg::Tick(t) => {
                     self.now = self.now.max(t);
                     self.expire();

@@ -6,7 +6,8 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::analysis::device::Device;
-use crate::model::event::{format_mac, rfc3339};
+use crate::model::event::format_mac;
+use crate::model::time::rfc3339;
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -35,6 +35,12 @@ pub struct QueueLabels {
     pub queue: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    /// `worker` (one packet's decode, flow and application steps) or `analysis` (one event).
+    pub stage: &'static str,
+}
+
 /// Every metric camwatch exports: each layer's group, and the pipeline's own series.
 pub struct Metrics {
     pub registry: Registry,
@@ -45,6 +51,8 @@ pub struct Metrics {
     pub events: Family<EventLabels, Counter>,
     /// Items waiting in the packet and event queues.
     pub queue_depth: Family<QueueLabels, Gauge>,
+    /// Panics caught while handling one packet or event (each one a bug, skipped).
+    pub analysis_panics: Family<StageLabels, Counter>,
     pub inventory: InventoryMetrics,
     pub app: AppMetrics,
     pub detect: DetectMetrics,
@@ -70,6 +78,15 @@ impl Metrics {
         for queue in ["packets", "events"] {
             drop(queue_depth.get_or_create(&QueueLabels { queue }));
         }
+        let analysis_panics = Family::<StageLabels, Counter>::default();
+        r.register(
+            "analysis_panics",
+            "Panics caught while analysing one packet or event (a bug: the input was skipped)",
+            analysis_panics.clone(),
+        );
+        for stage in ["worker", "analysis"] {
+            drop(analysis_panics.get_or_create(&StageLabels { stage }));
+        }
         let inventory = InventoryMetrics::register(&mut r);
         let app = AppMetrics::register(&mut r);
         let detect = DetectMetrics::register(&mut r);
@@ -87,6 +104,7 @@ impl Metrics {
             flow,
             events,
             queue_depth,
+            analysis_panics,
             inventory,
             app,
             detect,

@@ -249,7 +249,7 @@ fn read_record(
             .read_slice(start)
             .and_then(|_| RData::read(&mut rdec, RecordType::from(rrtype), Restrict::new(rdlen)));
         match typed {
-            Ok(rdata) => rdata_strings(&rdata, anomalies),
+            Ok(rdata) => rdata_strings(&rdata, raw, anomalies),
             Err(_) => {
                 note(anomalies, "bad_rdata");
                 vec![hex_capped(raw, anomalies)]
@@ -300,7 +300,7 @@ fn hex_capped(bytes: &[u8], anomalies: &mut Vec<&'static str>) -> String {
     s
 }
 
-fn rdata_strings(rdata: &RData, anomalies: &mut Vec<&'static str>) -> Vec<String> {
+fn rdata_strings(rdata: &RData, raw: &[u8], anomalies: &mut Vec<&'static str>) -> Vec<String> {
     let one = match rdata {
         RData::A(a) => a.0.to_string(),
         RData::AAAA(aaaa) => {
@@ -353,8 +353,17 @@ fn rdata_strings(rdata: &RData, anomalies: &mut Vec<&'static str>) -> Vec<String
         ),
         RData::NULL(null) => hex_capped(&null.anything, anomalies),
         RData::Unknown { rdata, .. } => hex_capped(&rdata.anything, anomalies),
-        // Everything else (HTTPS/SVCB, CAA, SSHFP, OPT, …) in hickory's presentation format.
-        other => cap_string(other.to_string(), MAX_RDATA_LEN, "rdata_truncated", anomalies),
+        // Everything else (HTTPS/SVCB, CAA, SSHFP, …) in hickory's presentation format. Some
+        // types have none: OPT's Display is an error by design (EDNS options are in nearly every
+        // modern query), and `to_string` would turn that error into a panic. Those are logged
+        // as hex, like types hickory does not know.
+        other => {
+            let mut text = String::new();
+            match write!(text, "{other}") {
+                Ok(()) => cap_string(text, MAX_RDATA_LEN, "rdata_truncated", anomalies),
+                Err(_) => hex_capped(raw, anomalies),
+            }
+        }
     };
     vec![one]
 }
@@ -652,6 +661,74 @@ mod tests {
         c03700020001000001680019076e732d3230313109617773646e732d353902636f02756b00c037000200010000016800\
         12056e732d383309617773646e732d3130c01bc03700020001000001680017076e732d3132363409617773646e732d33\
         30036f726700c1b100010001000259bd0004cdfbc053";
+
+    /// A response to `a.` IN A with one record of `rrtype` carrying `rdata`, in the answer
+    /// section or (with `additional`) the additional section.
+    fn response_with(rrtype: u16, rdata: &[u8], additional: bool) -> Vec<u8> {
+        let mut m =
+            vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, u8::from(!additional), 0, 0, 0, u8::from(additional)];
+        m.extend_from_slice(&[1, b'a', 0, 0, 1, 0, 1]);
+        m.extend_from_slice(&[0xc0, 0x0c]);
+        m.extend_from_slice(&rrtype.to_be_bytes());
+        m.extend_from_slice(&[0x10, 0, 0, 0, 0, 60]);
+        m.extend_from_slice(&u16::try_from(rdata.len()).unwrap().to_be_bytes());
+        m.extend_from_slice(rdata);
+        m
+    }
+
+    /// An EDNS OPT record with an option (here a client cookie, as `dig` sends by default) has
+    /// no presentation form in hickory: its Display returns an error, which `to_string` turns
+    /// into a panic. It is logged as hex instead, wherever it appears.
+    #[test]
+    fn an_opt_record_with_options_is_hex_not_a_panic() {
+        let cookie = [0, 10, 0, 8, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18];
+        let m = parse(&response_with(41, &cookie, false)).unwrap();
+        assert_eq!(m.answers.len(), 1);
+        assert_eq!(m.answers[0].rrtype, "OPT");
+        assert_eq!(m.answers[0].rdata, "000a0008a1b2c3d4e5f60718");
+        assert!(parse(&response_with(41, &cookie, true)).is_ok());
+    }
+
+    /// A LOC record (RFC 1876, type 29; Zeek's LOC test trace carries one): hickory does not
+    /// know the type and camwatch logs its bytes.
+    #[test]
+    fn a_loc_record_is_logged_as_hex() {
+        // Version 0, size 1e1 m, precision 1e6/1e3 cm, then latitude, longitude and altitude.
+        let loc =
+            [0, 0x12, 0x16, 0x13, 0x89, 0x17, 0x2d, 0xd0, 0x70, 0xbe, 0x15, 0xf0, 0x00, 0x98, 0x8d, 0x20];
+        let m = parse(&response_with(29, &loc, false)).unwrap();
+        assert_eq!(m.answers[0].rrtype, "LOC");
+        assert_eq!(m.answers[0].rdata, "0012161389172dd070be15f000988d20");
+    }
+
+    /// Every RR type code, known to the IANA registry or not, with rdata that fits it, does not,
+    /// or is cut short, in either section: the parser answers, never panics.
+    #[test]
+    fn every_rr_type_with_any_rdata_parses_or_fails_cleanly() {
+        let shapes: [&[u8]; 5] = [
+            &[0xff],
+            &[0, 0, 0, 0],
+            &[0xc0, 0x0c, 0, 1, 0, 1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0],
+            &[3, b'w', b'w', b'w', 0xc0, 0x0c, 0x3f, 0xff, 0x00, 0x01, 0x02],
+            &[0x80; 40],
+        ];
+        for rrtype in 0..=u16::MAX {
+            for rdata in shapes {
+                for additional in [false, true] {
+                    let msg = response_with(rrtype, rdata, additional);
+                    let parsed = parse(&msg);
+                    if !additional {
+                        let m = parsed.unwrap_or_else(|e| panic!("type {rrtype}: {e:?}"));
+                        // One answer, or one per string for TXT.
+                        assert!(!m.answers.is_empty(), "type {rrtype}");
+                        assert!(m.answers.iter().all(|a| a.rrtype == rrtype_name(rrtype)), "type {rrtype}");
+                    }
+                    // And the same message cut short inside its record.
+                    let _ = parse(&msg[..msg.len() - 1]);
+                }
+            }
+        }
+    }
 
     #[test]
     fn dig_query_matches_suricata() {

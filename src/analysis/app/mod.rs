@@ -10,9 +10,7 @@ use std::net::IpAddr;
 use sha2::Sha256;
 
 use crate::flow::Stream;
-pub use crate::model::app::{
-    App, AppEvent, BodyIdentity, FirmwareTransfer, HttpTxn, ParseFailure, RtspMessage,
-};
+use crate::model::app::{App, AppEvent, FirmwareTransfer, HttpTxn, ParseFailure, RtspMessage};
 use crate::model::event::FlowRecord;
 use crate::model::packet::{IpPacket, PROTO_TCP, PROTO_UDP};
 use crate::model::time::Micros;
