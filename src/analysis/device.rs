@@ -145,8 +145,8 @@ pub struct Inventory {
     mac_hosts: HashMap<[u8; 6], BTreeSet<IpAddr>>,
     max_devices: usize,
     max_unexpected: usize,
-    /// Devices not added because the inventory was full.
-    pub refused: u64,
+    /// Devices evicted to make room for new ones (the inventory was full).
+    pub evicted: u64,
     /// Devices changed since the last `take_dirty` (for persistence).
     dirty: HashSet<IpAddr>,
     /// Addresses a renumbered device left, to delete from the state database.
@@ -163,14 +163,14 @@ impl Inventory {
             mac_hosts: HashMap::new(),
             max_devices,
             max_unexpected,
-            refused: 0,
+            evicted: 0,
             dirty: HashSet::new(),
             removed: Vec::new(),
             arp_owner: HashMap::new(),
         }
     }
 
-    /// Addresses that no longer hold a device (it was renumbered) since the last call.
+    /// Addresses that no longer hold a device (it was renumbered, or evicted) since the last call.
     pub fn take_removed(&mut self) -> Vec<IpAddr> {
         std::mem::take(&mut self.removed)
     }
@@ -197,10 +197,7 @@ impl Inventory {
             return Vec::new();
         }
         if !self.devices.contains_key(&ip) {
-            if self.devices.len() >= self.max_devices {
-                self.refused += 1;
-                return Vec::new();
-            }
+            self.make_room();
             self.devices.insert(ip, Device::new(ip, ts));
         }
         let Some(d) = self.devices.get_mut(&ip) else { return Vec::new() };
@@ -332,10 +329,7 @@ impl Inventory {
             self.dirty.insert(ip);
             return Some(event(d, kind, ts));
         }
-        if self.devices.len() >= self.max_devices {
-            self.refused += 1;
-            return None;
-        }
+        self.make_room();
         let mut d = Device::new(ip, ts);
         if let Some(m) = mac {
             set_mac(&mut d, m, ts);
@@ -402,6 +396,37 @@ impl Inventory {
             d.unexpected.insert(dest);
         }
         Some(d.unexpected.len())
+    }
+}
+
+impl Inventory {
+    /// A full inventory never refuses a newcomer (it may be the attack a flood of spoofed
+    /// addresses was sent to hide): it drops its least valuable sixteenth in one sweep, devices
+    /// that no message identified (no model, serial or firmware) before those that were, and
+    /// among each the least recently seen first. The sweep is O(n) once per n/16 newcomers.
+    fn make_room(&mut self) {
+        if self.devices.len() < self.max_devices {
+            return;
+        }
+        let n = (self.max_devices / 16).clamp(1, self.devices.len());
+        let mut order: Vec<(bool, Micros, IpAddr)> = self
+            .devices
+            .values()
+            .map(|d| {
+                (
+                    d.model().is_some() || d.serial().is_some() || d.firmware_version().is_some(),
+                    d.last_seen,
+                    d.ip,
+                )
+            })
+            .collect();
+        order.select_nth_unstable(n - 1);
+        for (_, _, ip) in order.into_iter().take(n) {
+            self.devices.remove(&ip);
+            self.dirty.remove(&ip);
+            self.removed.push(ip);
+            self.evicted += 1;
+        }
     }
 }
 
@@ -535,17 +560,40 @@ mod tests {
     }
 
     #[test]
-    fn capacity_is_enforced_and_counted() {
+    fn capacity_is_enforced_by_evicting_and_counted() {
         let mut i = inv();
         for n in 1..=5u8 {
-            i.observe(IpAddr::from([10, 0, 0, n]), None, 1);
+            i.observe(IpAddr::from([10, 0, 0, n]), None, u64::from(n));
         }
         assert_eq!(i.len(), 3);
-        assert_eq!(i.refused, 2);
-        let d = IpAddr::from([10, 0, 0, 1]);
+        assert_eq!(i.evicted, 2);
+        // The least recently seen went; the newest is always taken in.
+        assert!(i.get(IpAddr::from([10, 0, 0, 5])).is_some());
+        assert_eq!(i.take_removed(), [IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2])]);
+        let d = IpAddr::from([10, 0, 0, 5]);
         for n in 1..=5u8 {
             i.flag_destination(d, IpAddr::from([203, 0, 113, n]));
         }
         assert_eq!(i.get(d).map(|d| d.unexpected.len()), Some(2));
+    }
+
+    /// A flood of spoofed addresses fills the inventory; the cameras that identified themselves
+    /// stay, and the device that speaks after the flood is taken in.
+    #[test]
+    fn a_flood_of_addresses_evicts_the_unidentified_and_keeps_the_cameras() {
+        let mut i = Inventory::new(NetSet::private(), 1000, 4);
+        let camera = IpAddr::from([10, 0, 0, 1]);
+        let obs = Observation { model: Some("DS-2CD2042WD-I".into()), ..Observation::default() };
+        i.identify(camera, Source::Isapi, &obs, 1);
+        for n in 0..20_000u32 {
+            let [_, _, a, b] = n.to_be_bytes();
+            i.observe(IpAddr::from([10, 1, a, b]), None, 10 + u64::from(n));
+        }
+        assert!(i.len() <= 1000);
+        assert!(i.evicted >= 19_000, "{}", i.evicted);
+        assert!(i.get(camera).is_some(), "an identified camera was evicted by the flood");
+        let after = IpAddr::from([10, 9, 9, 9]);
+        assert!(i.observe(after, None, 1_000_000).is_some());
+        assert!(i.get(after).is_some());
     }
 }

@@ -73,7 +73,6 @@ pub struct DeviceSeverityLabels {
 pub struct AppMetrics {
     pub messages: Family<ProtocolLabels, Counter>,
     pub parse_errors: Family<ParseErrorLabels, Counter>,
-    pub streams_refused: Counter,
     pub passive_dns_entries: Gauge,
     pub firmware_transfers: Family<TransferLabels, Counter>,
     pub active_dns_lookups: Family<ResultLabels, Counter>,
@@ -84,11 +83,6 @@ impl AppMetrics {
         let m = Self::default();
         r.register("app_messages", "Application messages parsed, by protocol", m.messages.clone());
         r.register("parse_errors", "Application messages that failed to parse", m.parse_errors.clone());
-        r.register(
-            "streams_refused",
-            "TCP streams not followed because the worker's buffer budget was spent",
-            m.streams_refused.clone(),
-        );
         r.register("passive_dns_entries", "Addresses in the passive DNS map", m.passive_dns_entries.clone());
         r.register(
             "firmware_transfers",
@@ -114,7 +108,6 @@ impl AppMetrics {
 #[derive(Clone, Default)]
 pub struct InventoryMetrics {
     pub devices: Gauge,
-    pub refused: Counter,
     pub info: Arc<DeviceInfo>,
     pub last_seen: Family<DeviceLabels, GaugeF>,
     pub bytes: Family<DeviceBytesLabels, Counter>,
@@ -128,7 +121,6 @@ impl InventoryMetrics {
     pub fn register(r: &mut Registry) -> Self {
         let m = Self::default();
         r.register("devices", "Devices in the inventory", m.devices.clone());
-        r.register("devices_refused", "Devices not added because the inventory was full", m.refused.clone());
         r.register_collector(Box::new(m.info.clone()));
         r.register(
             "device_last_seen_timestamp_seconds",

@@ -1,6 +1,9 @@
 //! IPv4 reassembly, so a payload split into fragments (an old evasion trick against signature
 //! matching) reaches the parsers whole. etherparse's `IpDefragBuf` places the bytes; this module
 //! bounds what an attacker can make it hold: datagrams in progress per worker, and their age.
+//! A full table never refuses a new datagram: the oldest one in progress makes room (counted in
+//! `evicted`), so a flood of first fragments that never complete cannot hide the datagram that
+//! follows it. Memory: at most 256 datagrams of at most 64 KiB each per worker (16 MiB).
 //! The reassembled datagram is what flows count (as the fragments it came in, and their bytes)
 //! and what the parsers see; fragments of a datagram that never completes are counted in
 //! `camwatch_fragments_dropped_total` only. IPv6 fragments are not reassembled.
@@ -43,8 +46,10 @@ struct Partial {
 #[derive(Debug, Default)]
 pub struct Defrag {
     active: HashMap<Key, Partial>,
-    /// Datagrams dropped: the table was full, fragments conflicted, or they timed out.
+    /// Datagrams dropped: evicted to make room, fragments conflicted, or they timed out.
     pub dropped: u64,
+    /// Of those, datagrams evicted (the oldest in progress) to make room for a new one.
+    pub evicted: u64,
     /// Datagrams reassembled.
     pub reassembled: u64,
 }
@@ -65,8 +70,14 @@ impl Defrag {
         if !self.active.contains_key(&key) {
             self.expire(ts);
             if self.active.len() >= MAX_DATAGRAMS {
-                self.dropped += 1;
-                return None;
+                // Full: the oldest datagram in progress makes room (a scan of at most 256 entries,
+                // only while the table is full).
+                let oldest = self.active.iter().min_by_key(|(_, p)| p.started).map(|(k, _)| *k);
+                if let Some(oldest) = oldest {
+                    self.active.remove(&oldest);
+                    self.dropped += 1;
+                    self.evicted += 1;
+                }
             }
         }
         let p = self.active.entry(key).or_insert_with(|| Partial {
@@ -176,9 +187,30 @@ mod tests {
             assert!(add(&mut d, &frags[0], 1).is_none());
         }
         assert_eq!(d.len(), MAX_DATAGRAMS);
-        assert_eq!(d.dropped, 10);
+        assert_eq!((d.dropped, d.evicted), (10, 10));
         d.expire(1 + TIMEOUT);
         assert!(d.is_empty());
         assert_eq!(d.dropped, 10 + MAX_DATAGRAMS as u64);
+    }
+
+    /// 20,000 first fragments that never complete, then a fragmented datagram: it is still put
+    /// back together, because the flood's oldest entries make room instead of the table refusing.
+    #[test]
+    fn a_flood_of_incomplete_datagrams_cannot_hide_the_next_one() {
+        let mut d = Defrag::default();
+        for i in 0..20_000u32 {
+            let frags = fragments(&[0xee; 600], 304, i as u16);
+            assert!(add(&mut d, &frags[0], u64::from(i)).is_none());
+        }
+        assert_eq!(d.len(), MAX_DATAGRAMS);
+        assert_eq!(d.evicted, 20_000 - MAX_DATAGRAMS as u64);
+        let payload = b"the datagram after the flood".repeat(30);
+        let frags = fragments(&payload, 304, 0xbeef);
+        let mut whole = None;
+        for f in &frags {
+            whole = add(&mut d, f, 20_000);
+        }
+        let whole = whole.unwrap_or_else(|| panic!("the datagram after the flood was not reassembled"));
+        assert_eq!(&whole.payload[8..], &payload[..]);
     }
 }

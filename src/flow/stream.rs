@@ -94,6 +94,11 @@ impl Stream {
         }
     }
 
+    /// Bytes held out of order, waiting for a gap to fill.
+    pub fn held(&self) -> usize {
+        self.pending_bytes
+    }
+
     /// Drops held segments (when the caller no longer wants bytes).
     pub fn release(&mut self) {
         self.pending = Vec::new();

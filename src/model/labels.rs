@@ -12,3 +12,9 @@ pub struct ResultLabels {
     /// `ok` or `error` (or the outcomes a metric's help names).
     pub result: &'static str,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabels {
+    /// A bounded table: `fragments`, `streams`, `tftp`, `devices`.
+    pub table: &'static str,
+}

@@ -22,7 +22,7 @@ use crate::detect::{Category, Thresholds};
 use crate::model::app::AppEvent;
 use crate::model::event::{DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, TrafficBatch};
 use crate::model::identity::{FirmwareChangeKind, Source as IdentitySource};
-use crate::model::labels::ResultLabels;
+use crate::model::labels::{ResultLabels, TableLabels};
 use crate::model::time::Micros;
 use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
 use crate::proto::dns::PassiveDns;
@@ -444,8 +444,13 @@ impl<'s> Analysis<'s> {
 
     /// Writes changed devices to the state database.
     fn save_state(&mut self) {
+        let evictions =
+            self.sensor.metrics.table_evictions.get_or_create(&TableLabels { table: "devices" }).clone();
+        evictions.inc_by(self.inventory.evicted.saturating_sub(evictions.get()));
+        // Taken whether or not there is a store, so the list never outgrows one tick.
+        let removed = self.inventory.take_removed();
         let Some(store) = &mut self.store else { return };
-        for ip in self.inventory.take_removed() {
+        for ip in removed {
             if let Err(e) = store.remove(ip) {
                 tracing::error!("State database delete failed: {e}.");
                 self.sensor.metrics.store.errors.inc();
@@ -795,9 +800,6 @@ impl<'s> Analysis<'s> {
         if let Some(j) = &mut self.journal {
             let _ = j.flush();
         }
-        let refused = self.inventory.refused;
-        let m = self.metrics();
-        m.inventory.refused.inc_by(refused.saturating_sub(m.inventory.refused.get()));
         let mut s = std::mem::take(&mut self.summary);
         s.devices = self.inventory.len();
         s

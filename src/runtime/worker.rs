@@ -18,7 +18,7 @@ use crate::decode::metrics::LayerLabels;
 use crate::decode::{decode, Decoded, ErrorLayer};
 use crate::flow::{FlowKey, FlowTable};
 use crate::model::event::{Event, FlowEndReason, FlowRecord, TrafficBatch, TrafficKey};
-use crate::model::labels::{ReasonLabels, ResultLabels};
+use crate::model::labels::{ReasonLabels, ResultLabels, TableLabels};
 use crate::model::netset::DestClass;
 use crate::model::packet::{IpPacket, RawPacket};
 use crate::model::time::rfc3339;
@@ -93,7 +93,8 @@ pub(super) struct Worker<'s> {
     reported_active: i64,
     app: AppLayer,
     app_out: AppOutput,
-    reported_refused: u64,
+    /// Evictions of the fragment, stream and TFTP tables at the last flush.
+    reported_evicted: [u64; 3],
     /// This worker's evidence recorder and the requests the analysis sends it.
     evidence: Option<(EvidenceRecorder, Receiver<EvidenceRequest>)>,
     evidence_out: Vec<EvidenceOutcome>,
@@ -133,7 +134,7 @@ impl<'s> Worker<'s> {
             reported_active: 0,
             app: AppLayer::default(),
             app_out: AppOutput::default(),
-            reported_refused: 0,
+            reported_evicted: [0; 3],
             evidence,
             evidence_out: Vec::new(),
             index,
@@ -354,8 +355,13 @@ impl<'s> Worker<'s> {
             .fragmented_datagrams
             .get_or_create(&ResultLabels { result: "dropped" })
             .inc_by(dropped - dropped0);
-        m.app.streams_refused.inc_by(self.app.refused - self.reported_refused);
-        self.reported_refused = self.app.refused;
+        let evicted = [self.defrag.evicted, self.app.evicted, self.app.tftp_evicted];
+        for ((table, now), before) in
+            ["fragments", "streams", "tftp"].into_iter().zip(evicted).zip(&mut self.reported_evicted)
+        {
+            m.table_evictions.get_or_create(&TableLabels { table }).inc_by(now - *before);
+            *before = now;
+        }
         let active = i64::try_from(self.table.len()).unwrap_or(i64::MAX);
         m.flow.active.inc_by(active - self.reported_active);
         self.reported_active = active;

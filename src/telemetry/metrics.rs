@@ -19,9 +19,14 @@ use crate::capture::metrics::CaptureMetrics;
 use crate::decode::metrics::DecodeMetrics;
 use crate::detect::metrics::DetectMetrics;
 use crate::flow::metrics::FlowMetrics;
+use crate::model::labels::TableLabels;
 use crate::output::metrics::OutputMetrics;
 use crate::sink::{SinkMetrics, SinkResultLabels};
 use crate::store::metrics::StoreMetrics;
+
+/// The bounded tables whose evictions are counted: IPv4 datagrams in reassembly, followed TCP
+/// streams, TFTP transfers, and the device inventory. (Flows have `camwatch_flows_evicted_total`.)
+pub const TABLES: [&str; 4] = ["fragments", "streams", "tftp", "devices"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
@@ -51,6 +56,8 @@ pub struct Metrics {
     pub events: Family<EventLabels, Counter>,
     /// Items waiting in the packet and event queues.
     pub queue_depth: Family<QueueLabels, Gauge>,
+    /// Entries a full table evicted to make room for a new one, by table.
+    pub table_evictions: Family<TableLabels, Counter>,
     /// Panics caught while handling one packet or event (each one a bug, skipped).
     pub analysis_panics: Family<StageLabels, Counter>,
     pub inventory: InventoryMetrics,
@@ -78,6 +85,15 @@ impl Metrics {
         for queue in ["packets", "events"] {
             drop(queue_depth.get_or_create(&QueueLabels { queue }));
         }
+        let table_evictions = Family::<TableLabels, Counter>::default();
+        r.register(
+            "table_evictions",
+            "Entries a full table evicted to make room for a new one (it never refuses newcomers), by table",
+            table_evictions.clone(),
+        );
+        for table in TABLES {
+            drop(table_evictions.get_or_create(&TableLabels { table }));
+        }
         let analysis_panics = Family::<StageLabels, Counter>::default();
         r.register(
             "analysis_panics",
@@ -104,6 +120,7 @@ impl Metrics {
             flow,
             events,
             queue_depth,
+            table_evictions,
             analysis_panics,
             inventory,
             app,

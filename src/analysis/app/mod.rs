@@ -4,7 +4,7 @@
 //! identity (ISAPI, ONVIF, magicBox) are kept up to a bound, and firmware images are streamed
 //! through SHA-256 without being buffered. Video after an RTSP `PLAY` is not buffered.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use sha2::Sha256;
@@ -27,7 +27,8 @@ pub const STREAM_BYTES: usize = 16 * 1024;
 pub const BODY_BYTES: usize = 64 * 1024;
 /// Bytes of an HTTP request body kept for rules (exploit payloads sit at its start).
 pub const REQUEST_BODY_BYTES: usize = 4096;
-/// Bytes buffered across all flows of one worker; past it new streams are not followed.
+/// Bytes buffered across all flows of one worker (stream buffers, held out-of-order segments and
+/// kept bodies); past it the streams followed longest are dropped to make room for a new one.
 pub const WORKER_BUFFER_BYTES: usize = 64 << 20;
 /// HTTP transactions followed per flow.
 const MAX_TRANSACTIONS: usize = 32;
@@ -102,6 +103,8 @@ impl AppFlow {
     fn buffered(&self) -> usize {
         self.client.buf.len()
             + self.server.buf.len()
+            + self.client.stream.held()
+            + self.server.stream.held()
             + body_len(&self.client.body)
             + body_len(&self.server.body)
     }
@@ -118,8 +121,13 @@ pub struct AppLayer {
     /// TFTP transfers by the client's endpoint (the data moves on ports the request chose).
     tftp: HashMap<(IpAddr, u16), Tftp>,
     buffered: usize,
-    /// Streams not followed because the worker's buffer budget was spent.
-    pub refused: u64,
+    /// Followed flows in the order they started (ids of flows that ended are skipped when met),
+    /// so a full budget drops the oldest first.
+    order: VecDeque<u64>,
+    /// Streams dropped to make room for a new one while the buffer budget was spent.
+    pub evicted: u64,
+    /// TFTP transfers dropped to make room for a new one.
+    pub tftp_evicted: u64,
 }
 
 fn ctx(rec: &FlowRecord, pkt: &IpPacket<'_>, ts: Micros, app: App) -> AppEvent {
@@ -229,17 +237,33 @@ impl AppLayer {
         }
     }
 
+    /// A spent budget never refuses a new stream (it may carry the exploit a flood of stalled
+    /// connections was sent to hide): the streams followed longest are dropped until the budget
+    /// has room, and counted.
+    fn make_room(&mut self) {
+        while self.buffered >= WORKER_BUFFER_BYTES {
+            let Some(id) = self.order.pop_front() else { break };
+            if let Some(f) = self.flows.remove(&id) {
+                self.buffered = self.buffered.saturating_sub(f.buffered());
+                self.evicted += 1;
+            }
+        }
+        // Ended flows leave their ids behind; drop them before they outnumber the live ones.
+        if self.order.len() > 2 * self.flows.len() + 1024 {
+            let flows = &self.flows;
+            self.order.retain(|id| flows.contains_key(id));
+        }
+    }
+
     fn tcp(&mut self, rec: &FlowRecord, pkt: &IpPacket<'_>, to_server: bool, ts: Micros, out: &mut Output) {
         let syn = pkt.tcp_flags & crate::model::packet::tcp_flags::SYN != 0;
         if !self.flows.contains_key(&rec.flow_id) {
             if pkt.payload.is_empty() && !syn {
                 return;
             }
-            if self.buffered >= WORKER_BUFFER_BYTES {
-                self.refused += 1;
-                return;
-            }
+            self.make_room();
             self.flows.insert(rec.flow_id, AppFlow::new());
+            self.order.push_back(rec.flow_id);
         }
         let Some(f) = self.flows.get_mut(&rec.flow_id) else { return };
         let before = f.buffered();
@@ -255,12 +279,12 @@ impl AppLayer {
         if !fresh.is_empty() {
             consume(f, rec, to_server, &fresh, ts, out);
         }
-        let after = f.buffered();
-        self.buffered = (self.buffered + after).saturating_sub(before);
         if f.kind == Kind::Ignore {
             f.client.stream.release();
             f.server.stream.release();
         }
+        let after = f.buffered();
+        self.buffered = (self.buffered + after).saturating_sub(before);
     }
 }
 
@@ -466,4 +490,90 @@ fn give_up(dir: &mut Direction, out: &mut Output, protocol: &'static str, reason
     dir.done = true;
     dir.buf = Vec::new();
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::tftp::MAX_TFTP;
+    use super::*;
+    use crate::model::packet::tcp_flags;
+
+    fn segment(client: u32, to_server: bool, flags: u8, seq: u32, payload: &[u8]) -> IpPacket<'_> {
+        let (c, s) = (IpAddr::from(Ipv4Addr::from(0x0a00_0000 + client)), IpAddr::from([10, 9, 0, 1]));
+        let (cp, sp) = (40_000 + (client % 20_000) as u16, 80);
+        let (src_ip, dst_ip, src_port, dst_port) = if to_server { (c, s, cp, sp) } else { (s, c, sp, cp) };
+        IpPacket {
+            src_mac: None,
+            dst_mac: None,
+            vlan: None,
+            src_ip,
+            dst_ip,
+            proto: PROTO_TCP,
+            src_port,
+            dst_port,
+            tcp_flags: flags,
+            tcp_seq: seq,
+            ip_len: 40 + payload.len() as u32,
+            payload,
+            fragment: false,
+            frag: None,
+        }
+    }
+
+    /// A flood of connections whose requests never complete (each holding 64 KB of out-of-order
+    /// data, which used to sit outside the budget) spends the worker's buffer budget; the
+    /// CVE-2017-7921 request that follows is still parsed, because the oldest streams make room.
+    #[test]
+    fn a_flood_of_stalled_streams_cannot_hide_the_request_after_it() {
+        let mut app = AppLayer::default();
+        let mut out = Output::default();
+        let junk = vec![b'a'; 4000];
+        let flows = 1_200u32;
+        for n in 0..flows {
+            let syn = segment(n, true, tcp_flags::SYN, 1000, &[]);
+            let rec = FlowRecord::open(u64::from(n), &syn, 1);
+            app.packet(&rec, &syn, true, 1, &mut out);
+            // Sixteen segments after a one-byte gap that never fills: all held out of order.
+            for i in 0..16u32 {
+                let p = segment(n, true, tcp_flags::ACK | tcp_flags::PSH, 1002 + i * 4000, &junk);
+                app.packet(&rec, &p, true, 2, &mut out);
+            }
+            assert!(app.buffered <= WORKER_BUFFER_BYTES + 2 * 64 * 1024, "{} buffered", app.buffered);
+        }
+        assert!(app.evicted > 0, "the budget was never spent");
+        let request = b"GET /Security/users?auth=YWRtaW46MTEK HTTP/1.1\r\nHost: 10.9.0.1\r\n\r\n";
+        let syn = segment(flows, true, tcp_flags::SYN, 5000, &[]);
+        let rec = FlowRecord::open(u64::from(flows), &syn, 3);
+        app.packet(&rec, &syn, true, 3, &mut out);
+        let p = segment(flows, true, tcp_flags::ACK | tcp_flags::PSH, 5001, request);
+        app.packet(&rec, &p, true, 3, &mut out);
+        app.end(&rec, &mut out);
+        let seen = out.events.iter().any(|e| match &e.app {
+            App::Http(t) => t.request.url.starts_with("/Security/users?auth="),
+            _ => false,
+        });
+        assert!(seen, "the exploit request after the flood was not parsed");
+    }
+
+    /// A full TFTP table takes the new transfer in and drops the oldest.
+    #[test]
+    fn a_full_tftp_table_evicts_the_oldest_transfer() {
+        let mut app = AppLayer::default();
+        let mut out = Output::default();
+        for n in 0..(MAX_TFTP as u32 + 5) {
+            let req = [&[0u8, 1][..], b"digicap.dav\0octet\0"].concat();
+            let mut p = segment(n, true, 0, 0, &req);
+            p.proto = PROTO_UDP;
+            p.dst_port = 69;
+            let rec = FlowRecord::open(u64::from(n), &p, u64::from(n));
+            app.packet(&rec, &p, true, u64::from(n), &mut out);
+        }
+        assert_eq!(app.tftp.len(), MAX_TFTP);
+        assert_eq!(app.tftp_evicted, 5);
+        let newest =
+            (IpAddr::from(Ipv4Addr::from(0x0a00_0000 + MAX_TFTP as u32 + 4)), 40_000 + MAX_TFTP as u16 + 4);
+        assert!(app.tftp.contains_key(&newest));
+    }
 }

@@ -13,7 +13,8 @@ use crate::proto::firmware;
 
 use super::*;
 
-/// TFTP transfers followed at once per worker.
+/// TFTP transfers followed at once per worker; a new request past it evicts the transfer that
+/// started first.
 pub(super) const MAX_TFTP: usize = 64;
 
 /// A TFTP transfer of a firmware-looking file (RFC 1350; `blksize` from RFC 2348).
@@ -28,6 +29,8 @@ pub(super) struct Tftp {
     pub(super) size: u64,
     pub(super) head: Vec<u8>,
     pub(super) data_seen: bool,
+    /// When the request was seen (packet time): the oldest transfer makes room for a new one.
+    pub(super) started: Micros,
 }
 
 impl Tftp {
@@ -57,7 +60,7 @@ pub(super) fn is_firmware_name(name: &str) -> bool {
 
 impl AppLayer {
     /// A read or write request to port 69: remember the client's endpoint.
-    pub(super) fn tftp_request(&mut self, pkt: &IpPacket<'_>, _ts: Micros) {
+    pub(super) fn tftp_request(&mut self, pkt: &IpPacket<'_>, ts: Micros) {
         let p = pkt.payload;
         let (Some(&0), Some(&op)) = (p.first(), p.get(1)) else { return };
         if (op != 1 && op != 2) || pkt.dst_port != 69 {
@@ -76,11 +79,15 @@ impl AppLayer {
                     std::str::from_utf8(v).ok().and_then(|v| v.parse().ok()).unwrap_or(512).clamp(8, 65464);
             }
         }
-        if self.tftp.len() >= MAX_TFTP {
-            return;
+        let key = (pkt.src_ip, pkt.src_port);
+        if self.tftp.len() >= MAX_TFTP && !self.tftp.contains_key(&key) {
+            if let Some(oldest) = self.tftp.iter().min_by_key(|(_, t)| t.started).map(|(k, _)| *k) {
+                self.tftp.remove(&oldest);
+                self.tftp_evicted += 1;
+            }
         }
         self.tftp.insert(
-            (pkt.src_ip, pkt.src_port),
+            key,
             Tftp {
                 write: op == 2,
                 filename: name.to_string(),
@@ -91,6 +98,7 @@ impl AppLayer {
                 size: 0,
                 head: Vec::new(),
                 data_seen: false,
+                started: ts,
             },
         );
     }
