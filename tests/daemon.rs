@@ -90,3 +90,38 @@ fn sighup_reloads_rules_and_a_bad_file_keeps_the_running_rules() {
     let (status, _) = d.stop();
     assert!(status.success());
 }
+
+/// 300 connections that never send a request, and one that sends half a header: `/metrics`
+/// still answers (each new connection past the cap closes the oldest), the stalled header is
+/// cut off, and a rules reload still opens its files (no descriptor exhaustion).
+#[test]
+fn idle_and_stalled_connections_cannot_starve_the_endpoint() {
+    use std::io::{Read, Write};
+    let g = generated(6, Anomalies::default());
+    let mut d = Daemon::start(daemon_cmd().arg("--read").arg(&g.pcap));
+    let addr = d.metrics_addr();
+    d.wait_for("Capture files done", WAIT);
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    stalled.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+    let idle: Vec<std::net::TcpStream> =
+        (0..300).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    let m = parse_metrics(&http_get(&addr, "/metrics"));
+    assert_eq!(metric(&m, "camwatch_capture_packets_total{source=\"file\"}"), g.truth.packets as f64);
+    assert_eq!(http_get(&addr, "/healthz").trim(), "ok");
+    // The stalled header is closed by the server (the header timeout, or the cap): its read ends.
+    stalled.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut rest = Vec::new();
+    let ended = stalled.read_to_end(&mut rest);
+    assert!(ended.is_ok(), "the stalled connection was left open: {ended:?}");
+    assert!(!String::from_utf8_lossy(&rest).contains("camwatch_"), "a stalled request got an answer");
+    // And the oldest idle connection was closed to make room (EOF, not a timeout).
+    let mut first = &idle[0];
+    first.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(first.read(&mut byte).ok(), Some(0), "the oldest idle connection is still held open");
+    d.signal("HUP");
+    d.wait_for("Rules reloaded", WAIT);
+    drop(idle);
+    let (status, log) = d.stop();
+    assert!(status.success(), "{}", log.join("\n"));
+}

@@ -77,8 +77,8 @@ pub async fn run(
     let server_stop = shutdown.clone();
     let journal = outputs.alerts.clone();
     let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, crate::telemetry::server::router(metrics, journal));
-        serve.with_graceful_shutdown(async move { server_stop.wait().await }).await
+        let app = crate::telemetry::server::router(metrics, journal);
+        crate::telemetry::server::serve(listener, app, async move { server_stop.wait().await }).await
     });
     tracing::info!(
         alerts = ?outputs.alerts, events = ?outputs.events,

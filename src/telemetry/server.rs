@@ -1,9 +1,18 @@
 //! The HTTP endpoint: `/metrics` (OpenMetrics text), `/healthz`, and `/alerts/{id}` (an alert's
 //! journal records: the link Alertmanager shows as an alert's source), on tokio with axum.
+//!
+//! Anyone on the network may reach this port, so the connection loop is hardened: a request
+//! header must arrive whole within [`HEADER_TIMEOUT`] and be at most [`MAX_HEADER_BYTES`], and at
+//! most [`MAX_CONNECTIONS`] are served at once; a new connection past that closes the oldest (a
+//! scrape takes milliseconds, so the oldest is an idle or stalled one), so idle connections can
+//! neither starve `/metrics` nor exhaust the process's file descriptors.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -11,7 +20,20 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+
 use crate::telemetry::metrics::Metrics;
+
+/// Connections served at once; a new one past it closes the oldest.
+pub const MAX_CONNECTIONS: usize = 64;
+/// A client must send a whole request header within this time (slow-header attacks).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest request header read; a longer one closes the connection.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -78,6 +100,48 @@ fn records_of(journal: &std::path::Path, id: &str) -> std::io::Result<Vec<String
         }
     }
     Ok(out)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, with the bounds above; then stops
+/// accepting and closes every connection.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+    let mut open: VecDeque<oneshot::Sender<()>> = VecDeque::new();
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a moment rather than spin.
+                    tracing::warn!("Metrics endpoint: accept failed: {e}.");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        open.retain(|closer| !closer.is_closed());
+        if open.len() >= MAX_CONNECTIONS {
+            if let Some(oldest) = open.pop_front() {
+                let _ = oldest.send(());
+            }
+        }
+        let (closer, closed) = oneshot::channel::<()>();
+        open.push_back(closer);
+        let service = TowerToHyperService::new(app.clone());
+        tasks.spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEADER_BYTES);
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = closed => {}
+            }
+        });
+    }
+    tasks.shutdown().await;
 }
 
 /// Binds the listener now, so a port in use is reported before capture starts.
