@@ -177,3 +177,52 @@ fn a_packet_from_the_future_resolves_nothing() {
     let m = parse_metrics(&std::fs::read_to_string(&metrics).unwrap());
     assert_eq!(metric(&m, "camwatch_future_timestamps_total"), 1.0);
 }
+
+/// Eight cameras each open flows to 500 public addresses (a scan, or a compromised camera
+/// fanning out): each camera raises at most 10 egress alerts and then one storm alert that
+/// aggregates the rest, and every match held back is counted by reason.
+#[test]
+fn a_fan_out_to_many_addresses_makes_a_storm_alert_not_thousands() {
+    use etherparse::PacketBuilder;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("fanout.pcap");
+    let mut frames = Vec::new();
+    for k in 0..500u32 {
+        for cam in 0..8u8 {
+            let dest = [1, 2, (k / 250) as u8, (k % 250) as u8 + 1];
+            let b =
+                PacketBuilder::ethernet2([0x44, 0x19, 0xb6, 0, 0, cam], [0, 0x11, 0x22, 0x33, 0x44, 0x55])
+                    .ipv4([192, 168, 1, 10 + cam], dest, 64)
+                    .tcp(40_000 + k as u16, 443, 1000, 64240)
+                    .syn();
+            let mut f = Vec::new();
+            b.write(&mut f, &[]).unwrap();
+            frames.push(f);
+        }
+    }
+    write_frames(&pcap, &frames);
+    let (alerts, metrics) = (dir.path().join("a.jsonl"), dir.path().join("m.txt"));
+    let o = run(replay_cmd()
+        .arg("-q")
+        .arg(&pcap)
+        .arg("--alerts")
+        .arg(&alerts)
+        .arg("--metrics-out")
+        .arg(&metrics));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let journal = read_jsonl(&alerts);
+    let egress: Vec<&Value> =
+        firing(&journal).filter(|a| a["rule"]["id"] == "egress-outside-allowed").collect();
+    for cam in 0..8u8 {
+        let ip = format!("192.168.1.{}", 10 + cam);
+        let of_cam: Vec<&&Value> = egress.iter().filter(|a| a["device"]["ip"] == ip.as_str()).collect();
+        let storms: Vec<&&Value> = of_cam.iter().copied().filter(|a| a.get("aggregate").is_some()).collect();
+        assert_eq!(of_cam.len(), 11, "{ip}: 10 alerts and one storm alert");
+        assert_eq!(storms.len(), 1, "{ip}");
+        assert_eq!(storms[0]["key"], format!("device={ip} storm").as_str());
+        assert!(storms[0]["summary"].as_str().unwrap().contains("further ones are aggregated"));
+    }
+    let m = parse_metrics(&std::fs::read_to_string(&metrics).unwrap());
+    let storm = "camwatch_alerts_suppressed_total{reason=\"storm\",rule=\"egress-outside-allowed\"}";
+    assert_eq!(metric(&m, storm), 8.0 * 490.0, "every held-back match is counted");
+}

@@ -56,6 +56,18 @@ pub struct Alert {
     pub flow_id: u64,
     pub evidence: Evidence,
     pub sensor: String,
+    /// A storm alert (see [`crate::alert::storm`]): the alerts of its rule about its device
+    /// aggregated into it while the storm lasted, and a few of their peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<Aggregate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Aggregate {
+    /// Alerts aggregated so far (the final count is in the resolved record).
+    pub count: u64,
+    /// Peers (address:port) of the first alerts aggregated.
+    pub examples: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -133,6 +145,22 @@ pub fn fingerprint(rule: &Rule, device: IpAddr, s: &Subject<'_>) -> u64 {
             SuppressField::DestName => h.write(s.dest_name.unwrap_or_default().as_bytes()),
         }
     }
+    h.0
+}
+
+/// The identity of a rule's storm alert about a device: one per rule and device.
+pub fn storm_fingerprint(rule: &Rule, device: IpAddr) -> u64 {
+    let mut h = Fnv::new();
+    h.write(rule.id.as_bytes());
+    h.write(&[0xfe]);
+    h.write_ip(device);
+    h.0
+}
+
+/// A stable hash of a rule's id, the rule's key in storm control.
+pub fn rule_key(rule: &Rule) -> u64 {
+    let mut h = Fnv::new();
+    h.write(rule.id.as_bytes());
     h.0
 }
 
@@ -224,7 +252,22 @@ impl Alert {
                 packets: None,
             },
             sensor: sensor.to_string(),
+            aggregate: None,
         }
+    }
+
+    /// Makes this the storm alert of its rule about its device, holding its first aggregated
+    /// alert (`example`, the peer).
+    pub fn into_storm(mut self, example: String, per_device: usize, window: std::time::Duration) -> Self {
+        let device = self.device.ip;
+        self.key = format!("device={device} storm");
+        self.summary = format!(
+            "{}: {device} raised more than {per_device} alerts within {}; further ones are aggregated here",
+            self.rule.name,
+            humantime_serde::re::humantime::format_duration(window)
+        );
+        self.aggregate = Some(Aggregate { count: 1, examples: vec![example] });
+        self
     }
 }
 
@@ -299,6 +342,24 @@ impl Lifecycle {
             }
             None => Admit::Raise(fp),
         }
+    }
+
+    /// Adds one alert to the firing storm alert `fingerprint`, seen at `seen`; false when that
+    /// alert is not firing (it resolved, or was forgotten), so a new one must be raised.
+    pub fn aggregate(&mut self, fingerprint: u64, seen: Micros, example: String) -> bool {
+        let Some(a) = self.active.get_mut(&fingerprint) else { return false };
+        if seen > a.last {
+            self.deadlines.remove(&(a.last.saturating_add(a.resolve_after), fingerprint));
+            a.last = seen;
+            self.deadlines.insert((a.last.saturating_add(a.resolve_after), fingerprint));
+        }
+        if let Some(agg) = &mut a.alert.aggregate {
+            agg.count += 1;
+            if agg.examples.len() < crate::alert::storm::STORM_EXAMPLES && !agg.examples.contains(&example) {
+                agg.examples.push(example);
+            }
+        }
+        true
     }
 
     /// Whether alerts taken up from a journal still wait for this run's first packet time.

@@ -16,14 +16,17 @@ pub struct AlertLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RuleLabels {
+pub struct SuppressedLabels {
     pub rule: String,
+    /// `ongoing` (its alert is already firing), `storm` (aggregated into the rule's storm alert
+    /// about the device) or `ceiling` (past the alert records allowed per minute).
+    pub reason: &'static str,
 }
 
 #[derive(Clone, Default)]
 pub struct AlertMetrics {
     pub raised: Family<AlertLabels, Counter>,
-    pub suppressed: Family<RuleLabels, Counter>,
+    pub suppressed: Family<SuppressedLabels, Counter>,
     pub active: Family<AlertLabels, Gauge>,
     pub resolved: Family<AlertLabels, Counter>,
     pub evidence_files: Gauge,
@@ -35,7 +38,11 @@ impl AlertMetrics {
     pub fn register(r: &mut Registry) -> Self {
         let m = Self::default();
         r.register("alerts", "Alerts raised", m.raised.clone());
-        r.register("alerts_suppressed", "Alerts suppressed by a rule's suppression", m.suppressed.clone());
+        r.register(
+            "alerts_suppressed",
+            "Matches that raised no alert record: already firing, aggregated into a storm alert, or past the ceiling",
+            m.suppressed.clone(),
+        );
         r.register("alerts_active", "Alerts firing (raised and not yet resolved)", m.active.clone());
         r.register(
             "alerts_resolved",

@@ -4,5 +4,6 @@
 pub mod evidence;
 mod lifecycle;
 pub mod metrics;
+pub mod storm;
 
 pub use lifecycle::*;

@@ -28,6 +28,8 @@ pub struct Config {
     pub active_dns: crate::analysis::active_dns::ActiveDnsConfig,
     /// The beaconing scorer behind `beacon` events.
     pub beacon: crate::analysis::beacon::BeaconConfig,
+    /// Storm control: per rule and device, and a global ceiling on alert records.
+    pub alerts: crate::alert::storm::StormConfig,
     /// Evidence captures: a pcap of each alert's flow.
     pub evidence: crate::alert::evidence::EvidenceConfig,
     /// Where alerts are delivered from the journal (daemon only).
@@ -46,6 +48,7 @@ impl Default for Config {
             workers: 1,
             active_dns: crate::analysis::active_dns::ActiveDnsConfig::default(),
             beacon: crate::analysis::beacon::BeaconConfig::default(),
+            alerts: crate::alert::storm::StormConfig::default(),
             evidence: crate::alert::evidence::EvidenceConfig::default(),
             sinks: crate::sink::SinksConfig::default(),
         }

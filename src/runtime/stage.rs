@@ -9,8 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::alert::evidence::{EvidenceConfig, EvidenceOutcome, EvidenceRequest};
-use crate::alert::metrics::{AlertLabels, RuleLabels};
-use crate::alert::{Admit, Alert, Lifecycle};
+use crate::alert::metrics::{AlertLabels, SuppressedLabels};
+use crate::alert::storm::{Storm, Verdict};
+use crate::alert::{rule_key, storm_fingerprint, Admit, Alert, Lifecycle};
 use crate::analysis::beacon::BeaconTracker;
 use crate::analysis::device::Inventory;
 use crate::analysis::metrics::{
@@ -18,7 +19,7 @@ use crate::analysis::metrics::{
     TransferLabels,
 };
 use crate::detect::fields::{EventType as RuleEvent, Subject};
-use crate::detect::{Category, Thresholds};
+use crate::detect::{Category, Rule, Thresholds};
 use crate::model::app::AppEvent;
 use crate::model::event::{DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, TrafficBatch};
 use crate::model::identity::{FirmwareChangeKind, Source as IdentitySource};
@@ -37,6 +38,7 @@ pub(super) struct Analysis<'s> {
     sensor: &'s Sensor,
     inventory: Inventory,
     lifecycle: Lifecycle,
+    storm: Storm,
     thresholds: Thresholds,
     journal: Option<JsonLines>,
     events: Option<JsonLines>,
@@ -117,6 +119,7 @@ impl<'s> Analysis<'s> {
             sensor,
             inventory,
             lifecycle: Lifecycle::new(ACTIVE_ALERTS),
+            storm: Storm::new(sensor.config.alerts.clone()),
             thresholds: Thresholds::new(100_000),
             journal: open(&outputs.alerts)?,
             events: open(&outputs.events)?,
@@ -685,17 +688,36 @@ impl<'s> Analysis<'s> {
             let fingerprint = match self.lifecycle.admit(rule, m.device, s, seen) {
                 Admit::Raise(fp) => fp,
                 Admit::Ongoing => {
-                    self.summary.suppressed += 1;
-                    self.metrics()
-                        .alerting
-                        .suppressed
-                        .get_or_create(&RuleLabels { rule: rule.id.clone() })
-                        .inc();
+                    self.held_back(rule, "ongoing");
                     continue;
                 }
             };
+            // Storm control: past the per-device bound the alert joins its rule's storm alert
+            // about the device; past the global ceiling it is held back. Both are counted.
+            let (fingerprint, storm_example) = match self.storm.check(rule_key(rule), m.device, seen) {
+                Verdict::Raise => (fingerprint, None),
+                Verdict::Ceiling => {
+                    self.held_back(rule, "ceiling");
+                    continue;
+                }
+                Verdict::Storm { first } => {
+                    self.held_back(rule, "storm");
+                    let storm = storm_fingerprint(rule, m.device);
+                    let (peer, port) =
+                        if s.src_ip == m.device { (s.dest_ip, s.dest_port) } else { (s.src_ip, s.src_port) };
+                    let example = std::net::SocketAddr::new(peer, port).to_string();
+                    if !first && self.lifecycle.aggregate(storm, seen, example.clone()) {
+                        continue;
+                    }
+                    (storm, Some(example))
+                }
+            };
             let device = self.inventory.get(m.device);
-            let alert = Alert::new(rule, m.device, device, s, fingerprint, &self.sensor.config.sensor);
+            let mut alert = Alert::new(rule, m.device, device, s, fingerprint, &self.sensor.config.sensor);
+            if let Some(example) = storm_example {
+                let cfg = &self.sensor.config.alerts;
+                alert = alert.into_storm(example, cfg.per_device, cfg.window);
+            }
             let forgotten = self.lifecycle.fire(alert.clone(), fingerprint, seen, rule.resolve_after());
             for f in forgotten {
                 let labels = AlertLabels { rule: f.rule.id.clone(), severity: f.rule.severity.clone() };
@@ -713,6 +735,16 @@ impl<'s> Analysis<'s> {
                 .inc();
             self.raise(alert);
         }
+    }
+
+    /// A match that raised no alert record, counted by rule and reason.
+    fn held_back(&mut self, rule: &Rule, reason: &'static str) {
+        self.summary.suppressed += 1;
+        self.metrics()
+            .alerting
+            .suppressed
+            .get_or_create(&SuppressedLabels { rule: rule.id.clone(), reason })
+            .inc();
     }
 
     /// Resolves the alerts whose condition has not been seen for their rule's `resolve_after`.
