@@ -14,5 +14,6 @@ mod live;
 mod metrics;
 mod oracle;
 mod packs;
+mod provenance;
 mod replay;
 mod util;
