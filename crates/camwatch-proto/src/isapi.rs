@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use super::record::{normalize_mac, set_bool, set_str};
 
-use super::xml::{push_anomaly, truncate, walk_xml};
+use super::xml::{push_anomaly, root_leaves, truncate, walk_xml};
 
 /// Input beyond this many bytes is not looked at (a deviceInfo body is about 1.2 KiB).
 const MAX_INPUT: usize = 64 * 1024;
@@ -128,19 +128,7 @@ pub fn parse_hnap_device_settings(xml: &[u8]) -> Result<HnapDeviceSettings, &'st
 /// failed login), "not_device_info" (another root element).
 pub fn parse_device_info(xml: &[u8]) -> Result<IsapiDeviceInfo, &'static str> {
     let mut anomalies = Vec::new();
-    let mut leaves: Vec<(String, String)> = Vec::new();
-    let root = walk_xml(
-        xml,
-        &mut anomalies,
-        |_| MAX_TEXT,
-        |path, text| {
-            if let [_, leaf] = path {
-                if leaves.len() < MAX_ELEMENTS {
-                    leaves.push((leaf.clone(), text.to_string()));
-                }
-            }
-        },
-    )?;
+    let (root, leaves) = root_leaves(xml, &mut anomalies, MAX_TEXT, MAX_ELEMENTS)?;
     match root.as_str() {
         "DeviceInfo" => {}
         "ResponseStatus" => return Err("response_status"),

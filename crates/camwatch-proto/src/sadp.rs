@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::record::{normalize_mac, set_bool, set_str};
 
-use super::xml::{push_anomaly, walk_xml};
+use super::xml::{push_anomaly, root_leaves};
 
 /// Text kept per element.
 const MAX_TEXT: usize = 1024;
@@ -115,20 +115,8 @@ pub fn parse(payload: &[u8]) -> Result<SadpMessage, &'static str> {
         return Err("empty");
     }
     let mut anomalies = Vec::new();
-    let mut leaves: Vec<(String, String)> = Vec::new();
-    let root = walk_xml(
-        payload,
-        &mut anomalies,
-        |_| MAX_TEXT,
-        |path, text| {
-            // SADP is flat: only the root's direct children carry fields.
-            if let [_, leaf] = path {
-                if leaves.len() < MAX_ELEMENTS {
-                    leaves.push((leaf.clone(), text.to_string()));
-                }
-            }
-        },
-    )?;
+    // SADP is flat: only the root's direct children carry fields.
+    let (root, leaves) = root_leaves(payload, &mut anomalies, MAX_TEXT, MAX_ELEMENTS)?;
     if FOREIGN_ROOTS.contains(&root.as_str()) {
         return Err("not_sadp");
     }

@@ -22,6 +22,34 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
     s.get(..cut).unwrap_or("")
 }
 
+/// (local name, text) of elements, in document order.
+pub(crate) type Leaves = Vec<(String, String)>;
+
+/// The direct children of a flat document's root (SADP, ISAPI `DeviceInfo`): the root's local
+/// name and, in document order, each child's local name and text (at most `text_cap` bytes, at
+/// most `max` children).
+pub(crate) fn root_leaves(
+    input: &[u8],
+    anomalies: &mut Vec<&'static str>,
+    text_cap: usize,
+    max: usize,
+) -> Result<(String, Leaves), &'static str> {
+    let mut leaves = Vec::new();
+    let root = walk_xml(
+        input,
+        anomalies,
+        |_| text_cap,
+        |path, text| {
+            if let [_, leaf] = path {
+                if leaves.len() < max {
+                    leaves.push((leaf.clone(), text.to_string()));
+                }
+            }
+        },
+    )?;
+    Ok((root, leaves))
+}
+
 /// Walks an XML document with quick-xml's event reader, calling `on_end(path, text)` when an
 /// element closes, with the local names from the root down to it and its own text (entity and
 /// character references resolved, trimmed, at most `text_cap(local name)` bytes). Prefixes are
