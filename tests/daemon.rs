@@ -111,14 +111,21 @@ fn idle_and_stalled_connections_cannot_starve_the_endpoint() {
     // The stalled header is closed by the server (the header timeout, or the cap): its read ends.
     stalled.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut rest = Vec::new();
+    // Closed shows as EOF, or as a reset when the server closed with the half header unread; a
+    // timeout would mean it was left open.
+    let closed = |r: std::io::Result<usize>| match r {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
     let ended = stalled.read_to_end(&mut rest);
-    assert!(ended.is_ok(), "the stalled connection was left open: {ended:?}");
+    assert!(closed(ended), "the stalled connection was left open");
     assert!(!String::from_utf8_lossy(&rest).contains("camwatch_"), "a stalled request got an answer");
     // And the oldest idle connection was closed to make room (EOF, not a timeout).
     let mut first = &idle[0];
     first.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut byte = [0u8; 1];
-    assert_eq!(first.read(&mut byte).ok(), Some(0), "the oldest idle connection is still held open");
+    let read = first.read(&mut byte);
+    assert!(matches!(read, Ok(0)) || closed(read), "the oldest idle connection is still held open");
     d.signal("HUP");
     d.wait_for("Rules reloaded", WAIT);
     drop(idle);

@@ -21,7 +21,9 @@ use crate::analysis::metrics::{
 use crate::detect::fields::{EventType as RuleEvent, Subject};
 use crate::detect::{Category, Rule, Thresholds};
 use crate::model::app::AppEvent;
-use crate::model::event::{DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, TrafficBatch};
+use crate::model::event::{
+    DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, FlowRecord, TrafficBatch,
+};
 use crate::model::identity::{FirmwareChangeKind, Source as IdentitySource};
 use crate::model::labels::{ResultLabels, TableLabels};
 use crate::model::time::Micros;
@@ -535,84 +537,80 @@ impl<'s> Analysis<'s> {
             self.passive_dns.learn(&answer.as_message(), self.clock);
         }
         self.metrics().events.get_or_create(&EventLabels { event: ev.type_name() }).inc();
-        match &ev {
-            Event::FlowStart(f) => {
-                self.observe(f.src_ip, f.src_mac, f.start);
-                self.observe(f.dest_ip, f.dest_mac, f.start);
-                let mut first_contact = None;
-                if self.inventory.is_device(f.src_ip) {
-                    let name = self.passive_dns.lookup(f.dest_ip, f.start).map(str::to_string);
-                    first_contact = self.inventory.contacted(
-                        f.src_ip,
-                        f.dest_ip,
-                        f.dest_port,
-                        f.proto,
-                        name.as_deref(),
-                        f.start,
-                    );
-                }
-                let name = self.dest_name(f.flow_id, f.dest_ip, f.start);
-                let subject = Subject::from_flow(RuleEvent::FlowStart, f, f.start, name.as_deref());
-                self.evaluate(&subject.with_first_contact(first_contact));
-            }
-            Event::Flow(f) => {
-                self.observe(f.src_ip, f.src_mac, f.end);
-                self.observe(f.dest_ip, f.dest_mac, f.end);
-                if f.reason != FlowEndReason::Active {
-                    self.summary.flows += 1;
-                }
-                let mut line = eve_flow(f, &self.sensor.config.sensor);
-                let name = self.dest_name(f.flow_id, f.dest_ip, f.end);
-                if let (Some(name), Some(o)) = (&name, line.as_object_mut()) {
-                    o.insert("dest_name".into(), serde_json::Value::String(name.clone()));
-                }
-                self.log(&line);
-                // The responder answered: a TCP SYN-ACK, or a UDP reply from a well-known port
-                // (replies from high ports are mostly media and callbacks on negotiated ports).
-                let answered = match f.proto {
-                    crate::model::packet::PROTO_TCP => f.tcp_flags_tc & 0x12 == 0x12,
-                    crate::model::packet::PROTO_UDP => f.pkts_toclient > 0 && f.dest_port < 1024,
-                    _ => false,
-                };
-                let first_service = if answered && self.inventory.is_device(f.dest_ip) {
-                    self.inventory.served(f.dest_ip, f.dest_port, f.proto, f.end)
-                } else {
-                    None
-                };
-                let subject = Subject::from_flow(RuleEvent::Flow, f, f.end, name.as_deref());
-                self.evaluate(&subject.with_first_service(first_service));
-                if f.reason != FlowEndReason::Active {
-                    if self.inventory.is_device(f.src_ip) {
-                        if let Some(b) =
-                            self.beacons.connection(f.src_ip, f.dest_ip, f.start, f.bytes_toserver)
-                        {
-                            if b.score >= BEACON_LOG_SCORE {
-                                let line = crate::output::eve_beacon(&b, f, &self.sensor.config.sensor);
-                                self.log(&line);
-                            }
-                            self.metrics().events.get_or_create(&EventLabels { event: "beacon" }).inc();
-                            self.evaluate(&Subject::from_beacon(&b, f, name.as_deref()));
-                        }
-                    }
-                    self.flow_names.remove(&f.flow_id);
-                }
-            }
+        match ev {
+            Event::FlowStart(f) => self.flow_start(&f),
+            Event::Flow(f) => self.flow_end(&f),
             Event::Arp { ts, arp } => {
                 let ip = IpAddr::V4(arp.sender_ip);
-                self.observe(ip, Some(arp.sender_mac), *ts);
-                if let Some(dev) = self.inventory.arp_claim(ip, arp.sender_mac, *ts) {
+                self.observe(ip, Some(arp.sender_mac), ts);
+                if let Some(dev) = self.inventory.arp_claim(ip, arp.sender_mac, ts) {
                     self.device_changed(&dev);
                 }
             }
-            Event::Evidence(_) => {
-                if let Event::Evidence(o) = ev {
-                    self.evidence_done(o);
-                }
-            }
-            Event::Traffic(batch) => self.traffic(batch),
-            Event::App(a) => self.app(a),
+            Event::Evidence(o) => self.evidence_done(o),
+            Event::Traffic(batch) => self.traffic(&batch),
+            Event::App(a) => self.app(&a),
             Event::Device(_) | Event::Firmware(_) | Event::WorkerDone(_) => {}
         }
+    }
+
+    /// A flow's first packet: egress and other "at once" rules match here.
+    fn flow_start(&mut self, f: &FlowRecord) {
+        self.observe(f.src_ip, f.src_mac, f.start);
+        self.observe(f.dest_ip, f.dest_mac, f.start);
+        let mut first_contact = None;
+        if self.inventory.is_device(f.src_ip) {
+            let name = self.passive_dns.lookup(f.dest_ip, f.start).map(str::to_string);
+            first_contact =
+                self.inventory.contacted(f.src_ip, f.dest_ip, f.dest_port, f.proto, name.as_deref(), f.start);
+        }
+        let name = self.dest_name(f.flow_id, f.dest_ip, f.start);
+        let subject = Subject::from_flow(RuleEvent::FlowStart, f, f.start, name.as_deref());
+        self.evaluate(&subject.with_first_contact(first_contact));
+    }
+
+    /// A flow ended (or was reported at the active timeout): the event log's flow record, new
+    /// listening services, rules on complete counters, and the beacon scorer.
+    fn flow_end(&mut self, f: &FlowRecord) {
+        self.observe(f.src_ip, f.src_mac, f.end);
+        self.observe(f.dest_ip, f.dest_mac, f.end);
+        if f.reason != FlowEndReason::Active {
+            self.summary.flows += 1;
+        }
+        let mut line = eve_flow(f, &self.sensor.config.sensor);
+        let name = self.dest_name(f.flow_id, f.dest_ip, f.end);
+        if let (Some(name), Some(o)) = (&name, line.as_object_mut()) {
+            o.insert("dest_name".into(), serde_json::Value::String(name.clone()));
+        }
+        self.log(&line);
+        // The responder answered: a TCP SYN-ACK, or a UDP reply from a well-known port (replies
+        // from high ports are mostly media and callbacks on negotiated ports).
+        let answered = match f.proto {
+            crate::model::packet::PROTO_TCP => f.tcp_flags_tc & 0x12 == 0x12,
+            crate::model::packet::PROTO_UDP => f.pkts_toclient > 0 && f.dest_port < 1024,
+            _ => false,
+        };
+        let first_service = if answered && self.inventory.is_device(f.dest_ip) {
+            self.inventory.served(f.dest_ip, f.dest_port, f.proto, f.end)
+        } else {
+            None
+        };
+        let subject = Subject::from_flow(RuleEvent::Flow, f, f.end, name.as_deref());
+        self.evaluate(&subject.with_first_service(first_service));
+        if f.reason == FlowEndReason::Active {
+            return;
+        }
+        if self.inventory.is_device(f.src_ip) {
+            if let Some(b) = self.beacons.connection(f.src_ip, f.dest_ip, f.start, f.bytes_toserver) {
+                if b.score >= BEACON_LOG_SCORE {
+                    let line = crate::output::eve_beacon(&b, f, &self.sensor.config.sensor);
+                    self.log(&line);
+                }
+                self.metrics().events.get_or_create(&EventLabels { event: "beacon" }).inc();
+                self.evaluate(&Subject::from_beacon(&b, f, name.as_deref()));
+            }
+        }
+        self.flow_names.remove(&f.flow_id);
     }
 
     fn observe(&mut self, ip: IpAddr, mac: Option<[u8; 6]>, ts: Micros) {
