@@ -249,3 +249,28 @@ fn every_capture_in_the_test_data_replays_without_a_crash() {
         failures.join("\n")
     );
 }
+
+/// The journal, event log and state database describe the estate and its weaknesses: nobody but
+/// the sensor's user (and, for the logs, a shipper's group) may read them.
+#[test]
+fn outputs_are_created_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let g = generated(23, Anomalies::all());
+    let dir = g.dir.path();
+    let (alerts, events, state) = (dir.join("a.jsonl"), dir.join("e.jsonl"), dir.join("s.db"));
+    let o = run(replay_cmd()
+        .arg("-q")
+        .arg(&g.pcap)
+        .arg("--alerts")
+        .arg(&alerts)
+        .arg("--events")
+        .arg(&events)
+        .arg("--state")
+        .arg(&state));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for (path, most) in [(&alerts, 0o640), (&events, 0o640), (&state, 0o600)] {
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & !most, 0, "{} is {mode:o}, at most {most:o}", path.display());
+        assert_eq!(mode & 0o600, 0o600, "{} is {mode:o}", path.display());
+    }
+}

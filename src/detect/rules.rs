@@ -17,7 +17,7 @@ use super::schema::{Condition, ListDef, Value};
 use crate::model::netset::{self, NetSet};
 use crate::model::packet::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use crate::model::time::Micros;
-use crate::model::yaml::{parse_yaml, FileError};
+use crate::model::yaml::{parse_yaml, read_text, FileError};
 use crate::proto::firmware::Version;
 
 /// The folder beside rules files that holds their test cases.
@@ -289,8 +289,7 @@ impl RuleSet {
         }
         let mut sources = Vec::new();
         for f in &files {
-            let text =
-                std::fs::read_to_string(f).map_err(|e| FileError::new(f, format!("cannot read: {e}")))?;
+            let text = read_text(f)?;
             sources.push((f.clone(), text));
         }
         Ok(sources)

@@ -1,8 +1,11 @@
-//! JSON-lines files: the alert journal (flushed per alert, so a crash loses none) and the
-//! EVE-shaped event log (buffered, flushed once a second and at exit).
+//! JSON-lines files: the alert journal (written through and fdatasync'd per alert, so neither a
+//! crash nor a power cut after an alert was delivered loses it) and the EVE-shaped event log
+//! (buffered, flushed once a second and at exit). Both are created mode 0640: readable by a
+//! log shipper's group, by nobody else.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -22,7 +25,7 @@ impl JsonLines {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let mut f = OpenOptions::new().create(true).append(true).read(true).open(path)?;
+        let mut f = OpenOptions::new().create(true).append(true).read(true).mode(0o640).open(path)?;
         // A crash mid-line leaves a fragment: end it, so the next record starts a line of its own.
         if ends_mid_line(&mut f)? {
             f.write_all(b"\n")?;
@@ -41,6 +44,13 @@ impl JsonLines {
 
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
+    }
+
+    /// Flushes and makes what was written durable (fdatasync): the alert journal does this per
+    /// record before any sink delivers it.
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()
     }
 }
 

@@ -58,7 +58,8 @@ pub async fn run(
         if let Some(dir) = journal.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::OpenOptions::new().create(true).append(true).open(&journal)?;
+        std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().create(true).append(true), 0o640)
+            .open(&journal)?;
         crate::sink::spawn(
             &sensor.config.sinks,
             journal,

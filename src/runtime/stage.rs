@@ -787,7 +787,7 @@ impl<'s> Analysis<'s> {
     /// Appends an alert record to the journal, which every sink delivers from.
     fn journal(&mut self, alert: &Alert) {
         if let Some(j) = &mut self.journal {
-            let result = j.write(alert).and_then(|()| j.flush());
+            let result = j.write(alert).and_then(|()| j.sync());
             let outcome = if let Err(e) = &result {
                 tracing::error!(path = %j.path().display(), "Alert journal write failed: {e}.");
                 "error"

@@ -399,8 +399,9 @@ pub(crate) fn read_secret(what: &str, path: &Path) -> anyhow::Result<String> {
 pub(crate) async fn http_outcome(result: Result<reqwest::Response, reqwest::Error>) -> Result<(), Failure> {
     let mut response = match result {
         Ok(r) => r,
-        Err(e) if e.is_builder() => return Err(Failure::Permanent(error_chain(&e))),
-        Err(e) => return Err(Failure::Transient(error_chain(&e))),
+        // The URL may carry a token (in its query or userinfo): the log gets the error without it.
+        Err(e) if e.is_builder() => return Err(Failure::Permanent(error_chain(&e.without_url()))),
+        Err(e) => return Err(Failure::Transient(error_chain(&e.without_url()))),
     };
     let status = response.status();
     if status.is_success() {
@@ -507,6 +508,20 @@ mod tests {
     use crate::sink::testing::*;
     use crate::sink::{SyslogProtocol, WebhookConfig};
     use prometheus_client::registry::Registry;
+
+    #[tokio::test]
+    async fn a_failed_delivery_never_logs_the_url_or_its_token() {
+        let client = http_client(Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+        // Nothing listens on port 1: the connection is refused.
+        let sent = client.post("http://user:pw0rd@127.0.0.1:1/hook?token=S3CRET").send().await;
+        match http_outcome(sent).await {
+            Err(Failure::Transient(reason)) => {
+                assert!(!reason.contains("S3CRET") && !reason.contains("pw0rd"), "{reason}");
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn default_config_round_trips_and_parses() {

@@ -402,7 +402,12 @@ impl Journal {
         let name = self.cursor_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = self.cursor_path.with_file_name(format!("{name}.tmp"));
         let context = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", self.cursor_path.display()));
-        let mut f = File::create(&tmp).map_err(context)?;
+        let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true),
+            0o600,
+        )
+        .open(&tmp)
+        .map_err(context)?;
         f.write_all(format!("{}\n", self.offset).as_bytes()).map_err(context)?;
         f.sync_all().map_err(context)?;
         drop(f);

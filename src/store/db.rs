@@ -25,6 +25,11 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| err(path, e))?;
         }
+        // Created 0600 before SQLite opens it: the inventory maps the estate. SQLite gives its
+        // -wal and -shm files the database file's mode.
+        std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().create(true).append(true), 0o600)
+            .open(path)
+            .map_err(|e| err(path, e))?;
         let conn = Connection::open(path).map_err(|e| err(path, e))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;

@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use super::record::{capped_string, push_anomaly};
+use super::record::{capped_string, push_anomaly, redact_userinfo, REDACTED};
 
 /// Largest header block buffered; past this without the blank line, the stream is refused.
 pub const MAX_HEADER_BLOCK: usize = 32 * 1024;
@@ -36,7 +36,6 @@ const RTSP_ONLY_METHODS: [&[u8]; 9] = [
     b"GET_PARAMETER",
     b"SET_PARAMETER",
 ];
-const REDACTED: &str = "[redacted]";
 
 /// Result of a stream parser: a record plus how many stream bytes it spanned (the header
 /// block, blank line included), or a request for more bytes.
@@ -565,29 +564,6 @@ fn split_host_port(host: &str, anomalies: &mut Vec<&'static str>) -> (Option<Str
     };
     let name = capped_string(name.to_ascii_lowercase(), MAX_VALUE, "header_value_truncated", anomalies);
     ((!name.is_empty()).then_some(name), port)
-}
-
-/// For an absolute URL, returns the URL with any `user:password@` replaced (never log
-/// credentials) and the authority; for an origin-form URL, itself and `None`.
-fn redact_userinfo(url: &str, anomalies: &mut Vec<&'static str>) -> (String, Option<String>) {
-    let lower_prefix = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    let scheme_len = if lower_prefix.starts_with("http://") {
-        7
-    } else if lower_prefix.starts_with("https://") {
-        8
-    } else {
-        return (url.to_owned(), None);
-    };
-    let (scheme, rest) = url.split_at_checked(scheme_len).unwrap_or((url, ""));
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at_checked(end).unwrap_or((rest, ""));
-    match authority.rsplit_once('@') {
-        Some((_, host)) => {
-            anomalies.push("userinfo_in_url");
-            (format!("{scheme}{REDACTED}@{host}{path}"), Some(host.to_owned()))
-        }
-        None => (url.to_owned(), Some(authority.to_owned())),
-    }
 }
 
 /// The `realm` parameter of an authentication challenge (RFC 9110 11.6.1): quoted-string

@@ -81,3 +81,30 @@ pub(crate) fn capped_string(
     }
     s
 }
+
+/// What stands where a credential was.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// For an absolute URL (`scheme://authority/...`: HTTP, RTSP, …), returns the URL with any
+/// `user:password@` replaced (credentials are never logged) and the authority; for anything else
+/// (an origin-form path), the URL itself and `None`.
+pub(crate) fn redact_userinfo(url: &str, anomalies: &mut Vec<&'static str>) -> (String, Option<String>) {
+    let Some(sep) = url.get(..16).unwrap_or(url).find("://") else {
+        return (url.to_owned(), None);
+    };
+    if sep == 0
+        || !url[..sep].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+    {
+        return (url.to_owned(), None);
+    }
+    let (scheme, rest) = url.split_at(sep + 3);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((_, host)) => {
+            push_anomaly(anomalies, "userinfo_in_url");
+            (format!("{scheme}{REDACTED}@{host}{path}"), Some(host.to_owned()))
+        }
+        None => (url.to_owned(), Some(authority.to_owned())),
+    }
+}

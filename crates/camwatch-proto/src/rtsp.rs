@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::record::{capped_string, push_anomaly};
+use super::record::{capped_string, push_anomaly, redact_userinfo};
 
 /// Largest header block buffered before the stream is refused.
 pub const MAX_HEADER_BLOCK: usize = 16 * 1024;
@@ -107,7 +107,11 @@ pub fn parse_request(stream: &[u8]) -> Result<Parsed<RtspRequest>, &'static str>
     note_version(version, &mut anomalies);
     let mut request = RtspRequest {
         method: lossy(method),
-        url: capped_string(lossy(url), MAX_URL, "url_truncated", &mut anomalies),
+        // `rtsp://admin:12345@camera/...` is how many clients log in: never log the password.
+        url: {
+            let (url, _) = redact_userinfo(&lossy(url), &mut anomalies);
+            capped_string(url, MAX_URL, "url_truncated", &mut anomalies)
+        },
         version: lossy(version),
         cseq: None,
         user_agent: None,
@@ -451,6 +455,15 @@ mod tests {
             Ok(Parsed::Complete(r, n)) => (r, n),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_never_kept() {
+        let req = b"DESCRIBE rtsp://admin:Secret123@10.0.0.5:554/Streaming/Channels/101 RTSP/1.0\r\nCSeq: 2\r\n\r\n";
+        let Ok(Parsed::Complete(r, _)) = parse_request(req) else { panic!("not parsed") };
+        assert_eq!(r.url, "rtsp://[redacted]@10.0.0.5:554/Streaming/Channels/101");
+        assert!(r.anomalies.contains(&"userinfo_in_url"), "{:?}", r.anomalies);
+        assert!(!format!("{r:?}").contains("Secret123"));
     }
 
     #[test]
