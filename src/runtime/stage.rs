@@ -109,8 +109,14 @@ impl<'s> Analysis<'s> {
             Inventory::new(sensor.devices.clone(), d.max_devices, d.max_unexpected_destinations);
         let store = match &outputs.state {
             Some(path) => {
-                let store = Store::open(path).map_err(anyhow::Error::msg)?;
-                let devices = store.load().map_err(anyhow::Error::msg)?;
+                let (store, devices, aside) = Store::open_or_recover(path).map_err(anyhow::Error::msg)?;
+                if let Some(aside) = aside {
+                    tracing::error!(
+                        path = %path.display(), kept = %aside.display(),
+                        "The state database was corrupt: it was moved aside and a fresh one started (the inventory starts empty)."
+                    );
+                    sensor.metrics.store.errors.inc();
+                }
                 tracing::info!(devices = devices.len(), path = %path.display(), "Inventory loaded.");
                 inventory.restore(devices);
                 Some(store)

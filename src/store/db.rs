@@ -3,7 +3,7 @@
 //! analysis thread in one transaction per batch of changed devices.
 
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -21,6 +21,33 @@ fn err(path: &Path, e: impl std::fmt::Display) -> String {
 }
 
 impl Store {
+    /// Opens the database at `path` and loads the devices it holds. A file SQLite finds corrupt,
+    /// or that is not a database at all, does not stop the sensor: it is moved aside as
+    /// `<name>.corrupt-<unix seconds>` (with its `-wal` and `-shm`), kept for forensics, and a
+    /// fresh database is started. Returns where the old file went, if it was moved.
+    pub fn open_or_recover(path: &Path) -> Result<(Self, Vec<Device>, Option<PathBuf>), String> {
+        let first = Self::open(path).and_then(|s| s.load().map(|d| (s, d)));
+        let err = match first {
+            Ok((s, d)) => return Ok((s, d, None)),
+            Err(e) if e.contains("malformed") || e.contains("not a database") => e,
+            Err(e) => return Err(e),
+        };
+        let secs =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let aside = path.with_file_name(format!("{name}.corrupt-{secs}"));
+        std::fs::rename(path, &aside).map_err(|e| format!("{err}; moving it aside failed: {e}"))?;
+        for suffix in ["-wal", "-shm"] {
+            let side = path.with_file_name(format!("{name}{suffix}"));
+            if side.exists() {
+                let _ =
+                    std::fs::rename(&side, aside.with_file_name(format!("{name}.corrupt-{secs}{suffix}")));
+            }
+        }
+        let store = Self::open(path)?;
+        Ok((store, Vec::new(), Some(aside)))
+    }
+
     pub fn open(path: &Path) -> Result<Self, String> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| err(path, e))?;
@@ -359,6 +386,25 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupt_database_is_moved_aside_and_a_fresh_one_started() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("state.db");
+        std::fs::write(&path, b"this is not an SQLite database, it was overwritten by mistake".repeat(100))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (mut store, devices, aside) = Store::open_or_recover(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(devices.is_empty());
+        let aside = aside.unwrap_or_else(|| panic!("not moved aside"));
+        assert!(std::fs::read(&aside).unwrap_or_default().starts_with(b"this is not"), "kept for forensics");
+        let mut inv =
+            crate::analysis::device::Inventory::new(crate::model::netset::NetSet::private(), 10, 10);
+        inv.observe("10.0.0.9".parse().unwrap_or_else(|e| panic!("{e}")), None, 5);
+        store.save(inv.devices()).unwrap_or_else(|e| panic!("{e}"));
+        drop(store);
+        let (_, devices, again) = Store::open_or_recover(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((devices.len(), again), (1, None), "the fresh database works");
+    }
+
+    #[test]
     fn a_database_from_the_future_is_refused() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("state.db");
@@ -368,5 +414,8 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let e = Store::open(&path).err().unwrap_or_default();
         assert!(e.contains("schema version"), "{e}");
+        // Not corrupt: an operator's mistake to fix, so it is not moved aside.
+        assert!(Store::open_or_recover(&path).is_err());
+        assert!(path.exists());
     }
 }
