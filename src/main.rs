@@ -108,6 +108,9 @@ struct RunArgs {
     /// Address for /metrics and /healthz (port 0 picks a free port; the log says which).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Once capture is open, run as this user (camwatch must start as root).
+    #[arg(long)]
+    user: Option<String>,
     /// BPF capture filter for live interfaces.
     #[arg(long)]
     filter: Option<String>,
@@ -218,6 +221,9 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let (mut cfg, rule_paths) = load(&a.common)?;
     if let Some(l) = a.listen {
         cfg.outputs.listen = l;
+    }
+    if a.user.is_some() {
+        cfg.user = a.user.clone();
     }
     if a.filter.is_some() {
         cfg.capture.filter = a.filter.clone();

@@ -132,3 +132,59 @@ fn idle_and_stalled_connections_cannot_starve_the_endpoint() {
     let (status, log) = d.stop();
     assert!(status.success(), "{}", log.join("\n"));
 }
+
+/// Started as root with `--user nobody`, the daemon opens its capture and then runs as nobody:
+/// every uid and gid of the process is nobody's, and it still writes its outputs (in a folder
+/// nobody owns) and raises alerts. CI runs as root, so this always runs there.
+#[test]
+fn the_daemon_drops_root_once_capture_is_open() {
+    use std::os::unix::fs::chown;
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .map(|l| l.split_whitespace().nth(1) == Some("0")),
+        Some(true),
+        "this test needs root, as CI has"
+    );
+    let g = generated(12, Anomalies::all());
+    let out = g.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    chown(&out, Some(65534), Some(65534)).unwrap();
+    // nobody must be able to reach the folder and read the capture and the rules.
+    let mut p = out.clone();
+    while let Some(parent) = p.parent() {
+        use std::os::unix::fs::PermissionsExt;
+        if parent.starts_with(std::env::temp_dir()) && parent != std::env::temp_dir() {
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        p = parent.to_path_buf();
+    }
+    let alerts = out.join("a.jsonl");
+    let mut d = Daemon::start(
+        daemon_cmd()
+            .args(["--user", "nobody", "--read"])
+            .arg(&g.pcap)
+            .arg("--alerts")
+            .arg(&alerts)
+            .arg("--events")
+            .arg(out.join("e.jsonl"))
+            .arg("--state")
+            .arg(out.join("s.db"))
+            .arg("--evidence")
+            .arg(out.join("evidence")),
+    );
+    d.wait_for("Capture files done", WAIT);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.child.id())).unwrap();
+    for key in ["Uid:", "Gid:"] {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+        let ids: Vec<&str> = line.split_whitespace().skip(1).collect();
+        assert_eq!(ids, ["65534"; 4], "{line}");
+    }
+    let groups = status.lines().find(|l| l.starts_with("Groups:")).unwrap();
+    assert!(groups.split_whitespace().skip(1).all(|g| g == "65534"), "{groups}");
+    assert!(!read_jsonl(&alerts).is_empty(), "alerts were written as nobody");
+    let (code, log) = d.stop();
+    assert!(code.success(), "{}", log.join("\n"));
+}

@@ -24,6 +24,8 @@ pub struct Config {
     pub outputs: OutputsConfig,
     /// Packet workers; flows are sharded across them by a symmetric hash of the flow key.
     pub workers: usize,
+    /// Once the capture handles are open, the daemon switches to this user (from root).
+    pub user: Option<String>,
     /// Resolving the rules' listed domain names (daemon only).
     pub active_dns: crate::analysis::active_dns::ActiveDnsConfig,
     /// The beaconing scorer behind `beacon` events.
@@ -46,6 +48,7 @@ impl Default for Config {
             rules: vec![PathBuf::from("rules")],
             outputs: OutputsConfig::default(),
             workers: 1,
+            user: None,
             active_dns: crate::analysis::active_dns::ActiveDnsConfig::default(),
             beacon: crate::analysis::beacon::BeaconConfig::default(),
             alerts: crate::alert::storm::StormConfig::default(),

@@ -39,6 +39,9 @@ pub async fn run(
     let listener = crate::telemetry::server::bind(cfg.outputs.listen).await?;
     let addr = listener.local_addr()?;
     let sources = Source::open_all(&interfaces, read, &cfg.capture)?;
+    if let Some(user) = &cfg.user {
+        crate::runtime::privileges::drop_to(user)?;
+    }
     let outputs = Outputs {
         alerts: cfg.outputs.alerts.clone(),
         events: cfg.outputs.events.clone(),

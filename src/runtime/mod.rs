@@ -5,6 +5,7 @@ pub mod config;
 pub mod daemon;
 pub mod guard;
 pub mod pipeline;
+pub mod privileges;
 pub mod rules_test;
 pub mod shutdown;
 mod stage;
