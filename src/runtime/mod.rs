@@ -4,6 +4,8 @@
 pub mod config;
 pub mod daemon;
 pub mod guard;
+#[cfg(test)]
+mod hostile;
 pub mod pipeline;
 pub mod privileges;
 pub mod rules_test;

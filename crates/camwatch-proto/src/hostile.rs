@@ -7,7 +7,7 @@
 const CORRUPTIONS: usize = 3000;
 
 /// Calls `parse` on every variant of every sample.
-pub(crate) fn each_variant(samples: &[Vec<u8>], mut parse: impl FnMut(&[u8])) {
+pub fn each_variant(samples: &[Vec<u8>], mut parse: impl FnMut(&[u8])) {
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
     let mut next = || {
         state ^= state << 13;

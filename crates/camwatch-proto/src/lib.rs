@@ -14,8 +14,9 @@ pub mod dhcp;
 pub mod dhip;
 pub mod dns;
 pub mod firmware;
-#[cfg(test)]
-mod hostile;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod hostile;
 pub mod http;
 pub mod isapi;
 pub mod ntp;
