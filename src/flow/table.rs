@@ -278,13 +278,11 @@ impl FlowTable {
 
     /// Ends every flow (end of capture or shutdown).
     pub fn drain(&mut self, reason: FlowEndReason, ended: &mut Vec<FlowRecord>) {
-        let mut all: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
-        all.sort_by_key(|f| (f.rec.start, f.rec.flow_id));
-        for f in all {
-            let mut rec = f.rec;
-            rec.reason = reason;
-            ended.push(rec);
-        }
+        // Moved straight into `ended` and sorted there: no second copy of every flow at once.
+        let from = ended.len();
+        ended.extend(self.flows.drain().map(|(_, f)| FlowRecord { reason, ..f.rec }));
+        ended[from..].sort_unstable_by_key(|r| (r.start, r.flow_id));
+        self.flows.shrink_to_fit();
     }
 }
 

@@ -27,8 +27,8 @@ pub(super) fn identity_url(url: &str, body_hint: &[u8]) -> bool {
         || contains(body_hint, b"GetDeviceInformation")
 }
 
-pub(super) fn new_body(len: Option<u64>, chunked: bool, keep: bool, hash: bool) -> Body {
-    Body {
+pub(super) fn new_body(len: Option<u64>, chunked: bool, keep: bool, hash: bool) -> Box<Body> {
+    Box::new(Body {
         remaining: if chunked { None } else { len },
         chunked,
         keep,
@@ -36,7 +36,7 @@ pub(super) fn new_body(len: Option<u64>, chunked: bool, keep: bool, hash: bool) 
         hasher: hash.then(Sha256::new),
         hashed: 0,
         head: Vec::new(),
-    }
+    })
 }
 
 pub(super) fn feed_body(b: &mut Body, input: &[u8]) -> usize {
@@ -95,7 +95,7 @@ pub(super) fn dechunk(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-pub(super) fn finish_transfer(transfer: &mut Option<FirmwareTransfer>, body: Body, completed: bool) {
+pub(super) fn finish_transfer(transfer: &mut Option<Box<FirmwareTransfer>>, body: Body, completed: bool) {
     let (Some(t), Some(h)) = (transfer.as_mut(), body.hasher) else { return };
     t.size = body.hashed;
     t.sha256 = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
@@ -116,7 +116,7 @@ pub(super) fn body_finished(
     if hashed {
         finish_transfer(&mut f.transfer, body, true);
         if let Some(t) = f.transfer.take() {
-            out.events.push(tcp_ctx(rec, ts, App::FirmwareTransfer(Box::new(t))));
+            out.events.push(tcp_ctx(rec, ts, App::FirmwareTransfer(t)));
         }
     }
     if to_server {
@@ -174,7 +174,7 @@ pub(super) fn http_step(
                         || req.http_content_type.as_deref().is_some_and(|c| c.contains("octet-stream"))
                             && len.unwrap_or(0) > 1 << 20);
                 if firmware {
-                    f.transfer = Some(transfer("upload", &req, len));
+                    f.transfer = Some(Box::new(transfer("upload", &req, len)));
                 }
                 let has_body = len.is_some() || req.chunked;
                 if f.pending.len() < MAX_TRANSACTIONS {
@@ -191,7 +191,7 @@ pub(super) fn http_step(
                     let used = feed_body(&mut body, &f.client.buf);
                     f.client.buf.drain(..used);
                     if body_done(&body) {
-                        body_finished(f, rec, true, body, ts, out);
+                        body_finished(f, rec, true, *body, ts, out);
                     } else {
                         f.client.body = Some(body);
                     }
@@ -225,7 +225,7 @@ pub(super) fn http_step(
                             && len.unwrap_or(0) > 1 << 20);
                 if download {
                     if let Some(t) = f.pending.first() {
-                        f.transfer = Some(transfer("download", &t.request, len));
+                        f.transfer = Some(Box::new(transfer("download", &t.request, len)));
                     }
                 }
                 if let Some(t) = f.pending.first_mut() {
@@ -237,7 +237,7 @@ pub(super) fn http_step(
                     let used = feed_body(&mut body, &f.server.buf);
                     f.server.buf.drain(..used);
                     if body_done(&body) {
-                        body_finished(f, rec, false, body, ts, out);
+                        body_finished(f, rec, false, *body, ts, out);
                     } else {
                         f.server.body = Some(body);
                     }

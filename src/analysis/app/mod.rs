@@ -30,6 +30,9 @@ pub const REQUEST_BODY_BYTES: usize = 4096;
 /// Bytes buffered across all flows of one worker (stream buffers, held out-of-order segments and
 /// kept bodies); past it the streams followed longest are dropped to make room for a new one.
 pub const WORKER_BUFFER_BYTES: usize = 64 << 20;
+/// Flows whose initial sequence numbers wait for their first data (beyond it a stream that
+/// starts is joined where its data starts).
+const MAX_ISNS: usize = 1 << 20;
 /// HTTP transactions followed per flow.
 const MAX_TRANSACTIONS: usize = 32;
 /// Firmware image header bytes kept for `digicap.dav` parsing.
@@ -69,7 +72,8 @@ struct Body {
 struct Direction {
     stream: Stream,
     buf: Vec<u8>,
-    body: Option<Body>,
+    /// Boxed: most followed streams never carry a body, and a SYN flood makes many of them.
+    body: Option<Box<Body>>,
     done: bool,
 }
 
@@ -82,7 +86,7 @@ struct AppFlow {
     pending: Vec<HttpTxn>,
     rtsp_pending: Vec<rtsp::RtspRequest>,
     transactions: usize,
-    transfer: Option<FirmwareTransfer>,
+    transfer: Option<Box<FirmwareTransfer>>,
     sent_client_hello: bool,
 }
 
@@ -110,7 +114,7 @@ impl AppFlow {
     }
 }
 
-fn body_len(b: &Option<Body>) -> usize {
+fn body_len(b: &Option<Box<Body>>) -> usize {
     b.as_ref().map_or(0, |b| b.kept.len() + b.head.len())
 }
 
@@ -124,6 +128,8 @@ pub struct AppLayer {
     /// Followed flows in the order they started (ids of flows that ended are skipped when met),
     /// so a full budget drops the oldest first.
     order: VecDeque<u64>,
+    /// Initial sequence numbers (client, server) of TCP flows that have sent no data yet.
+    isns: HashMap<u64, [Option<u32>; 2]>,
     /// Streams dropped to make room for a new one while the buffer budget was spent.
     pub evicted: u64,
     /// TFTP transfers dropped to make room for a new one.
@@ -215,6 +221,7 @@ impl AppLayer {
                 }
             }
         }
+        self.isns.remove(&rec.flow_id);
         let Some(mut f) = self.flows.remove(&rec.flow_id) else { return };
         self.buffered = self.buffered.saturating_sub(f.buffered());
         for txn in f.pending.drain(..) {
@@ -229,11 +236,11 @@ impl AppLayer {
         }
         for dir in [&mut f.client, &mut f.server] {
             if let Some(body) = dir.body.take() {
-                finish_transfer(&mut f.transfer, body, false);
+                finish_transfer(&mut f.transfer, *body, false);
             }
         }
         if let Some(t) = f.transfer.take() {
-            out.events.push(tcp_ctx(rec, rec.end, App::FirmwareTransfer(Box::new(t))));
+            out.events.push(tcp_ctx(rec, rec.end, App::FirmwareTransfer(t)));
         }
     }
 
@@ -258,11 +265,25 @@ impl AppLayer {
     fn tcp(&mut self, rec: &FlowRecord, pkt: &IpPacket<'_>, to_server: bool, ts: Micros, out: &mut Output) {
         let syn = pkt.tcp_flags & crate::model::packet::tcp_flags::SYN != 0;
         if !self.flows.contains_key(&rec.flow_id) {
-            if pkt.payload.is_empty() && !syn {
+            if pkt.payload.is_empty() {
+                // Until data comes only the initial sequence numbers are kept (a few bytes a
+                // flow), so a SYN flood does not cost a followed stream per SYN.
+                if syn && (self.isns.len() < MAX_ISNS || self.isns.contains_key(&rec.flow_id)) {
+                    self.isns.entry(rec.flow_id).or_default()[usize::from(!to_server)] = Some(pkt.tcp_seq);
+                }
                 return;
             }
             self.make_room();
-            self.flows.insert(rec.flow_id, AppFlow::new());
+            let mut f = AppFlow::new();
+            if let Some([client, server]) = self.isns.remove(&rec.flow_id) {
+                if let Some(seq) = client {
+                    f.client.stream.syn(seq);
+                }
+                if let Some(seq) = server {
+                    f.server.stream.syn(seq);
+                }
+            }
+            self.flows.insert(rec.flow_id, f);
             self.order.push_back(rec.flow_id);
         }
         let Some(f) = self.flows.get_mut(&rec.flow_id) else { return };
@@ -353,7 +374,7 @@ fn consume(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, fresh: &[u8], ts:
                 return;
             }
             if let Some(body) = dir.body.take() {
-                body_finished(f, rec, to_server, body, ts, out);
+                body_finished(f, rec, to_server, *body, ts, out);
             }
         }
         let dir = if to_server { &mut f.client } else { &mut f.server };
