@@ -5,16 +5,7 @@ use camwatch::decode::{decode, teredo_inner, Decoded};
 use camwatch::model::packet::linktype;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    for lt in [
-        linktype::ETHERNET,
-        linktype::RAW,
-        linktype::NULL,
-        linktype::LOOP,
-        linktype::LINUX_SLL,
-        linktype::LINUX_SLL2,
-        linktype::IPV4,
-        linktype::IPV6,
-    ] {
+    for lt in linktype::ALL {
         if let Ok(Decoded::Ip(ip)) = decode(lt, data) {
             if let Some(inner) = teredo_inner(&ip) {
                 let _ = decode(linktype::RAW, inner);

@@ -28,11 +28,12 @@ pub mod linktype {
     pub const IPV6: i32 = 229;
     pub const LINUX_SLL2: i32 = 276;
 
+    /// Every link type camwatch decodes.
+    pub const ALL: [i32; 10] =
+        [NULL, ETHERNET, RAW_BSD, RAW_OPENBSD, RAW, LOOP, LINUX_SLL, IPV4, IPV6, LINUX_SLL2];
+
     pub fn supported(lt: i32) -> bool {
-        matches!(
-            lt,
-            NULL | ETHERNET | RAW_BSD | RAW_OPENBSD | RAW | LOOP | LINUX_SLL | IPV4 | IPV6 | LINUX_SLL2
-        )
+        ALL.contains(&lt)
     }
 }
 

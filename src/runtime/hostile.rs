@@ -62,19 +62,9 @@ fn samples() -> Vec<Vec<u8>> {
 
 #[test]
 fn decoding_any_bytes_in_any_link_type_never_panics() {
-    let link_types = [
-        linktype::ETHERNET,
-        linktype::RAW,
-        linktype::NULL,
-        linktype::LOOP,
-        linktype::LINUX_SLL,
-        linktype::LINUX_SLL2,
-        linktype::IPV4,
-        linktype::IPV6,
-    ];
     let mut decoded = 0u64;
     each_variant(&samples(), |bytes| {
-        for lt in link_types {
+        for lt in linktype::ALL {
             if let Ok(Decoded::Ip(ip)) = decode(lt, bytes) {
                 decoded += 1;
                 let _ = teredo_inner(&ip);
