@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::model::event::{FlowEndReason, FlowRecord, PayloadHead};
+use crate::model::evict::victims;
 use crate::model::packet::{tcp_flags, IpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use crate::model::time::Micros;
 
@@ -101,43 +102,74 @@ pub struct Tracked {
     pub flow_id: u64,
 }
 
-/// One worker's flows.
+/// One worker's flows: records in a slab of slots that never grows past the table's bound
+/// (reserved up front, so it is never copied; pages are touched only as flows arrive), found
+/// through an index from key to slot. The index holds only 48-byte entries and is sized so
+/// that the table at its bound never passes half its buckets: deletions are rehashed in place
+/// instead of doubling it.
 pub struct FlowTable {
-    flows: HashMap<FlowKey, Flow>,
+    index: HashMap<FlowKey, u32>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
     cfg: FlowConfig,
     max_entries: usize,
     next_id: u64,
     id_stride: u64,
     last_sweep: Micros,
+    /// Flows evicted to make room, and the largest holders at the last eviction.
+    pub evicted: u64,
+    pub top_sources: Vec<(IpAddr, u64)>,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    key: FlowKey,
+    flow: Flow,
 }
 
 impl FlowTable {
     /// `worker` and `workers` make flow ids unique across workers.
     pub fn new(cfg: FlowConfig, worker: usize, workers: usize) -> Self {
         let workers = workers.max(1);
+        let max_entries = (cfg.max_flows / workers).max(16);
         Self {
-            max_entries: (cfg.max_flows / workers).max(16),
-            flows: HashMap::new(),
+            index: HashMap::with_capacity(max_entries.saturating_mul(2)),
+            slots: Vec::with_capacity(max_entries),
+            free: Vec::new(),
+            max_entries,
             cfg,
             next_id: worker as u64 + 1,
             id_stride: workers as u64,
             last_sweep: 0,
+            evicted: 0,
+            top_sources: Vec::new(),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.index.is_empty()
     }
 
-    /// Accounts one packet. Opening a flow in a full table first evicts the least recently seen
-    /// tenth of the table (ended flows go to `ended`).
+    fn get(&self, key: &FlowKey) -> Option<&Flow> {
+        let slot = *self.index.get(key)?;
+        self.slots.get(slot as usize)?.as_ref().map(|s| &s.flow)
+    }
+
+    /// Takes the flow of `key` out of the table.
+    fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
+        let slot = self.index.remove(key)?;
+        let taken = self.slots.get_mut(slot as usize)?.take()?;
+        self.free.push(slot);
+        Some(taken.flow)
+    }
+
     /// The flow a packet belongs to, without counting it: `(to_server, record)`.
     pub fn lookup(&self, pkt: &IpPacket<'_>) -> Option<(bool, &FlowRecord)> {
-        let rec = &self.flows.get(&FlowKey::of(pkt))?.rec;
+        let rec = &self.get(&FlowKey::of(pkt))?.rec;
         let to_server = if is_icmp(pkt.proto) {
             pkt.src_ip == rec.src_ip
         } else {
@@ -146,6 +178,8 @@ impl FlowTable {
         Some((to_server, rec))
     }
 
+    /// Accounts one packet. Opening a flow in a full table first evicts a tenth of the table,
+    /// fairly by originator (see [`crate::model::evict`]); ended flows go to `ended`.
     pub fn track(
         &mut self,
         pkt: &IpPacket<'_>,
@@ -153,6 +187,42 @@ impl FlowTable {
         ended: &mut Vec<FlowRecord>,
     ) -> (Tracked, &FlowRecord) {
         self.track_packets(pkt, ts, ended, 1)
+    }
+
+    /// The slot of `key`'s flow, opening it (and making room) if it is new.
+    fn slot_for(
+        &mut self,
+        key: FlowKey,
+        pkt: &IpPacket<'_>,
+        ts: Micros,
+        ended: &mut Vec<FlowRecord>,
+    ) -> (usize, bool) {
+        if let Some(slot) = self.index.get(&key) {
+            return (*slot as usize, false);
+        }
+        if self.index.len() >= self.max_entries {
+            self.evict(ended);
+        }
+        let flow = Flow {
+            rec: FlowRecord::open(self.next_id, pkt, ts),
+            fin_ts: false,
+            fin_tc: false,
+            rst: false,
+            period_start: ts,
+        };
+        self.next_id += self.id_stride;
+        let slot = match self.free.pop() {
+            Some(slot) => slot as usize,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = Some(Slot { key, flow });
+        }
+        self.index.insert(key, u32::try_from(slot).unwrap_or(u32::MAX));
+        (slot, true)
     }
 
     /// As [`FlowTable::track`], for a datagram that came in `packets` fragments (`ip_len` is
@@ -164,25 +234,11 @@ impl FlowTable {
         ended: &mut Vec<FlowRecord>,
         packets: u64,
     ) -> (Tracked, &FlowRecord) {
-        let key = FlowKey::of(pkt);
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.max_entries {
-            self.evict_oldest(ended);
-        }
-        let mut new = false;
-        let next_id = self.next_id;
-        let flow = self.flows.entry(key).or_insert_with(|| {
-            new = true;
-            Flow {
-                rec: FlowRecord::open(next_id, pkt, ts),
-                fin_ts: false,
-                fin_tc: false,
-                rst: false,
-                period_start: ts,
-            }
-        });
-        if new {
-            self.next_id += self.id_stride;
-        }
+        let (slot, new) = self.slot_for(FlowKey::of(pkt), pkt, ts, ended);
+        // The slot was filled just above; the index never points at an empty one.
+        let Some(Some(Slot { flow, .. })) = self.slots.get_mut(slot) else {
+            unreachable!("flow table index points at an empty slot")
+        };
         let rec = &mut flow.rec;
         let to_server = if is_icmp(pkt.proto) {
             pkt.src_ip == rec.src_ip
@@ -233,22 +289,27 @@ impl FlowTable {
             return;
         }
         self.last_sweep = now;
-        let cfg = &self.cfg;
         let micros = |d: Duration| d.as_micros() as u64;
-        let active = micros(cfg.active_timeout);
-        self.flows.retain(|_, f| {
+        let active = micros(self.cfg.active_timeout);
+        let closed = micros(self.cfg.closed_timeout);
+        let tcp_idle = micros(self.cfg.tcp_idle_timeout);
+        let udp_idle = micros(self.cfg.udp_idle_timeout);
+        for (i, entry) in self.slots.iter_mut().enumerate() {
+            let Some(Slot { key, flow: f }) = entry else { continue };
             let idle = if f.rst || (f.fin_ts && f.fin_tc) {
-                (micros(cfg.closed_timeout), FlowEndReason::Closed)
+                (closed, FlowEndReason::Closed)
             } else if f.rec.proto == PROTO_TCP {
-                (micros(cfg.tcp_idle_timeout), FlowEndReason::Idle)
+                (tcp_idle, FlowEndReason::Idle)
             } else {
-                (micros(cfg.udp_idle_timeout), FlowEndReason::Idle)
+                (udp_idle, FlowEndReason::Idle)
             };
             if now.saturating_sub(f.rec.end) >= idle.0 {
-                let mut rec = f.rec.clone();
-                rec.reason = idle.1;
-                ended.push(rec);
-                return false;
+                self.index.remove(key);
+                if let Some(s) = entry.take() {
+                    ended.push(FlowRecord { reason: idle.1, ..s.flow.rec });
+                }
+                self.free.push(u32::try_from(i).unwrap_or(u32::MAX));
+                continue;
             }
             if active > 0 && now.saturating_sub(f.period_start) >= active {
                 let mut rec = f.rec.clone();
@@ -257,32 +318,47 @@ impl FlowTable {
                 f.rec.restart(now);
                 f.period_start = now;
             }
-            true
-        });
+        }
     }
 
-    fn evict_oldest(&mut self, ended: &mut Vec<FlowRecord>) {
-        let mut ages: Vec<(Micros, FlowKey)> = self.flows.iter().map(|(k, f)| (f.rec.end, *k)).collect();
-        let n = (ages.len() / 10).max(1);
-        if n < ages.len() {
-            ages.select_nth_unstable_by_key(n, |e| e.0);
+    /// Makes room for a tenth of the table: the flows of the originators holding the most go
+    /// first, least recently seen first among them.
+    fn evict(&mut self, ended: &mut Vec<FlowRecord>) {
+        let n = (self.index.len() / 10).max(1);
+        let entries = self.slots.iter().flatten().map(|s| (s.flow.rec.src_ip, s.flow.rec.end, s.key));
+        let chosen = victims(entries, n);
+        for key in &chosen.keys {
+            if let Some(f) = self.remove(key) {
+                self.evicted += 1;
+                ended.push(FlowRecord { reason: FlowEndReason::Capacity, ..f.rec });
+            }
         }
-        for (_, key) in ages.into_iter().take(n) {
-            if let Some(f) = self.flows.remove(&key) {
-                let mut rec = f.rec;
-                rec.reason = FlowEndReason::Capacity;
-                ended.push(rec);
+        self.top_sources = chosen.top;
+    }
+
+    /// The keys of every flow in the order they are ended at the end of a capture (by start,
+    /// then id): the caller takes them a batch at a time with [`FlowTable::end`], so no second
+    /// copy of the whole table is ever held.
+    pub fn drain_order(&self) -> Vec<FlowKey> {
+        let mut order: Vec<(Micros, u64, FlowKey)> =
+            self.slots.iter().flatten().map(|s| (s.flow.rec.start, s.flow.rec.flow_id, s.key)).collect();
+        order.sort_unstable_by_key(|e| (e.0, e.1));
+        order.into_iter().map(|e| e.2).collect()
+    }
+
+    /// Ends the flows of `keys` with `reason` (end of capture or shutdown).
+    pub fn end(&mut self, keys: &[FlowKey], reason: FlowEndReason, ended: &mut Vec<FlowRecord>) {
+        for key in keys {
+            if let Some(f) = self.remove(key) {
+                ended.push(FlowRecord { reason, ..f.rec });
             }
         }
     }
 
-    /// Ends every flow (end of capture or shutdown).
+    /// Ends every flow at once (tests and small tables).
     pub fn drain(&mut self, reason: FlowEndReason, ended: &mut Vec<FlowRecord>) {
-        // Moved straight into `ended` and sorted there: no second copy of every flow at once.
-        let from = ended.len();
-        ended.extend(self.flows.drain().map(|(_, f)| FlowRecord { reason, ..f.rec }));
-        ended[from..].sort_unstable_by_key(|r| (r.start, r.flow_id));
-        self.flows.shrink_to_fit();
+        let order = self.drain_order();
+        self.end(&order, reason, ended);
     }
 }
 
@@ -419,5 +495,28 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), n);
+    }
+
+    #[test]
+    fn a_flooding_originator_loses_its_own_flows_first() {
+        let cfg = FlowConfig { max_flows: 100, ..FlowConfig::default() };
+        let mut t = FlowTable::new(cfg, 0, 1);
+        let mut ended = Vec::new();
+        // A camera's stream, opened first and so the least recently seen.
+        let camera = pkt([192, 168, 1, 20], 40000, [192, 168, 1, 2], 554, 0);
+        t.track(&camera, 1, &mut ended);
+        // One host opens thousands of flows.
+        for i in 0..5000u32 {
+            let p = pkt([10, 9, 9, 9], (i % 60000) as u16, [203, 0, (i >> 8) as u8, i as u8], 80, 0);
+            t.track(&p, 10 + u64::from(i), &mut ended);
+        }
+        assert!(
+            ended.iter().all(|r| r.src_ip == IpAddr::from([10, 9, 9, 9])),
+            "the camera's flow was evicted"
+        );
+        assert!(t.lookup(&camera).is_some());
+        assert!(t.len() <= 100);
+        assert_eq!(t.evicted, ended.len() as u64);
+        assert_eq!(t.top_sources.first().map(|s| s.0), Some(IpAddr::from([10, 9, 9, 9])));
     }
 }

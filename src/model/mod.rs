@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod event;
+pub mod evict;
 pub mod evidence;
 pub mod identity;
 pub mod labels;

@@ -93,8 +93,8 @@ pub(super) struct Worker<'s> {
     reported_active: i64,
     app: AppLayer,
     app_out: AppOutput,
-    /// Evictions of the fragment, stream and TFTP tables at the last flush.
-    reported_evicted: [u64; 3],
+    /// Evictions of the flow, fragment, stream and TFTP tables at the last flush.
+    reported_evicted: [u64; 4],
     /// This worker's evidence recorder and the requests the analysis sends it.
     evidence: Option<(EvidenceRecorder, Receiver<EvidenceRequest>)>,
     evidence_out: Vec<EvidenceOutcome>,
@@ -134,7 +134,7 @@ impl<'s> Worker<'s> {
             reported_active: 0,
             app: AppLayer::default(),
             app_out: AppOutput::default(),
-            reported_evicted: [0; 3],
+            reported_evicted: [0; 4],
             evidence,
             evidence_out: Vec::new(),
             index,
@@ -187,8 +187,12 @@ impl<'s> Worker<'s> {
         }
         let reason =
             if stop.load(Ordering::Relaxed) { FlowEndReason::Shutdown } else { FlowEndReason::EndOfCapture };
-        self.table.drain(reason, &mut self.ended);
-        self.send_ended();
+        // A batch at a time: a full table's records are never all held twice.
+        let order = self.table.drain_order();
+        for keys in order.chunks(1024) {
+            self.table.end(keys, reason, &mut self.ended);
+            self.send_ended();
+        }
         if let Some(req_rx) = requests {
             // Alerts on this worker's flows may still be raised from events queued ahead of this
             // marker: serve their requests until the analysis stage has read them all.
@@ -310,8 +314,8 @@ impl<'s> Worker<'s> {
     }
 
     fn send_ended(&mut self) {
-        let ended = std::mem::take(&mut self.ended);
-        for rec in ended {
+        let mut ended = std::mem::take(&mut self.ended);
+        for rec in ended.drain(..) {
             if rec.reason != FlowEndReason::Active {
                 let labels = ReasonLabels { reason: rec.reason.as_str() };
                 self.sensor.metrics.flow.evicted.get_or_create(&labels).inc();
@@ -323,6 +327,7 @@ impl<'s> Worker<'s> {
             }
             let _ = self.events.send(Event::Flow(rec));
         }
+        self.ended = ended;
         self.send_evidence();
     }
 
@@ -355,9 +360,9 @@ impl<'s> Worker<'s> {
             .fragmented_datagrams
             .get_or_create(&ResultLabels { result: "dropped" })
             .inc_by(dropped - dropped0);
-        let evicted = [self.defrag.evicted, self.app.evicted, self.app.tftp_evicted];
+        let evicted = [self.table.evicted, self.defrag.evicted, self.app.evicted, self.app.tftp_evicted];
         for ((table, now), before) in
-            ["fragments", "streams", "tftp"].into_iter().zip(evicted).zip(&mut self.reported_evicted)
+            ["flows", "fragments", "streams", "tftp"].into_iter().zip(evicted).zip(&mut self.reported_evicted)
         {
             m.table_evictions.get_or_create(&TableLabels { table }).inc_by(now - *before);
             *before = now;
