@@ -226,3 +226,77 @@ fn a_fan_out_to_many_addresses_makes_a_storm_alert_not_thousands() {
     let storm = "camwatch_alerts_suppressed_total{reason=\"storm\",rule=\"egress-outside-allowed\"}";
     assert_eq!(metric(&m, storm), 8.0 * 490.0, "every held-back match is counted");
 }
+
+/// One host floods the flow table (a bound of 64 flows) for five minutes of packet time while a
+/// camera keeps one stream open: the flooder's flows are evicted, not the camera's, and after
+/// three minutes of evictions a `sensor_degraded` alert names the table and the flooder.
+#[test]
+fn a_flooded_table_raises_sensor_degraded_naming_the_table_and_the_flooder() {
+    use etherparse::PacketBuilder;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("flood.pcap");
+    let config = dir.path().join("camwatch.yaml");
+    std::fs::write(&config, "workers: 1\nflow:\n  max_flows: 64\n").unwrap();
+    let t0 = 1_767_225_600_000_000u64;
+    let mut frames = Vec::new();
+    let frame = |src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags_syn: bool| {
+        let b = PacketBuilder::ethernet2([0x02, 0, 0, 0, 0, src[3]], [0x02, 0, 0, 0, 0, dst[3]])
+            .ipv4(src, dst, 64)
+            .tcp(sport, dport, 1000, 64240);
+        let b = if flags_syn { b.syn() } else { b.ack(1) };
+        let mut f = Vec::new();
+        b.write(&mut f, if flags_syn { &[] } else { b"x" }).unwrap();
+        f
+    };
+    for second in 0..300u64 {
+        // The camera's stream: one packet a second.
+        frames
+            .push((t0 + second * 1_000_000, frame([192, 168, 1, 20], 40_000, [192, 168, 1, 2], 554, false)));
+        // The flooder: 50 new flows a second.
+        for k in 0..50u64 {
+            let n = second * 50 + k;
+            let f = frame(
+                [192, 168, 1, 66],
+                1024 + (n % 60_000) as u16,
+                [192, 168, 1, 2],
+                8000 + (n % 1000) as u16,
+                true,
+            );
+            frames.push((t0 + second * 1_000_000 + 1000 + k * 100, f));
+        }
+    }
+    write_frames_at(&pcap, &frames);
+    let (alerts, metrics, events) =
+        (dir.path().join("a.jsonl"), dir.path().join("m.txt"), dir.path().join("e.jsonl"));
+    let o = run(replay_cmd()
+        .arg("-q")
+        .arg(&pcap)
+        .arg("--config")
+        .arg(&config)
+        .arg("--alerts")
+        .arg(&alerts)
+        .arg("--events")
+        .arg(&events)
+        .arg("--metrics-out")
+        .arg(&metrics));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let journal = read_jsonl(&alerts);
+    let degraded: Vec<&Value> = firing(&journal).filter(|a| a["rule"]["id"] == "sensor_degraded").collect();
+    assert_eq!(degraded.len(), 1, "one alert for the flow table: {degraded:?}");
+    let a = degraded[0];
+    assert_eq!(a["key"], "sensor.table=flows");
+    assert_eq!(a["category"], "sensor");
+    assert_eq!(a["device"]["ip"], "192.168.1.66", "the largest holder");
+    let summary = a["summary"].as_str().unwrap();
+    assert!(summary.contains("flows table evicting for 3 minutes"), "{summary}");
+    assert!(summary.contains("192.168.1.66"), "{summary}");
+    // The camera's stream was never evicted: its flow ends once, at the end of the capture.
+    let camera_flows: Vec<Value> = read_jsonl(&events)
+        .into_iter()
+        .filter(|e| e["event_type"] == "flow" && e["src_ip"] == "192.168.1.20")
+        .collect();
+    assert_eq!(camera_flows.len(), 1, "{camera_flows:?}");
+    assert_ne!(camera_flows[0]["flow"]["reason"], "capacity");
+    let m = parse_metrics(&std::fs::read_to_string(&metrics).unwrap());
+    assert!(metric(&m, "camwatch_table_evictions_total{table=\"flows\"}") > 14_000.0);
+}

@@ -285,6 +285,15 @@ pub fn tcp_conversation(
     frames
 }
 
+/// Writes Ethernet frames as a classic pcap at the given times (microseconds since the epoch).
+pub fn write_frames_at(path: &Path, frames: &[(u64, Vec<u8>)]) {
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    let mut w = PcapWriter::with_header(std::fs::File::create(path).unwrap(), PcapHeader::default()).unwrap();
+    for (ts, f) in frames {
+        w.write_packet(&PcapPacket::new(Duration::from_micros(*ts), f.len() as u32, f)).unwrap();
+    }
+}
+
 /// Writes Ethernet frames as a classic pcap, one millisecond apart.
 pub fn write_frames(path: &Path, frames: &[Vec<u8>]) {
     use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};

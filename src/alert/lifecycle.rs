@@ -143,6 +143,7 @@ pub fn fingerprint(rule: &Rule, device: IpAddr, s: &Subject<'_>) -> u64 {
             SuppressField::DestPort => h.write(&s.dest_port.to_be_bytes()),
             SuppressField::Proto => h.write(&[s.proto]),
             SuppressField::DestName => h.write(s.dest_name.unwrap_or_default().as_bytes()),
+            SuppressField::SensorTable => h.write(s.sensor.map_or("", |x| x.table).as_bytes()),
         }
     }
     h.0
@@ -178,6 +179,7 @@ fn key_text(rule: &Rule, device: IpAddr, s: &Subject<'_>) -> String {
             SuppressField::DestPort => write!(out, "dest_port={}", s.dest_port),
             SuppressField::Proto => write!(out, "proto={}", proto_name(s.proto)),
             SuppressField::DestName => write!(out, "dest_name={}", s.dest_name.unwrap_or("-")),
+            SuppressField::SensorTable => write!(out, "sensor.table={}", s.sensor.map_or("-", |x| x.table)),
         };
     }
     out
@@ -204,7 +206,18 @@ impl Alert {
         };
         let proto = if subject.proto == 0 { String::new() } else { proto_name(subject.proto) };
         let dest_name = subject.dest_name.map(str::to_string);
-        let path = if subject.src_ip == subject.dest_ip {
+        let path = if let Some(h) = subject.sensor {
+            let top: Vec<String> = h.top.iter().map(|(ip, n)| format!("{ip} ({n})")).collect();
+            let top =
+                if top.is_empty() { String::new() } else { format!("; largest holders {}", top.join(", ")) };
+            format!(
+                "{} table evicting for {} minute{} ({} in the last){top}",
+                h.table,
+                h.minutes,
+                if h.minutes == 1 { "" } else { "s" },
+                h.evicted
+            )
+        } else if subject.src_ip == subject.dest_ip {
             who.clone()
         } else if subject.src_ip == device_ip {
             let name = dest_name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();

@@ -4,6 +4,7 @@
 pub mod active_dns;
 pub mod app;
 pub mod beacon;
+pub mod degraded;
 pub mod device;
 pub mod metrics;
 pub mod signals;

@@ -10,7 +10,7 @@ use crate::analysis::device::{Device, Inventory};
 use crate::analysis::beacon::BeaconScore;
 pub use crate::detect::schema::EventType;
 use crate::model::app::{App, AppEvent};
-use crate::model::event::{FirmwareEvent, FlowRecord};
+use crate::model::event::{FirmwareEvent, FlowRecord, SensorHealth};
 use crate::model::netset::DestClass;
 use crate::model::time::Micros;
 
@@ -83,6 +83,7 @@ pub struct Subject<'a> {
     /// For `flow`: the responder answered on a (protocol, port) it never answered on before.
     pub first_service: Option<bool>,
     pub beacon: Option<&'a BeaconScore>,
+    pub sensor: Option<&'a SensorHealth>,
 }
 
 impl<'a> Subject<'a> {
@@ -114,6 +115,7 @@ impl<'a> Subject<'a> {
             first_contact: None,
             first_service: None,
             beacon: None,
+            sensor: None,
         }
     }
 
@@ -146,6 +148,7 @@ impl<'a> Subject<'a> {
             first_contact: None,
             first_service: None,
             beacon: None,
+            sensor: None,
         })
     }
 
@@ -168,6 +171,32 @@ impl<'a> Subject<'a> {
             first_contact: None,
             first_service: None,
             beacon: Some(b),
+            sensor: None,
+        }
+    }
+
+    /// A table of the sensor evicting: both ends are the source that held the most of it
+    /// (unspecified when none is known, as for the device table).
+    pub fn from_sensor(h: &'a SensorHealth) -> Self {
+        let ip = h.top.first().map_or(IpAddr::from([0, 0, 0, 0]), |t| t.0);
+        Self {
+            event: EventType::Sensor,
+            ts: h.ts,
+            flow_id: 0,
+            community_id: "",
+            src_ip: ip,
+            src_port: 0,
+            dest_ip: ip,
+            dest_port: 0,
+            proto: 0,
+            dest_name: None,
+            flow: None,
+            app: None,
+            firmware: None,
+            first_contact: None,
+            first_service: None,
+            beacon: None,
+            sensor: Some(h),
         }
     }
 
@@ -190,6 +219,7 @@ impl<'a> Subject<'a> {
             first_contact: None,
             first_service: None,
             beacon: None,
+            sensor: None,
         }
     }
 }
@@ -281,6 +311,10 @@ fields! {
     "beacon.interval" => BeaconInterval, Num, [Beacon];
     "beacon.duration" => BeaconDuration, Num, [Beacon];
     "beacon.hours" => BeaconHours, Num, [Beacon];
+    "sensor.table" => SensorTable, Str, [Sensor];
+    "sensor.evicted" => SensorEvicted, Num, [Sensor];
+    "sensor.minutes" => SensorMinutes, Num, [Sensor];
+    "sensor.top_source" => SensorTopSource, Ip, [Sensor];
 }
 
 /// Looks a field up by name for an event type.
@@ -351,7 +385,16 @@ fn s_opt(v: &Option<String>) -> Option<FieldValue<'_>> {
 }
 
 fn app_value(field: Field, s: &Subject<'_>, f: &mut dyn FnMut(FieldValue<'_>) -> bool) -> bool {
-    use FieldValue::{Num, Str};
+    use FieldValue::{Ip, Num, Str};
+    if let Some(h) = s.sensor {
+        return match field {
+            Field::SensorTable => f(Str(h.table)),
+            Field::SensorEvicted => f(Num(h.evicted)),
+            Field::SensorMinutes => f(Num(h.minutes)),
+            Field::SensorTopSource => h.top.iter().any(|t| f(Ip(t.0))),
+            _ => false,
+        };
+    }
     if let Some(b) = s.beacon {
         let secs = |v: f64| v.max(0.0).round() as u64;
         return match field {

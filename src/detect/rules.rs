@@ -222,6 +222,7 @@ pub enum SuppressField {
     DestPort,
     Proto,
     DestName,
+    SensorTable,
 }
 
 const SUPPRESS_FIELDS: &[(&str, SuppressField)] = &[
@@ -231,6 +232,7 @@ const SUPPRESS_FIELDS: &[(&str, SuppressField)] = &[
     ("dest_port", SuppressField::DestPort),
     ("proto", SuppressField::Proto),
     ("dest_name", SuppressField::DestName),
+    ("sensor.table", SuppressField::SensorTable),
 ];
 
 /// A rule that matched an event, with the device it is about.
@@ -385,6 +387,9 @@ impl RuleSet {
     pub fn matches<'r>(&'r self, s: &Subject<'_>, devices: &dyn Devices, out: &mut Vec<Match<'r>>) {
         for rule in self.rules.iter().filter(|r| r.event == s.event) {
             let device = match rule.device {
+                // The sensor's own events are about it, not a device: the subject's source
+                // (the largest holder of the table) stands in.
+                _ if s.event == EventType::Sensor => Some(s.src_ip),
                 DeviceSide::Src => devices.is_device(s.src_ip).then_some(s.src_ip),
                 DeviceSide::Dest => devices.is_device(s.dest_ip).then_some(s.dest_ip),
                 DeviceSide::Any => {
@@ -854,6 +859,7 @@ fn key_hash(key: &[SuppressField], device: IpAddr, s: &Subject<'_>) -> u64 {
             SuppressField::DestPort => s.dest_port.hash(&mut kh),
             SuppressField::Proto => s.proto.hash(&mut kh),
             SuppressField::DestName => s.dest_name.hash(&mut kh),
+            SuppressField::SensorTable => s.sensor.map(|h| h.table).hash(&mut kh),
         }
     }
     kh.finish()

@@ -117,6 +117,8 @@ pub enum Category {
     Discovery,
     Behaviour,
     Policy,
+    /// The sensor itself cannot see everything (tables evicting under a flood).
+    Sensor,
 }
 
 impl Category {
@@ -130,6 +132,7 @@ impl Category {
             Category::Discovery => "discovery",
             Category::Behaviour => "behaviour",
             Category::Policy => "policy",
+            Category::Sensor => "sensor",
         }
     }
 }
@@ -186,6 +189,8 @@ pub enum EventType {
     Firmware,
     /// A device's connections to one destination, scored for beaconing.
     Beacon,
+    /// The sensor's own health: a bounded table evicting, once per minute that saw evictions.
+    Sensor,
 }
 
 impl EventType {
@@ -201,6 +206,7 @@ impl EventType {
             EventType::Discovery => "discovery",
             EventType::Firmware => "firmware",
             EventType::Beacon => "beacon",
+            EventType::Sensor => "sensor",
         }
     }
 }

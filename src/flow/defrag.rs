@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use etherparse::defrag::IpDefragBuf;
 use etherparse::IpNumber;
 
+use crate::model::evict::victims;
 use crate::model::packet::IpPacket;
 use crate::model::time::Micros;
 
@@ -48,8 +49,10 @@ pub struct Defrag {
     active: HashMap<Key, Partial>,
     /// Datagrams dropped: evicted to make room, fragments conflicted, or they timed out.
     pub dropped: u64,
-    /// Of those, datagrams evicted (the oldest in progress) to make room for a new one.
+    /// Of those, datagrams evicted to make room for a new one, and the sources with the most in
+    /// progress at the last such eviction.
     pub evicted: u64,
+    pub top_sources: Vec<(IpAddr, u64)>,
     /// Datagrams reassembled.
     pub reassembled: u64,
 }
@@ -70,14 +73,17 @@ impl Defrag {
         if !self.active.contains_key(&key) {
             self.expire(ts);
             if self.active.len() >= MAX_DATAGRAMS {
-                // Full: the oldest datagram in progress makes room (a scan of at most 256 entries,
-                // only while the table is full).
-                let oldest = self.active.iter().min_by_key(|(_, p)| p.started).map(|(k, _)| *k);
-                if let Some(oldest) = oldest {
-                    self.active.remove(&oldest);
+                // Full: an eighth of the table makes room, the datagrams of the sources with the
+                // most in progress first, the oldest among them first (a sort of at most 256
+                // entries, once per 32 new datagrams while the table is full).
+                let entries = self.active.iter().map(|(k, p)| (k.0, p.started, *k));
+                let chosen = victims(entries, MAX_DATAGRAMS / 8);
+                for k in chosen.keys {
+                    self.active.remove(&k);
                     self.dropped += 1;
                     self.evicted += 1;
                 }
+                self.top_sources = chosen.top;
             }
         }
         let p = self.active.entry(key).or_insert_with(|| Partial {
@@ -118,8 +124,12 @@ mod tests {
 
     /// A UDP datagram to port 53 carrying `payload`, cut into IPv4 fragments of `size` bytes.
     fn fragments(payload: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
+        fragments_from([192, 168, 10, 5], payload, size, id)
+    }
+
+    fn fragments_from(src: [u8; 4], payload: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
         let mut udp = Vec::new();
-        PacketBuilder::ipv4([192, 168, 10, 5], [192, 168, 10, 1], 64)
+        PacketBuilder::ipv4(src, [192, 168, 10, 1], 64)
             .udp(40000, 53)
             .write(&mut udp, payload)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -133,7 +143,7 @@ mod tests {
                     chunk.len() as u16,
                     64,
                     IpNumber::UDP,
-                    [192, 168, 10, 5],
+                    src,
                     [192, 168, 10, 1],
                 )
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -186,11 +196,13 @@ mod tests {
             let frags = fragments(&[1; 600], 304, id);
             assert!(add(&mut d, &frags[0], 1).is_none());
         }
-        assert_eq!(d.len(), MAX_DATAGRAMS);
-        assert_eq!((d.dropped, d.evicted), (10, 10));
+        // The first newcomer past the bound made room for an eighth of the table.
+        let evicted = (MAX_DATAGRAMS / 8) as u64;
+        assert_eq!(d.len(), MAX_DATAGRAMS + 10 - evicted as usize);
+        assert_eq!((d.dropped, d.evicted), (evicted, evicted));
         d.expire(1 + TIMEOUT);
         assert!(d.is_empty());
-        assert_eq!(d.dropped, 10 + MAX_DATAGRAMS as u64);
+        assert_eq!(d.dropped, (MAX_DATAGRAMS + 10) as u64);
     }
 
     /// 20,000 first fragments that never complete, then a fragmented datagram: it is still put
@@ -198,12 +210,23 @@ mod tests {
     #[test]
     fn a_flood_of_incomplete_datagrams_cannot_hide_the_next_one() {
         let mut d = Defrag::default();
+        // Another host's datagram, begun before the flood and finished after it: the flooder's
+        // datagrams make room, not this one, though it is the oldest.
+        let other = b"begun before the flood".repeat(40);
+        let other_frags = fragments_from([192, 168, 10, 77], &other, 304, 0x1234);
+        assert!(add(&mut d, &other_frags[0], 0).is_none());
         for i in 0..20_000u32 {
             let frags = fragments(&[0xee; 600], 304, i as u16);
             assert!(add(&mut d, &frags[0], u64::from(i)).is_none());
         }
-        assert_eq!(d.len(), MAX_DATAGRAMS);
-        assert_eq!(d.evicted, 20_000 - MAX_DATAGRAMS as u64);
+        assert!(d.len() <= MAX_DATAGRAMS);
+        assert_eq!(d.top_sources.first().map(|s| s.0), Some(IpAddr::from([192, 168, 10, 5])));
+        let mut whole = None;
+        for f in &other_frags[1..] {
+            whole = add(&mut d, f, 20_000);
+        }
+        let whole = whole.unwrap_or_else(|| panic!("the other host's datagram was evicted"));
+        assert_eq!(&whole.payload[8..], &other[..]);
         let payload = b"the datagram after the flood".repeat(30);
         let frags = fragments(&payload, 304, 0xbeef);
         let mut whole = None;

@@ -242,9 +242,32 @@ pub enum Event {
     Firmware(FirmwareEvent),
     /// A worker finished (or could not write) the evidence capture an alert asked for.
     Evidence(crate::model::evidence::EvidenceOutcome),
+    /// A bounded table evicted entries to make room (sent at a worker's flush).
+    Evictions(TableEvictions),
     /// A worker has sent every event of its flows; it still takes evidence requests until the
     /// analysis stage, having read up to here, closes its request channel.
     WorkerDone(usize),
+}
+
+/// Entries a bounded table evicted since the last report, with the sources that held the most
+/// of it at its last eviction (largest first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableEvictions {
+    pub ts: Micros,
+    pub table: &'static str,
+    pub evicted: u64,
+    pub top: Vec<(IpAddr, u64)>,
+}
+
+/// The sensor's own health, as rules see it: a table that has been evicting for `minutes`
+/// consecutive minutes of packet time, `evicted` entries in the last of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SensorHealth {
+    pub ts: Micros,
+    pub table: &'static str,
+    pub evicted: u64,
+    pub minutes: u64,
+    pub top: Vec<(IpAddr, u64)>,
 }
 
 /// A firmware version first seen, upgraded, downgraded or changed on a device.
@@ -267,6 +290,7 @@ impl Event {
             Event::App(a) => a.app.protocol(),
             Event::Firmware(_) => "firmware",
             Event::Evidence(_) => "evidence",
+            Event::Evictions(_) => "evictions",
             Event::WorkerDone(_) => "worker_done",
         }
     }

@@ -49,6 +49,9 @@ pub struct Case {
     /// Site networks for this case (as a site file would define them), e.g. `cameras`.
     #[serde(default)]
     pub networks: BTreeMap<String, Vec<String>>,
+    /// The flow table's bound for this case (`flow.max_flows`), to test the sensor's own alerts.
+    #[serde(default)]
+    pub max_flows: Option<usize>,
 }
 
 /// Exactly one of `synth` (a generated camera network) or `file` (relative to the test file).
@@ -200,7 +203,11 @@ fn run_case(file: &Path, case: &Case, rules: &RuleSet) -> Result<BTreeMap<String
         _ => return Err("capture: give exactly one of `synth` or `file`".into()),
     };
     let result = (|| {
-        let sensor = Sensor::new(Config::default(), rules.clone(), Arc::new(Metrics::new("rules-test")))?;
+        let mut config = Config::default();
+        if let Some(n) = case.max_flows {
+            config.flow.max_flows = n;
+        }
+        let sensor = Sensor::new(config, rules.clone(), Arc::new(Metrics::new("rules-test")))?;
         let source = Source::file(&pcap).map_err(|e| e.to_string())?;
         let summary = sensor
             .run(vec![source], &Outputs::default(), &AtomicBool::new(false), &AtomicU64::new(0))

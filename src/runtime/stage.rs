@@ -13,6 +13,7 @@ use crate::alert::metrics::{AlertLabels, SuppressedLabels};
 use crate::alert::storm::{Storm, Verdict};
 use crate::alert::{rule_key, storm_fingerprint, Admit, Alert, Lifecycle};
 use crate::analysis::beacon::BeaconTracker;
+use crate::analysis::degraded::Degraded;
 use crate::analysis::device::Inventory;
 use crate::analysis::metrics::{
     DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DeviceSeverityLabels, FirmwareLabels, ProtocolLabels,
@@ -22,7 +23,8 @@ use crate::detect::fields::{EventType as RuleEvent, Subject};
 use crate::detect::{Category, Rule, Thresholds};
 use crate::model::app::AppEvent;
 use crate::model::event::{
-    DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, FlowRecord, TrafficBatch,
+    DeviceEvent, DeviceEventKind, Event, FirmwareEvent, FlowEndReason, FlowRecord, TableEvictions,
+    TrafficBatch,
 };
 use crate::model::identity::{FirmwareChangeKind, Source as IdentitySource};
 use crate::model::labels::{ResultLabels, TableLabels};
@@ -41,6 +43,10 @@ pub(super) struct Analysis<'s> {
     inventory: Inventory,
     lifecycle: Lifecycle,
     storm: Storm,
+    /// Evictions of the bounded tables per minute, for the `sensor` event.
+    degraded: Degraded,
+    /// Device-table evictions already counted.
+    devices_evicted: u64,
     thresholds: Thresholds,
     journal: Option<JsonLines>,
     events: Option<JsonLines>,
@@ -128,6 +134,8 @@ impl<'s> Analysis<'s> {
             inventory,
             lifecycle: Lifecycle::new(ACTIVE_ALERTS),
             storm: Storm::new(sensor.config.alerts.clone()),
+            degraded: Degraded::default(),
+            devices_evicted: 0,
             thresholds: Thresholds::new(100_000),
             journal: open(&outputs.alerts)?,
             events: open(&outputs.events)?,
@@ -530,6 +538,7 @@ impl<'s> Analysis<'s> {
             Event::App(a) => a.ts,
             Event::Firmware(f) => f.ts,
             Event::Device(d) => d.ts,
+            Event::Evictions(e) => e.ts,
             Event::Traffic(_) | Event::Evidence(_) | Event::WorkerDone(_) => self.clock,
         };
         if believable(ts, wall_micros()) {
@@ -539,6 +548,7 @@ impl<'s> Analysis<'s> {
             self.lifecycle.rebase(self.clock);
         }
         self.resolve_ended();
+        self.sensor_health(None);
         while let Ok(answer) = self.sensor.resolved.1.try_recv() {
             self.passive_dns.learn(&answer.as_message(), self.clock);
         }
@@ -556,7 +566,41 @@ impl<'s> Analysis<'s> {
             Event::Evidence(o) => self.evidence_done(o),
             Event::Traffic(batch) => self.traffic(&batch),
             Event::App(a) => self.app(&a),
+            Event::Evictions(e) => self.sensor_health(Some(&e)),
             Event::Device(_) | Event::Firmware(_) | Event::WorkerDone(_) => {}
+        }
+    }
+
+    /// Counts a table's evictions (and the device table's own) and, for each minute of packet
+    /// time that closed with evictions, logs it and lets the rules see it (`event: sensor`).
+    fn sensor_health(&mut self, e: Option<&TableEvictions>) {
+        let mut reports = Vec::new();
+        if let Some(e) = e {
+            self.degraded.record(e, &mut reports);
+        }
+        let devices = self.inventory.evicted;
+        if devices > self.devices_evicted {
+            let e = TableEvictions {
+                ts: self.clock,
+                table: "devices",
+                evicted: devices - self.devices_evicted,
+                top: Vec::new(),
+            };
+            self.devices_evicted = devices;
+            self.degraded.record(&e, &mut reports);
+        }
+        self.degraded.tick(self.clock, &mut reports);
+        for h in reports {
+            let top: Vec<String> = h.top.iter().map(|(ip, n)| format!("{ip} ({n})")).collect();
+            tracing::warn!(
+                table = h.table,
+                evicted = h.evicted,
+                minutes = h.minutes,
+                largest_holders = %top.join(", "),
+                "A bounded table is evicting to make room: the sensor is flooded or the table is too small."
+            );
+            self.metrics().events.get_or_create(&EventLabels { event: "sensor" }).inc();
+            self.evaluate(&Subject::from_sensor(&h));
         }
     }
 

@@ -17,7 +17,7 @@ use crate::analysis::metrics::ParseErrorLabels;
 use crate::decode::metrics::LayerLabels;
 use crate::decode::{decode, Decoded, ErrorLayer};
 use crate::flow::{FlowKey, FlowTable};
-use crate::model::event::{Event, FlowEndReason, FlowRecord, TrafficBatch, TrafficKey};
+use crate::model::event::{Event, FlowEndReason, FlowRecord, TableEvictions, TrafficBatch, TrafficKey};
 use crate::model::labels::{ReasonLabels, ResultLabels, TableLabels};
 use crate::model::netset::DestClass;
 use crate::model::packet::{IpPacket, RawPacket};
@@ -360,12 +360,22 @@ impl<'s> Worker<'s> {
             .fragmented_datagrams
             .get_or_create(&ResultLabels { result: "dropped" })
             .inc_by(dropped - dropped0);
-        let evicted = [self.table.evicted, self.defrag.evicted, self.app.evicted, self.app.tftp_evicted];
-        for ((table, now), before) in
+        let evicted = [
+            (self.table.evicted, &self.table.top_sources),
+            (self.defrag.evicted, &self.defrag.top_sources),
+            (self.app.evicted, &self.app.top_sources),
+            (self.app.tftp_evicted, &self.app.tftp_top_sources),
+        ];
+        for ((table, (now, top)), before) in
             ["flows", "fragments", "streams", "tftp"].into_iter().zip(evicted).zip(&mut self.reported_evicted)
         {
-            m.table_evictions.get_or_create(&TableLabels { table }).inc_by(now - *before);
-            *before = now;
+            let counter = m.table_evictions.get_or_create(&TableLabels { table });
+            if now > *before {
+                counter.inc_by(now - *before);
+                let e = TableEvictions { ts: self.now, table, evicted: now - *before, top: top.clone() };
+                let _ = self.events.send(Event::Evictions(e));
+                *before = now;
+            }
         }
         let active = i64::try_from(self.table.len()).unwrap_or(i64::MAX);
         m.flow.active.inc_by(active - self.reported_active);

@@ -4,7 +4,7 @@
 //! identity (ISAPI, ONVIF, magicBox) are kept up to a bound, and firmware images are streamed
 //! through SHA-256 without being buffered. Video after an RTSP `PLAY` is not buffered.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use sha2::Sha256;
@@ -12,6 +12,7 @@ use sha2::Sha256;
 use crate::flow::Stream;
 use crate::model::app::{App, AppEvent, FirmwareTransfer, HttpTxn, ParseFailure, RtspMessage};
 use crate::model::event::FlowRecord;
+use crate::model::evict::victims;
 use crate::model::packet::{IpPacket, PROTO_TCP, PROTO_UDP};
 use crate::model::time::Micros;
 use crate::proto::{dhcp, dhip, dns, ntp, onvif, rtsp, sadp, ssdp, tls};
@@ -79,6 +80,8 @@ struct Direction {
 
 #[derive(Debug)]
 struct AppFlow {
+    /// The originator's address: streams are evicted fairly by it.
+    origin: IpAddr,
     kind: Kind,
     client: Direction,
     server: Direction,
@@ -91,8 +94,9 @@ struct AppFlow {
 }
 
 impl AppFlow {
-    fn new() -> Self {
+    fn new(origin: IpAddr) -> Self {
         Self {
+            origin,
             kind: Kind::Unknown,
             client: Direction::default(),
             server: Direction::default(),
@@ -125,15 +129,16 @@ pub struct AppLayer {
     /// TFTP transfers by the client's endpoint (the data moves on ports the request chose).
     tftp: HashMap<(IpAddr, u16), Tftp>,
     buffered: usize,
-    /// Followed flows in the order they started (ids of flows that ended are skipped when met),
-    /// so a full budget drops the oldest first.
-    order: VecDeque<u64>,
     /// Initial sequence numbers (client, server) of TCP flows that have sent no data yet.
     isns: HashMap<u64, [Option<u32>; 2]>,
-    /// Streams dropped to make room for a new one while the buffer budget was spent.
+    /// Streams dropped to make room for a new one while the buffer budget was spent, and the
+    /// originators following the most streams at the last such eviction.
     pub evicted: u64,
-    /// TFTP transfers dropped to make room for a new one.
+    pub top_sources: Vec<(IpAddr, u64)>,
+    /// TFTP transfers dropped to make room for a new one, and the clients holding the most at
+    /// the last such eviction.
     pub tftp_evicted: u64,
+    pub tftp_top_sources: Vec<(IpAddr, u64)>,
 }
 
 fn ctx(rec: &FlowRecord, pkt: &IpPacket<'_>, ts: Micros, app: App) -> AppEvent {
@@ -245,20 +250,20 @@ impl AppLayer {
     }
 
     /// A spent budget never refuses a new stream (it may carry the exploit a flood of stalled
-    /// connections was sent to hide): the streams followed longest are dropped until the budget
-    /// has room, and counted.
+    /// connections was sent to hide): streams are dropped a tenth at a time until the budget has
+    /// room, those of the originators following the most streams first and the longest followed
+    /// among them first (flow ids rise as flows open), and counted.
     fn make_room(&mut self) {
-        while self.buffered >= WORKER_BUFFER_BYTES {
-            let Some(id) = self.order.pop_front() else { break };
-            if let Some(f) = self.flows.remove(&id) {
-                self.buffered = self.buffered.saturating_sub(f.buffered());
-                self.evicted += 1;
+        while self.buffered >= WORKER_BUFFER_BYTES && !self.flows.is_empty() {
+            let n = (self.flows.len() / 10).max(1);
+            let chosen = victims(self.flows.iter().map(|(id, f)| (f.origin, *id, *id)), n);
+            for id in chosen.keys {
+                if let Some(f) = self.flows.remove(&id) {
+                    self.buffered = self.buffered.saturating_sub(f.buffered());
+                    self.evicted += 1;
+                }
             }
-        }
-        // Ended flows leave their ids behind; drop them before they outnumber the live ones.
-        if self.order.len() > 2 * self.flows.len() + 1024 {
-            let flows = &self.flows;
-            self.order.retain(|id| flows.contains_key(id));
+            self.top_sources = chosen.top;
         }
     }
 
@@ -274,7 +279,7 @@ impl AppLayer {
                 return;
             }
             self.make_room();
-            let mut f = AppFlow::new();
+            let mut f = AppFlow::new(rec.src_ip);
             if let Some([client, server]) = self.isns.remove(&rec.flow_id) {
                 if let Some(seq) = client {
                     f.client.stream.syn(seq);
@@ -284,7 +289,6 @@ impl AppLayer {
                 }
             }
             self.flows.insert(rec.flow_id, f);
-            self.order.push_back(rec.flow_id);
         }
         let Some(f) = self.flows.get_mut(&rec.flow_id) else { return };
         let before = f.buffered();

@@ -81,10 +81,13 @@ impl AppLayer {
         }
         let key = (pkt.src_ip, pkt.src_port);
         if self.tftp.len() >= MAX_TFTP && !self.tftp.contains_key(&key) {
-            if let Some(oldest) = self.tftp.iter().min_by_key(|(_, t)| t.started).map(|(k, _)| *k) {
-                self.tftp.remove(&oldest);
+            // The clients holding the most transfers lose theirs first, the oldest first.
+            let chosen = crate::model::evict::victims(self.tftp.iter().map(|(k, t)| (k.0, t.started, *k)), 1);
+            for k in chosen.keys {
+                self.tftp.remove(&k);
                 self.tftp_evicted += 1;
             }
+            self.tftp_top_sources = chosen.top;
         }
         self.tftp.insert(
             key,
