@@ -120,7 +120,7 @@ impl Sensor {
                 worker_txs.push(tx);
                 let ev_tx = ev_tx.clone();
                 let evidence = evidence_cfg.as_ref().zip(evidence_rxs.get_mut(w).and_then(Option::take));
-                let evidence = evidence.map(|(cfg, rx)| (EvidenceRecorder::new(cfg), rx));
+                let evidence = evidence.map(|(cfg, rx)| (EvidenceRecorder::new(cfg).in_background(), rx));
                 std::thread::Builder::new()
                     .name(format!("camwatch-worker-{w}"))
                     .spawn_scoped(scope, move || Worker::new(self, w, workers, ev_tx, evidence).run(rx, stop))

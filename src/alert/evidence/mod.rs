@@ -4,9 +4,11 @@
 //!
 //! Each packet worker owns one [`EvidenceRecorder`], fed every packet it handles. Files are
 //! written as `<id>.pcap.part` and published as `<id>.pcap` with a hard link, which fails rather
-//! than replace an existing file. The hash is taken over the bytes as they are written, so it
+//! than replace an existing file. Finishing a capture (flush, fsync, publish) happens on a
+//! closer thread per recorder, off the packet worker. The hash is taken over the bytes as they are written, so it
 //! is the `sha256sum` of the published file.
 
+mod closer;
 mod recorder;
 mod retention;
 mod writer;

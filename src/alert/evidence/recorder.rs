@@ -11,6 +11,7 @@ use crate::model::evidence::{EvidenceOutcome, EvidenceRequest};
 use crate::model::packet::RawPacket;
 use crate::model::time::Micros;
 
+use super::closer::Closer;
 use super::writer::*;
 
 /// Bytes kept of each packet in an evidence file (the pcap header's snaplen); longer packets
@@ -85,6 +86,9 @@ pub struct EvidenceRecorder {
     pub(super) open_flows: HashMap<u64, usize>,
     /// No open capture goes idle before this; may be early, never late.
     pub(super) next_deadline: Micros,
+    /// Where finished captures are flushed, fsynced and published: a thread of their own
+    /// (`in_background`), or inline.
+    closer: Option<Closer>,
 }
 
 impl EvidenceRecorder {
@@ -97,7 +101,40 @@ impl EvidenceRecorder {
             open: Vec::new(),
             open_flows: HashMap::new(),
             next_deadline: Micros::MAX,
+            closer: None,
         }
+    }
+
+    /// Finishes captures (flush, fsync, publish) on a thread of their own, so a slow disk never
+    /// stalls the packet worker; outcomes are collected on the recorder's next call. Stays
+    /// inline if the thread cannot be started.
+    pub fn in_background(mut self) -> Self {
+        match Closer::start() {
+            Ok(c) => self.closer = Some(c),
+            Err(e) => tracing::warn!("Evidence captures are finished on the packet worker: no thread: {e}."),
+        }
+        self
+    }
+
+    /// A finished capture: closed in the background, or here.
+    fn close(&mut self, cap: Capture, out: &mut Vec<EvidenceOutcome>) {
+        match &mut self.closer {
+            Some(c) => c.close(cap, out),
+            None => out.push(cap.finish()),
+        }
+    }
+
+    /// Outcomes of captures closed in the background since the last call.
+    fn collect(&mut self, out: &mut Vec<EvidenceOutcome>) {
+        if let Some(c) = &mut self.closer {
+            if c.pending > 0 {
+                c.collect(out);
+            }
+        }
+    }
+
+    fn closing(&self) -> usize {
+        self.closer.as_ref().map_or(0, |c| c.pending)
     }
 
     /// Every packet the worker handled, with its flow (`None` when not flow-tracked, and then
@@ -108,6 +145,7 @@ impl EvidenceRecorder {
         if !self.cfg.enabled {
             return;
         }
+        self.collect(out);
         // Each time is taken as it comes, not as a running maximum: one packet with a wild
         // timestamp may end the open captures, but cannot end every later one.
         if p.ts >= self.next_deadline {
@@ -125,6 +163,7 @@ impl EvidenceRecorder {
     /// the capture open for the rest of the flow's next `packets_after` packets.
     pub fn request(&mut self, req: EvidenceRequest, out: &mut Vec<EvidenceOutcome>) {
         let EvidenceRequest { id, flow_id, ts } = req;
+        self.collect(out);
         if !self.cfg.enabled {
             out.push(EvidenceOutcome::Skipped { id, reason: "disabled" });
             return;
@@ -133,7 +172,7 @@ impl EvidenceRecorder {
             out.push(EvidenceOutcome::Failed { id, error: INVALID_ID.to_string() });
             return;
         }
-        if self.open.len() >= self.cfg.max_open {
+        if self.open.len() + self.closing() >= self.cfg.max_open {
             out.push(EvidenceOutcome::Skipped { id, reason: "busy" });
             return;
         }
@@ -166,7 +205,7 @@ impl EvidenceRecorder {
         cap.after_left = self.cfg.packets_after - after_taken;
         match written {
             Err(e) => out.push(cap.abandon(e)),
-            Ok(()) if cap.after_left == 0 => out.push(cap.finish()),
+            Ok(()) if cap.after_left == 0 => self.close(cap, out),
             Ok(()) => {
                 *self.open_flows.entry(flow_id).or_default() += 1;
                 self.next_deadline = self.next_deadline.min(cap.deadline(self.after_timeout));
@@ -177,6 +216,7 @@ impl EvidenceRecorder {
 
     /// The flow ended (the flow table evicted it): finishes its open captures.
     pub fn flow_ended(&mut self, flow_id: u64, out: &mut Vec<EvidenceOutcome>) {
+        self.collect(out);
         if self.open_flows.contains_key(&flow_id) {
             self.finish_where(|c| c.flow_id == flow_id, out);
         }
@@ -185,6 +225,7 @@ impl EvidenceRecorder {
     /// Time passes (packet time, or wall-clock from a quiet live source): finishes captures
     /// whose flow has been idle for `after_timeout`.
     pub fn tick(&mut self, now: Micros, out: &mut Vec<EvidenceOutcome>) {
+        self.collect(out);
         if now >= self.next_deadline {
             self.expire(now, out);
         }
@@ -193,6 +234,9 @@ impl EvidenceRecorder {
     /// End of run: finishes every open capture.
     pub fn finish(&mut self, out: &mut Vec<EvidenceOutcome>) {
         self.finish_where(|_| true, out);
+        if let Some(c) = &mut self.closer {
+            c.wait(out);
+        }
     }
 
     /// Memory the ring holds, as counted against `ring_bytes`.
@@ -240,10 +284,10 @@ impl EvidenceRecorder {
             }
             let cap = self.open.remove(i);
             self.forget(flow);
-            out.push(match written {
-                Ok(()) => cap.finish(),
-                Err(e) => cap.abandon(e),
-            });
+            match written {
+                Ok(()) => self.close(cap, out),
+                Err(e) => out.push(cap.abandon(e)),
+            }
         }
     }
 
@@ -258,7 +302,7 @@ impl EvidenceRecorder {
         self.open = open;
         for cap in finished {
             self.forget(cap.flow_id);
-            out.push(cap.finish());
+            self.close(cap, out);
         }
         if self.open.is_empty() {
             self.next_deadline = Micros::MAX;
@@ -378,6 +422,46 @@ mod tests {
 
     fn sha256_of(path: &Path) -> String {
         hex(Sha256::digest(fs::read(path).unwrap()).as_slice())
+    }
+
+    /// In the background the worker only hands the capture over: its outcome comes on a later
+    /// call (or at the end), the file is whole and its hash right, and captures still closing
+    /// count against `max_open`.
+    #[test]
+    fn captures_are_finished_off_the_worker_and_collected_later() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = EvidenceConfig { packets_after: 1, max_open: 1, ..config(tmp.path()) };
+        let mut rec = EvidenceRecorder::new(&cfg).in_background();
+        let mut out = Vec::new();
+        rec.packet(Some(7), pkt(7, 100 * S), &mut out);
+        rec.request(req("b1", 7, 100 * S), &mut out);
+        // The next packet of the flow completes it: handed to the closer, not finished here.
+        rec.packet(Some(7), pkt(7, 100 * S + 1), &mut out);
+        assert_eq!(rec.open_captures(), 0);
+        let closing = rec.closing();
+        assert!(out.len() + closing == 1, "{out:?} {closing}");
+        if closing == 1 {
+            // Still closing: a second request finds the recorder busy.
+            rec.request(req("b2", 7, 100 * S + 2), &mut out);
+            let busy = out
+                .iter()
+                .any(|o| matches!(o, EvidenceOutcome::Skipped { id, reason: "busy" } if id == "b2"));
+            // Unless the closer finished in between and the outcome was collected first.
+            assert!(
+                busy || out.iter().any(|o| matches!(o, EvidenceOutcome::Written(d) if d.id == "b1")),
+                "{out:?}"
+            );
+        }
+        rec.finish(&mut out);
+        assert_eq!(rec.closing(), 0);
+        let done = out.iter().find_map(|o| match o {
+            EvidenceOutcome::Written(d) if d.id == "b1" => Some(d),
+            _ => None,
+        });
+        let done = done.unwrap_or_else(|| panic!("b1 never reported: {out:?}"));
+        assert_eq!(done.packets, 2);
+        assert_eq!(done.sha256, sha256_of(&done.path));
+        assert!(!tmp.path().join("evidence/b1.pcap.part").exists());
     }
 
     #[test]
