@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod daemon;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 #[cfg(test)]
 mod hostile;

@@ -16,6 +16,9 @@ pub mod dns;
 pub mod firmware;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
+pub mod fuzzing;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
 pub mod hostile;
 pub mod http;
 pub mod isapi;

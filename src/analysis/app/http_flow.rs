@@ -85,7 +85,8 @@ pub(super) fn dechunk(raw: &[u8]) -> Vec<u8> {
             break;
         }
         let start = end + 2;
-        let Some(data) = rest.get(start..start + size) else {
+        // A hostile size (up to 2^64 - 1) must not wrap the end of the range.
+        let Some(data) = start.checked_add(size).and_then(|stop| rest.get(start..stop)) else {
             out.extend_from_slice(rest.get(start..).unwrap_or(&[]));
             break;
         };

@@ -1,8 +1,6 @@
 //! Fuzz target: Dahua DHIP discovery datagrams (UDP 37810).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let _ = camwatch_proto::dhip::parse(data);
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    camwatch_proto::fuzzing::run("dhip", data);
 });

@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = camwatch_proto::ntp::parse(data);
+    camwatch_proto::fuzzing::run("ntp", data);
 });
