@@ -49,6 +49,11 @@ impl Default for BeaconConfig {
 /// Connections kept per pair (the oldest go first).
 const HISTORY: usize = 1024;
 
+/// Connections kept across all pairs, per pair allowed: a full table of pairs averages this
+/// many, so the tracker's memory is bounded by `max_pairs` (about 16 bytes a connection) and not
+/// by `max_pairs * HISTORY`.
+const CONNS_PER_PAIR: usize = 16;
+
 /// One connection of a pair: when it started and the bytes the device sent.
 #[derive(Debug, Clone, Copy)]
 struct Conn {
@@ -102,13 +107,17 @@ impl BeaconScore {
 pub struct BeaconTracker {
     cfg: BeaconConfig,
     pairs: HashMap<(IpAddr, IpAddr), Series>,
-    /// Pairs dropped because the table was full.
+    /// Pairs dropped because the table was full, and the devices holding the most pairs at the
+    /// last such drop.
     pub dropped: u64,
+    pub top_sources: Vec<(IpAddr, u64)>,
+    /// Connections held across all pairs.
+    conns: usize,
 }
 
 impl BeaconTracker {
     pub fn new(cfg: BeaconConfig) -> Self {
-        Self { cfg, pairs: HashMap::new(), dropped: 0 }
+        Self { cfg, pairs: HashMap::new(), dropped: 0, top_sources: Vec::new(), conns: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -132,10 +141,13 @@ impl BeaconTracker {
             return None;
         }
         let window = u64::try_from(self.cfg.window.as_micros()).unwrap_or(u64::MAX);
-        if !self.pairs.contains_key(&(device, dest)) && self.pairs.len() >= self.cfg.max_pairs.max(1) {
+        let max_pairs = self.cfg.max_pairs.max(1);
+        let full = !self.pairs.contains_key(&(device, dest)) && self.pairs.len() >= max_pairs;
+        if full || self.conns >= max_pairs.saturating_mul(CONNS_PER_PAIR).max(4 * HISTORY) {
             self.make_room(start, window);
         }
         let series = self.pairs.entry((device, dest)).or_default();
+        let held = series.conns.len();
         series.last_seen = series.last_seen.max(start);
         // Connections arrive as flows end, so nearly in order; keep the history sorted and
         // make room first, so the deque never grows past HISTORY.
@@ -157,6 +169,7 @@ impl BeaconTracker {
             series.hours.pop_first();
         }
         let n = series.conns.len();
+        self.conns = (self.conns + n).saturating_sub(held);
         if n < self.cfg.min_connections.max(4) {
             return None;
         }
@@ -176,21 +189,29 @@ impl BeaconTracker {
     /// scanning many addresses costs one sweep per eighth of the table, not one per address.
     fn make_room(&mut self, now: Micros, window: u64) {
         let before = self.pairs.len();
-        self.pairs.retain(|_, s| s.last_seen.saturating_add(window) >= now);
-        if self.pairs.len() == before {
-            let mut idle: Vec<Micros> = self.pairs.values().map(|s| s.last_seen).collect();
-            let k = (idle.len() / 8).max(1);
-            if !idle.is_empty() {
-                let cut = *idle.select_nth_unstable(k - 1).1;
-                let mut removed = 0;
-                self.pairs.retain(|_, s| {
-                    let drop = removed < k && s.last_seen <= cut;
-                    removed += usize::from(drop);
-                    !drop
-                });
+        let mut freed = 0;
+        self.pairs.retain(|_, s| {
+            let keep = s.last_seen.saturating_add(window) >= now;
+            if !keep {
+                freed += s.conns.len();
             }
+            keep
+        });
+        if self.pairs.len() == before {
+            // None aged out: an eighth goes, the pairs of the devices holding the most first,
+            // the idlest among them first.
+            let k = (self.pairs.len() / 8).max(1);
+            let entries = self.pairs.iter().map(|(key, s)| (key.0, s.last_seen, *key));
+            let chosen = crate::model::evict::victims(entries, k);
+            for key in chosen.keys {
+                if let Some(s) = self.pairs.remove(&key) {
+                    freed += s.conns.len();
+                }
+            }
+            self.top_sources = chosen.top;
         }
         self.dropped += (before - self.pairs.len()) as u64;
+        self.conns = self.conns.saturating_sub(freed);
     }
 }
 
@@ -393,5 +414,33 @@ mod tests {
         }
         let kept = t.pairs.get(&(d, ip("203.0.113.201"))).map(|s| s.conns.len());
         assert_eq!(kept, Some(7), "an hour of 10-minute connections, both ends included");
+    }
+
+    /// One device keeping many pairs near the full history cannot hold `max_pairs * HISTORY`
+    /// connections: the total stays within the per-pair average, fairly taken from the device
+    /// holding the most pairs.
+    #[test]
+    fn connections_across_pairs_are_bounded() {
+        let cfg = BeaconConfig {
+            max_pairs: 300,
+            window: Duration::from_secs(30 * 86400),
+            ..BeaconConfig::default()
+        };
+        let mut t = BeaconTracker::new(cfg);
+        for round in 0..200u64 {
+            for d in 0..200u8 {
+                t.connection(
+                    ip("10.0.0.9"),
+                    IpAddr::from([203, 0, 113, d]),
+                    round * 60 * S + u64::from(d),
+                    1,
+                );
+            }
+        }
+        let held: usize = t.pairs.values().map(|s| s.conns.len()).sum();
+        assert_eq!(held, t.conns);
+        assert!(held <= 300 * CONNS_PER_PAIR + 1, "{held}");
+        assert!(t.dropped > 0);
+        assert_eq!(t.top_sources.first().map(|s| s.0), Some(ip("10.0.0.9")));
     }
 }

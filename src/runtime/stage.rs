@@ -45,8 +45,9 @@ pub(super) struct Analysis<'s> {
     storm: Storm,
     /// Evictions of the bounded tables per minute, for the `sensor` event.
     degraded: Degraded,
-    /// Device-table evictions already counted.
+    /// Device-table and beacon-pair evictions already counted.
     devices_evicted: u64,
+    pairs_evicted: u64,
     thresholds: Thresholds,
     journal: Option<JsonLines>,
     events: Option<JsonLines>,
@@ -129,6 +130,11 @@ impl<'s> Analysis<'s> {
             }
             None => None,
         };
+        // Every table's eviction counter exists from the start (the workers create theirs at
+        // their first flush), so a rate over it is defined before the first eviction.
+        for table in ["devices", "beacon_pairs"] {
+            drop(sensor.metrics.table_evictions.get_or_create(&TableLabels { table }));
+        }
         let mut a = Self {
             sensor,
             inventory,
@@ -136,6 +142,7 @@ impl<'s> Analysis<'s> {
             storm: Storm::new(sensor.config.alerts.clone()),
             degraded: Degraded::default(),
             devices_evicted: 0,
+            pairs_evicted: 0,
             thresholds: Thresholds::new(100_000),
             journal: open(&outputs.alerts)?,
             events: open(&outputs.events)?,
@@ -578,6 +585,8 @@ impl<'s> Analysis<'s> {
         if let Some(e) = e {
             self.degraded.record(e, &mut reports);
         }
+        // The stage's own tables: devices (least recently seen, unidentified first: no
+        // sources to name) and beacon pairs (fair by device).
         let devices = self.inventory.evicted;
         if devices > self.devices_evicted {
             let e = TableEvictions {
@@ -587,6 +596,15 @@ impl<'s> Analysis<'s> {
                 top: Vec::new(),
             };
             self.devices_evicted = devices;
+            self.degraded.record(&e, &mut reports);
+        }
+        let pairs = self.beacons.dropped;
+        if pairs > self.pairs_evicted {
+            let evicted = pairs - self.pairs_evicted;
+            self.pairs_evicted = pairs;
+            let table = "beacon_pairs";
+            self.sensor.metrics.table_evictions.get_or_create(&TableLabels { table }).inc_by(evicted);
+            let e = TableEvictions { ts: self.clock, table, evicted, top: self.beacons.top_sources.clone() };
             self.degraded.record(&e, &mut reports);
         }
         self.degraded.tick(self.clock, &mut reports);
