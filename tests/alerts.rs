@@ -298,5 +298,5 @@ fn a_flooded_table_raises_sensor_degraded_naming_the_table_and_the_flooder() {
     assert_eq!(camera_flows.len(), 1, "{camera_flows:?}");
     assert_ne!(camera_flows[0]["flow"]["reason"], "capacity");
     let m = parse_metrics(&std::fs::read_to_string(&metrics).unwrap());
-    assert!(metric(&m, "camwatch_table_evictions_total{table=\"flows\"}") > 14_000.0);
+    assert!(metric(&m, "camwatch_table_evictions_total{reason=\"full\",table=\"flows\"}") > 14_000.0);
 }

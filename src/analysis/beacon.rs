@@ -113,11 +113,13 @@ pub struct BeaconTracker {
     pub top_sources: Vec<(IpAddr, u64)>,
     /// Connections held across all pairs.
     conns: usize,
+    /// Of `dropped`, pairs dropped because the connections across pairs reached their budget.
+    pub dropped_memory: u64,
 }
 
 impl BeaconTracker {
     pub fn new(cfg: BeaconConfig) -> Self {
-        Self { cfg, pairs: HashMap::new(), dropped: 0, top_sources: Vec::new(), conns: 0 }
+        Self { cfg, pairs: HashMap::new(), dropped: 0, top_sources: Vec::new(), conns: 0, dropped_memory: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -143,8 +145,13 @@ impl BeaconTracker {
         let window = u64::try_from(self.cfg.window.as_micros()).unwrap_or(u64::MAX);
         let max_pairs = self.cfg.max_pairs.max(1);
         let full = !self.pairs.contains_key(&(device, dest)) && self.pairs.len() >= max_pairs;
-        if full || self.conns >= max_pairs.saturating_mul(CONNS_PER_PAIR).max(4 * HISTORY) {
+        let over_budget = self.conns >= max_pairs.saturating_mul(CONNS_PER_PAIR).max(4 * HISTORY);
+        if full || over_budget {
+            let before = self.dropped;
             self.make_room(start, window);
+            if !full {
+                self.dropped_memory += self.dropped - before;
+            }
         }
         let series = self.pairs.entry((device, dest)).or_default();
         let held = series.conns.len();

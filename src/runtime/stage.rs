@@ -48,6 +48,7 @@ pub(super) struct Analysis<'s> {
     /// Device-table and beacon-pair evictions already counted.
     devices_evicted: u64,
     pairs_evicted: u64,
+    pairs_evicted_memory: u64,
     thresholds: Thresholds,
     journal: Option<JsonLines>,
     events: Option<JsonLines>,
@@ -130,11 +131,6 @@ impl<'s> Analysis<'s> {
             }
             None => None,
         };
-        // Every table's eviction counter exists from the start (the workers create theirs at
-        // their first flush), so a rate over it is defined before the first eviction.
-        for table in ["devices", "beacon_pairs"] {
-            drop(sensor.metrics.table_evictions.get_or_create(&TableLabels { table }));
-        }
         let mut a = Self {
             sensor,
             inventory,
@@ -143,6 +139,7 @@ impl<'s> Analysis<'s> {
             degraded: Degraded::default(),
             devices_evicted: 0,
             pairs_evicted: 0,
+            pairs_evicted_memory: 0,
             thresholds: Thresholds::new(100_000),
             journal: open(&outputs.alerts)?,
             events: open(&outputs.events)?,
@@ -471,7 +468,7 @@ impl<'s> Analysis<'s> {
     /// Writes changed devices to the state database.
     fn save_state(&mut self) {
         let evictions =
-            self.sensor.metrics.table_evictions.get_or_create(&TableLabels { table: "devices" }).clone();
+            self.sensor.metrics.table_evictions.get_or_create(&TableLabels::of("devices")).clone();
         evictions.inc_by(self.inventory.evicted.saturating_sub(evictions.get()));
         // Taken whether or not there is a store, so the list never outgrows one tick.
         let removed = self.inventory.take_removed();
@@ -603,7 +600,12 @@ impl<'s> Analysis<'s> {
             let evicted = pairs - self.pairs_evicted;
             self.pairs_evicted = pairs;
             let table = "beacon_pairs";
-            self.sensor.metrics.table_evictions.get_or_create(&TableLabels { table }).inc_by(evicted);
+            let memory = self.beacons.dropped_memory.saturating_sub(self.pairs_evicted_memory);
+            self.pairs_evicted_memory = self.beacons.dropped_memory;
+            let counter =
+                |reason| self.sensor.metrics.table_evictions.get_or_create(&TableLabels { table, reason });
+            counter("memory").inc_by(memory);
+            counter("full").inc_by(evicted.saturating_sub(memory));
             let e = TableEvictions { ts: self.clock, table, evicted, top: self.beacons.top_sources.clone() };
             self.degraded.record(&e, &mut reports);
         }

@@ -369,7 +369,7 @@ impl<'s> Worker<'s> {
         for ((table, (now, top)), before) in
             ["flows", "fragments", "streams", "tftp"].into_iter().zip(evicted).zip(&mut self.reported_evicted)
         {
-            let counter = m.table_evictions.get_or_create(&TableLabels { table });
+            let counter = m.table_evictions.get_or_create(&TableLabels::of(table));
             if now > *before {
                 counter.inc_by(now - *before);
                 let e = TableEvictions { ts: self.now, table, evicted: now - *before, top: top.clone() };

@@ -24,10 +24,6 @@ use crate::output::metrics::OutputMetrics;
 use crate::sink::{SinkMetrics, SinkResultLabels};
 use crate::store::metrics::StoreMetrics;
 
-/// The bounded tables whose evictions are counted: IPv4 datagrams in reassembly, followed TCP
-/// streams, TFTP transfers, and the device inventory. (Flows have `camwatch_flows_evicted_total`.)
-pub const TABLES: [&str; 4] = ["fragments", "streams", "tftp", "devices"];
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
     /// The event type (`flow`, `device`, …).
@@ -88,11 +84,11 @@ impl Metrics {
         let table_evictions = Family::<TableLabels, Counter>::default();
         r.register(
             "table_evictions",
-            "Entries a full table evicted to make room for a new one (it never refuses newcomers), by table",
+            "Entries a full table evicted to make room for a new one (it never refuses newcomers), by table and reason",
             table_evictions.clone(),
         );
-        for table in TABLES {
-            drop(table_evictions.get_or_create(&TableLabels { table }));
+        for (table, reason) in TableLabels::ALL {
+            drop(table_evictions.get_or_create(&TableLabels { table, reason }));
         }
         let analysis_panics = Family::<StageLabels, Counter>::default();
         r.register(
