@@ -16,4 +16,5 @@ mod oracle;
 mod packs;
 mod provenance;
 mod replay;
+mod tunnels;
 mod util;

@@ -4,7 +4,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::model::packet::{linktype, Arp, Fragment, IpPacket, PROTO_UDP};
+use crate::model::packet::{linktype, Arp, Fragment, IpPacket, TunnelKind, PROTO_UDP};
+
+use super::tunnel::{self, Inner};
 
 use etherparse::err::Layer;
 use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice};
@@ -61,8 +63,68 @@ fn mac(b: &[u8]) -> Option<[u8; 6]> {
     b.get(..6).and_then(|s| s.try_into().ok())
 }
 
-/// Decodes one captured frame of the given link type.
+/// Decodes one captured frame of the given link type. A tunnel (see [`TunnelKind`]) is
+/// followed: the packet it carries is returned, marked with the tunnel, as if seen directly.
 pub fn decode(linktype: i32, data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    decode_at(linktype, data, 0)
+}
+
+fn decode_at(linktype: i32, data: &[u8], depth: u8) -> Result<Decoded<'_>, DecodeError> {
+    let d = decode_link(linktype, data, depth)?;
+    Ok(detunnel(d, depth))
+}
+
+/// The packet inside a tunnel packet, or the packet itself when it is none (or what it
+/// carries does not decode: the outer packet is then analysed as it is).
+fn detunnel(d: Decoded<'_>, depth: u8) -> Decoded<'_> {
+    let Decoded::Ip(outer) = &d else { return d };
+    if depth >= tunnel::MAX_DEPTH {
+        return d;
+    }
+    let Some((kind, inner)) = tunnel::inner(outer) else { return d };
+    let inside = match inner {
+        Inner::Ethernet(b) => decode_at(linktype::ETHERNET, b, depth + 1),
+        Inner::Ip(b) => decode_at(linktype::RAW, b, depth + 1),
+        Inner::Ppp(b) => match tunnel::ppp_ip(b) {
+            Some(ip) => decode_at(linktype::RAW, ip, depth + 1),
+            None => return d,
+        },
+    };
+    match inside {
+        Ok(Decoded::Ip(mut ip)) => {
+            if !matches!(inner, Inner::Ethernet(_)) {
+                // An IP payload has no link of its own: the outer VLAN is the site's.
+                ip.vlan = ip.vlan.or(outer.vlan);
+            }
+            // The innermost tunnel is the one about the flow (a camera's PPTP session inside
+            // the site's ERSPAN mirror is noted as PPTP).
+            ip.tunnel = ip.tunnel.or(Some(kind));
+            Decoded::Ip(ip)
+        }
+        Ok(arp @ Decoded::Arp(_)) => arp,
+        Ok(sadp @ Decoded::SadpL2 { .. }) => sadp,
+        _ => d,
+    }
+}
+
+/// An IP packet carried below an Ethernet header by something etherparse does not slice (MPLS,
+/// LLC/SNAP), with the frame's addresses and VLAN.
+fn with_link<'a>(
+    d: Result<Decoded<'a>, DecodeError>,
+    p: &LaxSlicedPacket<'_>,
+    tunnel: Option<TunnelKind>,
+) -> Result<Decoded<'a>, DecodeError> {
+    let mut d = d?;
+    if let (Decoded::Ip(ip), Some(LinkSlice::Ethernet2(e))) = (&mut d, &p.link) {
+        ip.src_mac = ip.src_mac.or(Some(e.source()));
+        ip.dst_mac = ip.dst_mac.or(Some(e.destination()));
+        ip.vlan = ip.vlan.or(p.vlan_ids().first().map(|v| v.value()));
+        ip.tunnel = ip.tunnel.or(tunnel);
+    }
+    Ok(d)
+}
+
+fn decode_link(linktype: i32, data: &[u8], depth: u8) -> Result<Decoded<'_>, DecodeError> {
     use linktype::*;
     let link_err = |reason| DecodeError::new(ErrorLayer::Link, reason);
     match linktype {
@@ -73,6 +135,35 @@ pub fn decode(linktype: i32, data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
                 if let (Some(e), Some(LinkSlice::Ethernet2(eth))) = (p.ether_payload(), &p.link) {
                     if e.ether_type.0 == 0x8033 {
                         return Ok(Decoded::SadpL2 { src_mac: eth.source(), payload: e.payload });
+                    }
+                }
+                if let Some(e) = p.ether_payload() {
+                    match e.ether_type.0 {
+                        0x8847 | 0x8848 if depth < tunnel::MAX_DEPTH => match tunnel::mpls(e.payload) {
+                            Some(Inner::Ip(ip)) => {
+                                return with_link(decode_at(RAW, ip, depth + 1), &p, Some(TunnelKind::Mpls))
+                            }
+                            Some(Inner::Ethernet(f)) => {
+                                let d = decode_at(ETHERNET, f, depth + 1)?;
+                                if let Decoded::Ip(mut ip) = d {
+                                    ip.tunnel = ip.tunnel.or(Some(TunnelKind::Mpls));
+                                    return Ok(Decoded::Ip(ip));
+                                }
+                                return Ok(d);
+                            }
+                            _ => {}
+                        },
+                        // An 802.3 length, not an ethertype: LLC, and with SNAP an ethertype.
+                        len if len <= 1500 => {
+                            if let Some((ether_type, rest)) = tunnel::llc_snap(e.payload) {
+                                let src = match &p.link {
+                                    Some(LinkSlice::Ethernet2(eth)) => Some(eth.source()),
+                                    _ => None,
+                                };
+                                return with_link(from_ether_type(ether_type, rest, src), &p, None);
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 if let Some(inner) =
@@ -108,6 +199,13 @@ pub fn decode(linktype: i32, data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
             from_ether_type(proto, &data[20..], src)
         }
         RAW | RAW_BSD | RAW_OPENBSD | IPV4 | IPV6 => from_ip(data),
+        NFLOG => match tunnel::nflog(data) {
+            Some(ip) => from_ip(ip),
+            None => match data.len() {
+                0..4 => Err(link_err("frame shorter than an NFLOG header")),
+                _ => Ok(Decoded::Other),
+            },
+        },
         NULL | LOOP => {
             let hdr = data.get(..4).ok_or(link_err("frame shorter than a loopback header"))?;
             // NULL stores the address family in the capturing host's byte order, LOOP in network
@@ -183,6 +281,7 @@ pub fn reassembled<'a>(frag: &IpPacket<'_>, payload: &'a [u8], wire_bytes: u64) 
         payload,
         fragment: false,
         frag: None,
+        tunnel: frag.tunnel,
     };
     match IpNumber(frag.proto) {
         IpNumber::TCP => {
@@ -259,7 +358,7 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>, link_src: Option<[u8; 6]>) -> Result
             let h = v4.header();
             if v4.payload().fragmented {
                 frag = Some(Fragment {
-                    id: h.identification(),
+                    id: u32::from(h.identification()),
                     offset: h.fragments_offset(),
                     more: h.more_fragments(),
                     data: v4.payload().payload,
@@ -274,6 +373,18 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>, link_src: Option<[u8; 6]>) -> Result
         }
         LaxNetSlice::Ipv6(v6) => {
             let h = v6.header();
+            if v6.payload().fragmented {
+                let header = v6.extensions().clone().into_iter().find_map(|e| match e {
+                    etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
+                    _ => None,
+                });
+                frag = header.map(|f| Fragment {
+                    id: f.identification(),
+                    offset: f.fragment_offset(),
+                    more: f.more_fragments(),
+                    data: v6.payload().payload,
+                });
+            }
             (
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
@@ -307,6 +418,7 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>, link_src: Option<[u8; 6]>) -> Result
         payload: &[],
         fragment: payload.fragmented,
         frag,
+        tunnel: None,
     };
     match &p.transport {
         Some(TransportSlice::Tcp(t)) => {
@@ -337,6 +449,11 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>, link_src: Option<[u8; 6]>) -> Result
                 if l == ErrorLayer::Transport && !pkt.fragment {
                     return Err(DecodeError::new(l, "truncated or malformed transport header"));
                 }
+            }
+            // A protocol etherparse does not slice (GRE, IP in IP, ESP, …): its bytes are the
+            // payload, for tunnels and payload signatures.
+            if !pkt.fragment {
+                pkt.payload = payload.payload;
             }
         }
     }

@@ -3,5 +3,6 @@
 
 mod frame;
 pub mod metrics;
+mod tunnel;
 
 pub use frame::{decode, reassembled, teredo_inner, DecodeError, Decoded, ErrorLayer};

@@ -957,6 +957,7 @@ rules:
             payload: &[],
             fragment: false,
             frag: None,
+            tunnel: None,
         };
         FlowRecord::open(1, &pkt, 0)
     }

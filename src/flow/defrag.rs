@@ -24,7 +24,7 @@ const MAX_DATAGRAMS: usize = 256;
 /// A datagram whose fragments have not all arrived by then is dropped (packet time).
 const TIMEOUT: Micros = 30_000_000;
 
-type Key = (IpAddr, IpAddr, u16, u8);
+type Key = (IpAddr, IpAddr, u32, u8);
 
 /// A datagram put back together.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,5 +235,45 @@ mod tests {
         }
         let whole = whole.unwrap_or_else(|| panic!("the datagram after the flood was not reassembled"));
         assert_eq!(&whole.payload[8..], &payload[..]);
+    }
+
+    /// IPv6 fragments (a Fragment extension header with a 32-bit identification) are put back
+    /// together as IPv4 ones are.
+    #[test]
+    fn ipv6_fragments_make_the_datagram() {
+        use crate::decode::{decode, reassembled, Decoded};
+        use crate::model::packet::linktype;
+        let (src, dst) = ([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1u8], [0xfeu8; 16]);
+        let data: Vec<u8> = (0..1200u32).map(|i| (i % 249) as u8).collect();
+        let mut udp = vec![0x9c, 0x40, 0, 53];
+        udp.extend_from_slice(&u16::try_from(8 + data.len()).unwrap().to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&data);
+        let frame = |offset: usize, chunk: &[u8], more: bool| {
+            let mut f = vec![0x60, 0, 0, 0];
+            f.extend_from_slice(&u16::try_from(8 + chunk.len()).unwrap().to_be_bytes());
+            f.extend_from_slice(&[44, 64]);
+            f.extend_from_slice(&src);
+            f.extend_from_slice(&dst);
+            let off = u16::try_from(offset / 8).unwrap() << 3 | u16::from(more);
+            f.extend_from_slice(&[17, 0]);
+            f.extend_from_slice(&off.to_be_bytes());
+            f.extend_from_slice(&0x8765_4321u32.to_be_bytes());
+            f.extend_from_slice(chunk);
+            f
+        };
+        let frames = [frame(0, &udp[..608], true), frame(608, &udp[608..], false)];
+        let mut d = Defrag::default();
+        let mut whole = None;
+        for f in frames.iter().rev() {
+            let Ok(Decoded::Ip(ip)) = decode(linktype::RAW, f) else { panic!("not decoded") };
+            assert_eq!(ip.frag.map(|fr| fr.id), Some(0x8765_4321));
+            if let Some(dg) = d.add(&ip, 1) {
+                let pkt = reassembled(&ip, &dg.payload, dg.wire_bytes)
+                    .map(|p| (p.src_port, p.dst_port, p.payload.to_vec()));
+                whole = pkt;
+            }
+        }
+        assert_eq!(whole, Some((40000, 53, data)));
     }
 }

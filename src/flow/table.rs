@@ -383,6 +383,7 @@ mod tests {
             payload: &[],
             fragment: false,
             frag: None,
+            tunnel: None,
         }
     }
 

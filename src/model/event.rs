@@ -75,6 +75,8 @@ pub struct FlowRecord {
     /// The first non-empty transport payload each way: `[to server, to client]`.
     pub first_payload: [PayloadHead; 2],
     pub reason: FlowEndReason,
+    /// The tunnel the flow's first packet came out of, if any.
+    pub tunnel: Option<crate::model::packet::TunnelKind>,
 }
 
 /// The length and first bytes (as lowercase hex) of a flow's first non-empty payload in one
@@ -133,6 +135,7 @@ impl FlowRecord {
             src_mac: None,
             dest_mac: None,
             vlan: pkt.vlan,
+            tunnel: pkt.tunnel,
             start: ts,
             end: ts,
             pkts_toserver: 0,

@@ -26,11 +26,12 @@ pub mod linktype {
     pub const LINUX_SLL: i32 = 113;
     pub const IPV4: i32 = 228;
     pub const IPV6: i32 = 229;
+    pub const NFLOG: i32 = 239;
     pub const LINUX_SLL2: i32 = 276;
 
     /// Every link type camwatch decodes.
-    pub const ALL: [i32; 10] =
-        [NULL, ETHERNET, RAW_BSD, RAW_OPENBSD, RAW, LOOP, LINUX_SLL, IPV4, IPV6, LINUX_SLL2];
+    pub const ALL: [i32; 11] =
+        [NULL, ETHERNET, RAW_BSD, RAW_OPENBSD, RAW, LOOP, LINUX_SLL, NFLOG, IPV4, IPV6, LINUX_SLL2];
 
     pub fn supported(lt: i32) -> bool {
         ALL.contains(&lt)
@@ -73,14 +74,67 @@ pub struct IpPacket<'a> {
     pub payload: &'a [u8],
     /// A fragment: transport ports are unknown for non-first fragments.
     pub fragment: bool,
-    /// For an IPv4 fragment: what reassembly needs.
+    /// For an IPv4 or IPv6 fragment: what reassembly needs.
     pub frag: Option<Fragment<'a>>,
+    /// The packet was decapsulated from this tunnel (the innermost, when nested).
+    pub tunnel: Option<TunnelKind>,
+}
+
+/// An encapsulation camwatch looks inside: mirror-port transports (ERSPAN, VXLAN, Geneve, GRE,
+/// MPLS) and the tunnels devices or carriers use (IP in IP, PPTP, GTP-U, AYIYA). The inner
+/// packet is analysed as if seen directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TunnelKind {
+    Gre,
+    ErspanI,
+    ErspanII,
+    ErspanIII,
+    Vxlan,
+    Geneve,
+    GtpU,
+    Ayiya,
+    Pptp,
+    IpInIp,
+    Mpls,
+}
+
+impl TunnelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TunnelKind::Gre => "gre",
+            TunnelKind::ErspanI => "erspan_i",
+            TunnelKind::ErspanII => "erspan_ii",
+            TunnelKind::ErspanIII => "erspan_iii",
+            TunnelKind::Vxlan => "vxlan",
+            TunnelKind::Geneve => "geneve",
+            TunnelKind::GtpU => "gtp_u",
+            TunnelKind::Ayiya => "ayiya",
+            TunnelKind::Pptp => "pptp",
+            TunnelKind::IpInIp => "ip_in_ip",
+            TunnelKind::Mpls => "mpls",
+        }
+    }
+
+    /// The outer protocol, as Suricata names it in an EVE record's `tunnel.proto`.
+    pub fn outer_proto(self) -> &'static str {
+        match self {
+            TunnelKind::Gre
+            | TunnelKind::ErspanI
+            | TunnelKind::ErspanII
+            | TunnelKind::ErspanIII
+            | TunnelKind::Pptp => "GRE",
+            TunnelKind::Vxlan | TunnelKind::Geneve | TunnelKind::GtpU | TunnelKind::Ayiya => "UDP",
+            TunnelKind::IpInIp => "IP",
+            TunnelKind::Mpls => "MPLS",
+        }
+    }
 }
 
 /// One IPv4 fragment: its datagram's identification, where its bytes go, and the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fragment<'a> {
-    pub id: u16,
+    /// The datagram's identification (16 bits in IPv4, 32 in IPv6).
+    pub id: u32,
     pub offset: etherparse::IpFragOffset,
     pub more: bool,
     /// The fragment's share of the IP payload (transport header included in the first).

@@ -98,6 +98,11 @@ pub fn eve_flow(f: &FlowRecord, sensor: &str) -> Value {
         if let Some(vlan) = f.vlan {
             obj.insert("vlan".into(), json!([vlan]));
         }
+        // Decapsulated: Suricata's `tunnel` object (the outer protocol), and which tunnel.
+        if let Some(t) = f.tunnel {
+            obj.insert("tunnel".into(), json!({ "proto": t.outer_proto() }));
+            obj.insert("encapsulation".into(), json!(t.as_str()));
+        }
         if f.proto == crate::model::packet::PROTO_TCP {
             obj.insert(
                 "tcp".into(),

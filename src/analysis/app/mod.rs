@@ -544,6 +544,7 @@ mod tests {
             payload,
             fragment: false,
             frag: None,
+            tunnel: None,
         }
     }
 
