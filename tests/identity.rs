@@ -244,6 +244,11 @@ fn a_tftp_firmware_download_is_hashed_in_block_order() {
     assert_eq!(t[0]["src_ip"], "192.168.1.64", "oriented from the client that asked");
     let alert = r.alerts.iter().find(|a| a["rule"]["id"] == "firmware-image-unapproved-download");
     assert_eq!(alert.map(|a| a["device"]["ip"].clone()), Some(Value::from("192.168.1.64")), "{:?}", r.alerts);
+    // The alert carries what matched, not only the condition text: the image's hash and size.
+    let values = alert.map(|a| a["evidence"]["values"].clone()).unwrap_or_default();
+    assert_eq!(values["firmware.sha256"], want.as_str(), "{values}");
+    assert_eq!(values["firmware.size"], image.len());
+    assert_eq!(values["firmware.url"], "digicap.dav");
 }
 
 #[test]

@@ -50,6 +50,11 @@ fn shipped_packs_fire_on_the_anomalies_and_only_there() {
     assert_eq!(inject["device"]["vendor"], "Hikvision");
     assert_eq!(inject["rule"]["severity"], "critical");
     assert!(inject["rule"]["references"].as_array().unwrap().iter().any(|r| r == "CVE-2021-36260"));
+    assert!(
+        inject["evidence"]["values"]["http.url"].as_str().is_some_and(|u| u.contains("/SDK/webLanguage")),
+        "{}",
+        inject["evidence"]
+    );
     let bypass = one("exploit-cve-2017-7921");
     assert_eq!(bypass["src_ip"], "198.51.100.66");
     assert_eq!(bypass["device"]["vendor"], "Hikvision");
@@ -60,6 +65,12 @@ fn shipped_packs_fire_on_the_anomalies_and_only_there() {
     assert_eq!(changed["device"]["firmware"], up.new_version.as_str());
     let unapproved = one("firmware-image-unapproved");
     assert_eq!(device(unapproved), up.device.to_string());
+    assert_eq!(
+        unapproved["evidence"]["values"]["firmware.sha256"],
+        up.sha256.as_str(),
+        "the image's hash travels"
+    );
+    assert_eq!(changed["evidence"]["values"]["firmware.version"], up.new_version.as_str());
     // The site names no management host or firmware server, so both transfers are unexpected.
     let pushed = one("firmware-upload-unexpected-host");
     assert_eq!(

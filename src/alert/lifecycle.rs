@@ -96,6 +96,10 @@ pub struct Evidence {
     pub event_type: String,
     /// The rule's conditions that held, as written.
     pub matched: Vec<String>,
+    /// The values the event had for the fields the rule looks at (hashes, versions, names, byte
+    /// counts), by field name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub values: std::collections::BTreeMap<String, serde_json::Value>,
     /// Path of the evidence capture of the flow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pcap: Option<String>,
@@ -260,6 +264,7 @@ impl Alert {
             evidence: Evidence {
                 event_type: rule.event.as_str().to_string(),
                 matched: rule.conditions.clone(),
+                values: std::collections::BTreeMap::new(),
                 pcap: None,
                 sha256: None,
                 packets: None,

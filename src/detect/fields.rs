@@ -325,6 +325,16 @@ pub fn field(name: &str, event: EventType) -> Option<(Field, Kind)> {
         .map(|(_, f, k, _)| (*f, *k))
 }
 
+/// A field's name as rules write it.
+pub fn field_name(field: Field) -> &'static str {
+    FIELDS.iter().find(|(_, f, _, _)| *f == field).map_or("?", |(n, _, _, _)| n)
+}
+
+/// The fields only events of `event` have (`firmware.*` on firmware events, …).
+pub fn own_fields(event: EventType) -> impl Iterator<Item = Field> {
+    FIELDS.iter().filter(move |(_, _, _, evs)| evs == &[event]).map(|(_, f, _, _)| *f)
+}
+
 /// Field names available on an event type (for error messages).
 pub fn names(event: EventType) -> Vec<&'static str> {
     FIELDS

@@ -173,6 +173,49 @@ pub const DEFAULT_RESOLVE_AFTER: Duration = Duration::from_secs(600);
 const DEFAULT_ALERT_KEY: &[SuppressField] = &[SuppressField::Device, SuppressField::DestIp];
 
 impl Rule {
+    /// The values an alert of this rule carries: each field its conditions (and threshold) name,
+    /// and for firmware, beacon and sensor events every field of theirs (the image's SHA-256,
+    /// the version, the score), as the event had them. Several values make a list.
+    pub fn matched_values(
+        &self,
+        s: &Subject<'_>,
+        devices: &dyn Devices,
+        device: IpAddr,
+    ) -> std::collections::BTreeMap<String, serde_json::Value> {
+        use super::fields::{field_name, own_fields};
+        let mut fields: Vec<Field> = Vec::new();
+        let named = self.all.iter().chain(self.any.iter().flatten()).chain(&self.not).map(|c| c.field);
+        let extra = match self.event {
+            EventType::Firmware | EventType::Beacon | EventType::Sensor => Some(own_fields(self.event)),
+            _ => None,
+        };
+        for f in named.chain(self.threshold.as_ref().and_then(|t| t.sum)).chain(extra.into_iter().flatten()) {
+            if !fields.contains(&f) {
+                fields.push(f);
+            }
+        }
+        let mut out = std::collections::BTreeMap::new();
+        for f in fields {
+            let mut values = Vec::new();
+            any_value(f, s, devices, device, &mut |v| {
+                values.push(match v {
+                    FieldValue::Ip(ip) => serde_json::Value::from(ip.to_string()),
+                    FieldValue::Num(n) => serde_json::Value::from(n),
+                    FieldValue::Str(t) => serde_json::Value::from(t),
+                });
+                // At most 16 values of one field (a DNS answer list can be long).
+                values.len() >= 16
+            });
+            let value = match values.len() {
+                0 => continue,
+                1 => values.remove(0),
+                _ => serde_json::Value::Array(values),
+            };
+            out.insert(field_name(f).to_string(), value);
+        }
+        out
+    }
+
     /// The fields that make two matches the same alert.
     pub fn alert_key(&self) -> &[SuppressField] {
         self.suppress.as_ref().map_or(DEFAULT_ALERT_KEY, |s| &s.key)

@@ -782,6 +782,7 @@ impl<'s> Analysis<'s> {
             };
             let device = self.inventory.get(m.device);
             let mut alert = Alert::new(rule, m.device, device, s, fingerprint, &self.sensor.config.sensor);
+            alert.evidence.values = rule.matched_values(s, &self.inventory, m.device);
             if let Some(example) = storm_example {
                 let cfg = &self.sensor.config.alerts;
                 alert = alert.into_storm(example, cfg.per_device, cfg.window);

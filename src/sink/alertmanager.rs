@@ -126,6 +126,11 @@ pub(crate) fn postable(record: &Record, sensor: &str, external_url: &str) -> Pos
     put(&mut annotations, "dest_name", record.dest_name.as_deref());
     put(&mut annotations, "evidence_pcap", record.evidence.pcap.as_deref());
     put(&mut annotations, "evidence_sha256", record.evidence.sha256.as_deref());
+    if !record.evidence.values.is_empty() {
+        // Annotations are strings: the values as one compact JSON object.
+        let values = serde_json::to_string(&record.evidence.values).ok();
+        put(&mut annotations, "matched_values", values.as_deref());
+    }
     put(&mut annotations, "references", Some(&record.rule.references.join(", ")));
     put(&mut annotations, "vendor", record.device.vendor.as_deref());
     put(&mut annotations, "model", record.device.model.as_deref());

@@ -3,7 +3,7 @@
 //! where it stopped after a restart.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -110,6 +110,9 @@ pub struct RecordDevice {
 pub struct RecordEvidence {
     pub pcap: Option<String>,
     pub sha256: Option<String>,
+    /// The matched values, by field name.
+    #[serde(default)]
+    pub values: BTreeMap<String, serde_json::Value>,
 }
 
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
