@@ -212,7 +212,9 @@ fn a_tftp_firmware_download_is_hashed_in_block_order() {
             .unwrap();
         f
     };
-    let image: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    // A U-Boot image (its magic first): a firmware image by content, whatever its name.
+    let mut image: Vec<u8> = vec![0x27, 0x05, 0x19, 0x56];
+    image.extend((4..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
     let mut frames = vec![udp(cam, srv, 2000, 69, b"\x00\x01digicap.dav\x00octet\x00")];
     for (i, block) in image.chunks(512).enumerate() {
         let n = (i + 1) as u16;
@@ -241,6 +243,7 @@ fn a_tftp_firmware_download_is_hashed_in_block_order() {
     assert_eq!(f["direction"], "download");
     assert_eq!(f["method"], "RRQ");
     assert_eq!(f["url"], "digicap.dav");
+    assert_eq!((f["format"].as_str(), f["image"].as_bool()), (Some("uimage"), Some(true)));
     assert_eq!(t[0]["src_ip"], "192.168.1.64", "oriented from the client that asked");
     let alert = r.alerts.iter().find(|a| a["rule"]["id"] == "firmware-image-unapproved-download");
     assert_eq!(alert.map(|a| a["device"]["ip"].clone()), Some(Value::from("192.168.1.64")), "{:?}", r.alerts);

@@ -304,6 +304,9 @@ fields! {
     "firmware.completed" => FirmwareCompleted, Str, [Firmware];
     "firmware.size" => FirmwareSize, Num, [Firmware];
     "firmware.url" => FirmwareUrl, Str, [Firmware];
+    "firmware.format" => FirmwareFormat, Str, [Firmware];
+    "firmware.image" => FirmwareImage, Str, [Firmware];
+    "firmware.method" => FirmwareMethod, Str, [Firmware];
     "beacon.score" => BeaconScorePct, Num, [Beacon];
     "beacon.ts_score" => BeaconTsScore, Num, [Beacon];
     "beacon.ds_score" => BeaconDsScore, Num, [Beacon];
@@ -507,6 +510,9 @@ fn app_value(field: Field, s: &Subject<'_>, f: &mut dyn FnMut(FieldValue<'_>) ->
         }
         (Field::FirmwareSize, App::FirmwareTransfer(t)) => f(Num(t.size)),
         (Field::FirmwareUrl, App::FirmwareTransfer(t)) => f(Str(&t.url)),
+        (Field::FirmwareFormat, App::FirmwareTransfer(t)) => t.format.is_some_and(|v| f(Str(v))),
+        (Field::FirmwareImage, App::FirmwareTransfer(t)) => f(Str(if t.image { "true" } else { "false" })),
+        (Field::FirmwareMethod, App::FirmwareTransfer(t)) => f(Str(&t.method)),
         _ => false,
     }
 }

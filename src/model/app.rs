@@ -58,6 +58,12 @@ pub struct FirmwareTransfer {
     pub completed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digicap: Option<firmware::DigicapHeader>,
+    /// The file's format from its first bytes (`digicap`, `uimage`, `squashfs`, … see
+    /// `camwatch_proto::firmware::image_format`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<&'static str>,
+    /// Whether it is a firmware image by its format and size, not its name.
+    pub image: bool,
     /// Version and build from the file name, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filename_version: Option<(String, Option<String>)>,

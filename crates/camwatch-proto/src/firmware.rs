@@ -803,3 +803,94 @@ mod tests {
         });
     }
 }
+
+/// What kind of file an image is (sources: binwalk's signatures, ReFirmLabs/binwalk, for the
+/// Dahua ZIP variant, U-Boot, squashfs, UBI and TRX; vmallet/pakler for Reolink's PAK magic
+/// 0x32725913), from its first bytes (at least the first 512 for a tar):
+/// `digicap` (Hikvision, any header key camwatch knows, AES-wrapped included), `dahua_zip` (the
+/// ZIP archives of Dahua updates, whose local headers say "DH" where ZIP says "PK"),
+/// `reolink_pak` (Reolink's PAK container), `uimage` (U-Boot legacy image), `fit` (U-Boot FIT,
+/// a flattened device tree), `squashfs`, `ubi`, `trx` (Broadcom), `elf`, `script` (a shell
+/// script, as update.sh), and the generic containers `zip`, `gzip`, `xz`, `tar`. `None` for
+/// anything else (a GPS almanac, a picture, a video).
+pub fn image_format(head: &[u8]) -> Option<&'static str> {
+    let starts = |m: &[u8]| head.starts_with(m);
+    if matches!(parse_digicap_header(head), Ok(_) | Err("aes_header")) {
+        return Some("digicap");
+    }
+    let format = if starts(b"DH\x03\x04") {
+        "dahua_zip"
+    } else if starts(&[0x13, 0x59, 0x72, 0x32]) {
+        "reolink_pak"
+    } else if starts(&[0x27, 0x05, 0x19, 0x56]) {
+        "uimage"
+    } else if starts(&[0xd0, 0x0d, 0xfe, 0xed]) {
+        "fit"
+    } else if starts(b"hsqs") || starts(b"sqsh") {
+        "squashfs"
+    } else if starts(b"UBI#") {
+        "ubi"
+    } else if starts(b"HDR0") {
+        "trx"
+    } else if starts(b"\x7fELF") {
+        "elf"
+    } else if starts(b"#!/bin/sh") || starts(b"#!/bin/bash") || starts(b"#!/bin/ash") || starts(b"#! /bin/sh")
+    {
+        "script"
+    } else if starts(b"PK\x03\x04") {
+        "zip"
+    } else if starts(&[0x1f, 0x8b]) {
+        "gzip"
+    } else if starts(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        "xz"
+    } else if head.get(257..262) == Some(b"ustar") {
+        "tar"
+    } else {
+        return None;
+    };
+    Some(format)
+}
+
+/// Whether a transfer is a firmware image: a vendor or boot-loader image format at any size; a
+/// generic container (an archive, an executable) of at least `GENERIC_IMAGE_BYTES`; or, as
+/// vendors encrypt or obfuscate theirs (D-Link's have no magic), anything of at least
+/// `OPAQUE_IMAGE_BYTES`. A small `.bin` that is none of these (a GPS almanac) is not one,
+/// whatever its name.
+pub fn is_image(format: Option<&str>, size: u64) -> bool {
+    match format {
+        Some("zip" | "gzip" | "xz" | "tar" | "elf") => size >= GENERIC_IMAGE_BYTES,
+        Some(_) => true,
+        None => size >= OPAQUE_IMAGE_BYTES,
+    }
+}
+
+/// The smallest file of no known format taken for a firmware image.
+pub const OPAQUE_IMAGE_BYTES: u64 = 1 << 20;
+
+/// The smallest archive or executable taken for a firmware image (camera firmware is megabytes;
+/// the update archives of small IoT devices are rarely below a few hundred kilobytes).
+pub const GENERIC_IMAGE_BYTES: u64 = 256 * 1024;
+
+#[cfg(test)]
+mod image_tests {
+    use super::*;
+
+    #[test]
+    fn images_are_known_by_their_first_bytes_not_their_name() {
+        assert_eq!(image_format(&[0x27, 0x05, 0x19, 0x56, 0, 0]), Some("uimage"));
+        assert_eq!(image_format(b"hsqs\0\0\0\0"), Some("squashfs"));
+        assert_eq!(image_format(b"DH\x03\x04\x14\0"), Some("dahua_zip"));
+        assert_eq!(image_format(b"#!/bin/sh\nwget http://x/y\n"), Some("script"));
+        let mut tar = vec![0u8; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(image_format(&tar), Some("tar"));
+        // A GPS almanac (u-blox AssistNow data starts with the UBX sync bytes) is no image.
+        assert_eq!(image_format(&[0xb5, 0x62, 0x0b, 0x31, 0x28, 0]), None);
+        assert!(!is_image(None, 60_000), "an almanac-sized file of no known format");
+        assert!(is_image(None, 15 << 20), "an encrypted 15 MB image");
+        assert_eq!(image_format(&[0x13, 0x59, 0x72, 0x32, 0, 0, 0, 0]), Some("reolink_pak"));
+        assert!(is_image(Some("uimage"), 4096));
+        assert!(!is_image(Some("gzip"), 10_000));
+        assert!(is_image(Some("gzip"), 2 << 20));
+    }
+}

@@ -102,6 +102,8 @@ pub(super) fn finish_transfer(transfer: &mut Option<Box<FirmwareTransfer>>, body
     t.sha256 = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     t.completed = completed && t.expected_size.is_none_or(|e| e == body.hashed);
     t.digicap = firmware::parse_digicap_header(&body.head).ok();
+    t.format = firmware::image_format(&body.head);
+    t.image = firmware::is_image(t.format, t.size);
 }
 
 pub(super) fn body_finished(
@@ -275,6 +277,8 @@ pub(super) fn transfer(
         sha256: String::new(),
         completed: false,
         digicap: None,
+        format: None,
+        image: false,
         filename_version: firmware::version_from_filename(file),
     }
 }

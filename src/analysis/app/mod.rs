@@ -215,14 +215,11 @@ impl AppLayer {
     pub fn end(&mut self, rec: &FlowRecord, out: &mut Output) {
         if rec.proto == PROTO_UDP {
             for key in [(rec.src_ip, rec.src_port), (rec.dest_ip, rec.dest_port)] {
+                // Reported whether or not data came: a device asking for an update file is
+                // evidence of its own, answered or not (an Ednet camera asks for update.sh at
+                // every boot).
                 if let Some(t) = self.tftp.remove(&key) {
-                    if t.data_seen {
-                        out.events.push(tcp_ctx(
-                            rec,
-                            rec.end,
-                            App::FirmwareTransfer(Box::new(t.finish(false))),
-                        ));
-                    }
+                    out.events.push(tcp_ctx(rec, rec.end, App::FirmwareTransfer(Box::new(t.finish(false)))));
                 }
             }
         }

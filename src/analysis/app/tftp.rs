@@ -45,6 +45,8 @@ impl Tftp {
             sha256: self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(),
             completed,
             digicap: firmware::parse_digicap_header(&self.head).ok(),
+            format: firmware::image_format(&self.head),
+            image: firmware::is_image(firmware::image_format(&self.head), self.size),
             filename_version: firmware::version_from_filename(&self.filename),
         }
     }
@@ -54,7 +56,10 @@ pub(super) fn is_firmware_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     let file = lower.rsplit(['/', '\\']).next().unwrap_or(&lower);
     file.contains("digicap")
-        || [".dav", ".bin", ".img", ".pak", ".bin.gz"].iter().any(|ext| file.ends_with(ext))
+        || ["update", "upgrade", "firmware"].iter().any(|w| file.contains(w))
+        || [".dav", ".bin", ".img", ".pak", ".bin.gz", ".sh", ".tar", ".tgz", ".tar.gz", ".zip"]
+            .iter()
+            .any(|ext| file.ends_with(ext))
         || firmware::version_from_filename(file).is_some()
 }
 
@@ -171,15 +176,13 @@ impl AppLayer {
             // ERROR ends it.
             (Some(0), Some(5)) => {
                 if let Some(t) = self.tftp.remove(&key) {
-                    if t.data_seen {
-                        out.events.push(tftp_ctx(
-                            rec,
-                            pkt,
-                            key,
-                            ts,
-                            App::FirmwareTransfer(Box::new(t.finish(false))),
-                        ));
-                    }
+                    out.events.push(tftp_ctx(
+                        rec,
+                        pkt,
+                        key,
+                        ts,
+                        App::FirmwareTransfer(Box::new(t.finish(false))),
+                    ));
                 }
             }
             _ => {}
