@@ -96,6 +96,18 @@ pub struct BeaconScore {
 }
 
 impl BeaconScore {
+    /// How much evidence the score stands on: `low` (under 12 connections or 2 clock hours:
+    /// the first hour of a 5-minute beacon), `medium` (under 20 connections or 6 hours), `high`.
+    pub fn confidence(&self) -> &'static str {
+        if self.connections >= 20 && self.hours >= 6 {
+            "high"
+        } else if self.connections >= 12 && self.hours >= 2 {
+            "medium"
+        } else {
+            "low"
+        }
+    }
+
     /// A fraction as a whole percentage, for rule fields (which are integers).
     pub fn percent(v: f64) -> u64 {
         (v.clamp(0.0, 1.0) * 100.0).round() as u64

@@ -314,6 +314,7 @@ fields! {
     "beacon.interval" => BeaconInterval, Num, [Beacon];
     "beacon.duration" => BeaconDuration, Num, [Beacon];
     "beacon.hours" => BeaconHours, Num, [Beacon];
+    "beacon.confidence" => BeaconConfidence, Str, [Beacon];
     "sensor.table" => SensorTable, Str, [Sensor];
     "sensor.evicted" => SensorEvicted, Num, [Sensor];
     "sensor.minutes" => SensorMinutes, Num, [Sensor];
@@ -418,6 +419,7 @@ fn app_value(field: Field, s: &Subject<'_>, f: &mut dyn FnMut(FieldValue<'_>) ->
             Field::BeaconInterval => f(Num(secs(b.interval))),
             Field::BeaconDuration => f(Num(secs(b.duration))),
             Field::BeaconHours => f(Num(b.hours as u64)),
+            Field::BeaconConfidence => f(Str(b.confidence())),
             _ => false,
         };
     }

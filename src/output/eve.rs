@@ -298,6 +298,7 @@ pub fn eve_beacon(b: &crate::analysis::beacon::BeaconScore, f: &FlowRecord, sens
             "interval": round(b.interval),
             "duration": round(b.duration),
             "hours": b.hours,
+            "confidence": b.confidence(),
             "ts_skew": round(b.ts_skew),
             "ts_madm": round(b.ts_madm),
             "ds_skew": round(b.ds_skew),
