@@ -213,8 +213,12 @@ impl Source {
 }
 
 fn owned(p: &pcap::Packet<'_>, lt: i32) -> RawPacket {
-    let ts = u64::try_from(p.header.ts.tv_sec).unwrap_or(0) * 1_000_000
-        + u64::try_from(p.header.ts.tv_usec).unwrap_or(0);
+    // A damaged file's header can carry any time: saturate rather than overflow (a fuzzer's
+    // pcapng with a huge resolution found it).
+    let ts = u64::try_from(p.header.ts.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::try_from(p.header.ts.tv_usec).unwrap_or(0));
     RawPacket { ts, linktype: lt, wire_len: p.header.len, data: p.data.to_vec() }
 }
 
@@ -258,7 +262,8 @@ impl PcapNgFile {
                     };
                     // pcap-file reports the raw timestamp as nanoseconds whatever the resolution.
                     let ticks = epb.timestamp.as_nanos();
-                    let ts = (ticks * 1_000_000 / u128::from(per_sec)) as u64;
+                    let ts = u64::try_from(ticks.saturating_mul(1_000_000) / u128::from(per_sec))
+                        .unwrap_or(u64::MAX);
                     return Ok(Next::Packet(RawPacket {
                         ts,
                         linktype: lt,
