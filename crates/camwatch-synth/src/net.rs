@@ -42,6 +42,10 @@ const TFTP_OUI: [u8; 3] = [0xb8, 0x27, 0xeb]; // Raspberry Pi Foundation
 /// CVE-2021-36260.
 pub(crate) const VULNERABLE_HIK_FIRMWARE: &str = "V5.4.1build 160525";
 
+/// The model of that camera: a DS-2CD2xx2FWD, a family the CVE-2017-7921 advisory
+/// (ICSA-17-124-01) lists as affected from V5.3.1 build 150410 to V5.4.4 build 161125.
+pub(crate) const VULNERABLE_HIK_MODEL: &str = "DS-2CD2142FWD-I";
+
 /// A deterministic RNG for one purpose (`domain`) and instance (`index`), independent of every
 /// other stream, so enabling an anomaly never shifts the baseline traffic's randomness.
 pub(crate) fn sub_rng(seed: u64, domain: &str, index: u64) -> ChaCha8Rng {
@@ -241,6 +245,7 @@ impl Site {
         }
         if let Some(cam) = last_hik.filter(|_| s.anomalies.vulnerable_firmware) {
             cameras[cam].firmware = VULNERABLE_HIK_FIRMWARE;
+            cameras[cam].model = VULNERABLE_HIK_MODEL;
         }
         Site {
             hosts,
