@@ -178,6 +178,9 @@ pub enum EventType {
     FlowStart,
     /// A flow's end record (counters complete).
     Flow,
+    /// What a flow carried in the last minute or so (and at its end, the rest): volume as it
+    /// streams, each byte counted once across a flow's progress events.
+    FlowProgress,
     Dns,
     Tls,
     Http,
@@ -198,6 +201,7 @@ impl EventType {
         match self {
             EventType::FlowStart => "flow_start",
             EventType::Flow => "flow",
+            EventType::FlowProgress => "flow_progress",
             EventType::Dns => "dns",
             EventType::Tls => "tls",
             EventType::Http => "http",

@@ -90,6 +90,37 @@ struct Flow {
     rst: bool,
     /// Start of the current reporting period (for the active timeout).
     period_start: Micros,
+    /// Packets and bytes (to server, to client) already reported as progress this period, and
+    /// when progress was last reported.
+    reported: [u64; 4],
+    progress_at: Micros,
+}
+
+/// Progress of a flow is reported at most this often (packet time).
+const PROGRESS_EVERY: Micros = 60_000_000;
+
+impl Flow {
+    /// What the flow carried since its last progress report, as a `Progress` record; `None`
+    /// when nothing moved. Marks it reported.
+    fn progress(&mut self, now: Micros) -> Option<FlowRecord> {
+        let r = &self.rec;
+        let now_counts = [r.pkts_toserver, r.pkts_toclient, r.bytes_toserver, r.bytes_toclient];
+        let d: Vec<u64> = now_counts.iter().zip(self.reported).map(|(n, o)| n.saturating_sub(o)).collect();
+        self.progress_at = now;
+        if d.iter().all(|v| *v == 0) {
+            return None;
+        }
+        self.reported = now_counts;
+        Some(FlowRecord {
+            pkts_toserver: d[0],
+            pkts_toclient: d[1],
+            bytes_toserver: d[2],
+            bytes_toclient: d[3],
+            end: now.max(r.end),
+            reason: FlowEndReason::Progress,
+            ..r.clone()
+        })
+    }
 }
 
 /// What `FlowTable::track` tells the caller about the packet it just accounted.
@@ -209,6 +240,8 @@ impl FlowTable {
             fin_tc: false,
             rst: false,
             period_start: ts,
+            reported: [0; 4],
+            progress_at: ts,
         };
         self.next_id += self.id_stride;
         let slot = match self.free.pop() {
@@ -305,18 +338,24 @@ impl FlowTable {
             };
             if now.saturating_sub(f.rec.end) >= idle.0 {
                 self.index.remove(key);
-                if let Some(s) = entry.take() {
+                if let Some(mut s) = entry.take() {
+                    let end = s.flow.rec.end;
+                    ended.extend(s.flow.progress(end));
                     ended.push(FlowRecord { reason: idle.1, ..s.flow.rec });
                 }
                 self.free.push(u32::try_from(i).unwrap_or(u32::MAX));
                 continue;
             }
             if active > 0 && now.saturating_sub(f.period_start) >= active {
+                ended.extend(f.progress(now));
                 let mut rec = f.rec.clone();
                 rec.reason = FlowEndReason::Active;
                 ended.push(rec);
                 f.rec.restart(now);
                 f.period_start = now;
+                f.reported = [0; 4];
+            } else if now.saturating_sub(f.progress_at) >= PROGRESS_EVERY {
+                ended.extend(f.progress(now));
             }
         }
     }
@@ -328,8 +367,9 @@ impl FlowTable {
         let entries = self.slots.iter().flatten().map(|s| (s.flow.rec.src_ip, s.flow.rec.end, s.key));
         let chosen = victims(entries, n);
         for key in &chosen.keys {
-            if let Some(f) = self.remove(key) {
+            if let Some(mut f) = self.remove(key) {
                 self.evicted += 1;
+                ended.extend(f.progress(f.rec.end));
                 ended.push(FlowRecord { reason: FlowEndReason::Capacity, ..f.rec });
             }
         }
@@ -349,7 +389,8 @@ impl FlowTable {
     /// Ends the flows of `keys` with `reason` (end of capture or shutdown).
     pub fn end(&mut self, keys: &[FlowKey], reason: FlowEndReason, ended: &mut Vec<FlowRecord>) {
         for key in keys {
-            if let Some(f) = self.remove(key) {
+            if let Some(mut f) = self.remove(key) {
+                ended.extend(f.progress(f.rec.end));
                 ended.push(FlowRecord { reason, ..f.rec });
             }
         }
@@ -451,11 +492,13 @@ mod tests {
         t.track(&stream, s, &mut ended);
         // 11 s later: the closed TCP flow ends, the UDP flow is still young.
         t.expire(s + 11 * s, &mut ended);
+        ended.retain(|r| r.reason != FlowEndReason::Progress); // progress is tested below
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0].reason, FlowEndReason::Closed);
         // Keep the stream alive; UDP goes idle after 60 s.
         t.track(&stream, 70 * s, &mut ended);
         t.expire(70 * s, &mut ended);
+        ended.retain(|r| r.reason != FlowEndReason::Progress); // progress is tested below
         assert_eq!(ended.len(), 2);
         assert_eq!(ended[1].reason, FlowEndReason::Idle);
         assert_eq!(ended[1].proto, PROTO_UDP);
@@ -464,6 +507,7 @@ mod tests {
             t.track(&stream, 70 * s + i * 60 * s, &mut ended);
             t.expire(70 * s + i * 60 * s, &mut ended);
         }
+        ended.retain(|r| r.reason != FlowEndReason::Progress);
         assert_eq!(ended.last().map(|r| r.reason), Some(FlowEndReason::Active));
         assert_eq!(t.len(), 1);
     }
@@ -478,6 +522,7 @@ mod tests {
         }
         assert!(ended.is_empty());
         t.track(&pkt([10, 0, 0, 1], 9999, [10, 0, 0, 2], 80, 0), 100, &mut ended);
+        ended.retain(|r| r.reason != FlowEndReason::Progress); // progress is tested below
         assert_eq!(ended.len(), 2);
         assert!(ended.iter().all(|r| r.reason == FlowEndReason::Capacity && r.src_port < 1002));
         assert_eq!(t.len(), 19);
@@ -511,6 +556,7 @@ mod tests {
             let p = pkt([10, 9, 9, 9], (i % 60000) as u16, [203, 0, (i >> 8) as u8, i as u8], 80, 0);
             t.track(&p, 10 + u64::from(i), &mut ended);
         }
+        ended.retain(|r| r.reason != FlowEndReason::Progress); // progress is tested below
         assert!(
             ended.iter().all(|r| r.src_ip == IpAddr::from([10, 9, 9, 9])),
             "the camera's flow was evicted"
@@ -519,5 +565,30 @@ mod tests {
         assert!(t.len() <= 100);
         assert_eq!(t.evicted, ended.len() as u64);
         assert_eq!(t.top_sources.first().map(|s| s.0), Some(IpAddr::from([10, 9, 9, 9])));
+    }
+
+    /// A long transfer reports what it carried every minute, then the rest at its end: the
+    /// progress records add up to the flow's bytes exactly, and the end record is whole.
+    #[test]
+    fn progress_is_reported_every_minute_and_adds_up() {
+        let mut t = FlowTable::new(FlowConfig::default(), 0, 1);
+        let mut ended = Vec::new();
+        let s = 1_000_000u64;
+        let mut p = pkt([192, 168, 1, 20], 40000, [203, 0, 113, 9], 443, tcp_flags::ACK);
+        p.ip_len = 1000;
+        for sec in 0..=150u64 {
+            t.track(&p, sec * s, &mut ended);
+            t.expire(sec * s, &mut ended);
+        }
+        let progress: Vec<&FlowRecord> =
+            ended.iter().filter(|r| r.reason == FlowEndReason::Progress).collect();
+        assert_eq!(progress.len(), 2, "at 60 s and 120 s: {progress:?}");
+        assert_eq!(progress[0].bytes_toserver, 61_000, "seconds 0 to 60");
+        t.drain(FlowEndReason::EndOfCapture, &mut ended);
+        let sum: u64 =
+            ended.iter().filter(|r| r.reason == FlowEndReason::Progress).map(|r| r.bytes_toserver).sum();
+        let end = ended.last().map(|r| (r.reason, r.bytes_toserver));
+        assert_eq!(end, Some((FlowEndReason::EndOfCapture, 151_000)));
+        assert_eq!(sum, 151_000, "every byte counted once as progress");
     }
 }

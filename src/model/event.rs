@@ -24,6 +24,9 @@ pub enum FlowEndReason {
     Shutdown,
     /// The capture file ended.
     EndOfCapture,
+    /// Not an end: the packets and bytes the flow carried since its last report (at most a
+    /// minute ago), so volume rules see a long transfer as it streams (`flow_progress`).
+    Progress,
 }
 
 impl FlowEndReason {
@@ -36,6 +39,7 @@ impl FlowEndReason {
             FlowEndReason::Capacity => "capacity",
             FlowEndReason::Shutdown => "shutdown",
             FlowEndReason::EndOfCapture => "end_of_capture",
+            FlowEndReason::Progress => "progress",
         }
     }
 
@@ -43,7 +47,7 @@ impl FlowEndReason {
     pub fn eve(self) -> &'static str {
         match self {
             FlowEndReason::Idle | FlowEndReason::Closed => "timeout",
-            FlowEndReason::Active => "active",
+            FlowEndReason::Active | FlowEndReason::Progress => "active",
             FlowEndReason::Capacity => "forced",
             FlowEndReason::Shutdown | FlowEndReason::EndOfCapture => "shutdown",
         }
@@ -233,6 +237,8 @@ pub enum Event {
     FlowStart(FlowRecord),
     /// A flow ended (or was reported at the active timeout).
     Flow(FlowRecord),
+    /// What a flow carried since its last progress report (reason `Progress`): for rules only.
+    FlowProgress(FlowRecord),
     Arp {
         ts: Micros,
         arp: Arp,
@@ -287,6 +293,7 @@ impl Event {
         match self {
             Event::FlowStart(_) => "flow_start",
             Event::Flow(_) => "flow",
+            Event::FlowProgress(_) => "flow_progress",
             Event::Arp { .. } => "arp",
             Event::Traffic(_) => "traffic",
             Event::Device(_) => "device",

@@ -537,7 +537,7 @@ impl<'s> Analysis<'s> {
         }
         let ts = match &ev {
             Event::FlowStart(f) => f.start,
-            Event::Flow(f) => f.end,
+            Event::Flow(f) | Event::FlowProgress(f) => f.end,
             Event::Arp { ts, .. } => *ts,
             Event::App(a) => a.ts,
             Event::Firmware(f) => f.ts,
@@ -560,6 +560,10 @@ impl<'s> Analysis<'s> {
         match ev {
             Event::FlowStart(f) => self.flow_start(&f),
             Event::Flow(f) => self.flow_end(&f),
+            Event::FlowProgress(f) => {
+                let name = self.dest_name(f.flow_id, f.dest_ip, f.end);
+                self.evaluate(&Subject::from_flow(RuleEvent::FlowProgress, &f, f.end, name.as_deref()));
+            }
             Event::Arp { ts, arp } => {
                 let ip = IpAddr::V4(arp.sender_ip);
                 self.observe(ip, Some(arp.sender_mac), ts);

@@ -316,6 +316,10 @@ impl<'s> Worker<'s> {
     fn send_ended(&mut self) {
         let mut ended = std::mem::take(&mut self.ended);
         for rec in ended.drain(..) {
+            if rec.reason == FlowEndReason::Progress {
+                let _ = self.events.send(Event::FlowProgress(rec));
+                continue;
+            }
             if rec.reason != FlowEndReason::Active {
                 let labels = ReasonLabels { reason: rec.reason.as_str() };
                 self.sensor.metrics.flow.evicted.get_or_create(&labels).inc();
