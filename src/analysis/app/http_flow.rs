@@ -246,7 +246,15 @@ pub(super) fn http_step(
                     }
                 } else if !f.pending.is_empty() {
                     let txn = f.pending.remove(0);
+                    // A tunnel through a proxy (HTTP CONNECT, answered 2xx): what follows is
+                    // the tunnelled protocol, TLS or plaintext before it.
+                    let tunnel = txn.request.http_method.eq_ignore_ascii_case("CONNECT")
+                        && txn.response.as_ref().is_some_and(|r| (200..300).contains(&r.status));
                     out.events.push(tcp_ctx(rec, ts, App::Http(Box::new(txn))));
+                    if tunnel {
+                        f.kind = Kind::Preamble;
+                        f.server.buf.clear();
+                    }
                 }
                 true
             }

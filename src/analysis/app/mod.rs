@@ -53,9 +53,51 @@ enum Kind {
     Http,
     Rtsp,
     DnsTcp,
+    /// Plaintext (a vendor push channel's hello, SMTP/IMAP/POP3/FTP before STARTTLS) that may
+    /// upgrade to TLS: the client's bytes are searched for a ClientHello.
+    Preamble,
     /// Not a protocol camwatch parses, or done with: bytes are ignored.
     Ignore,
 }
+
+/// Client bytes searched for a ClientHello after a plaintext start before giving up.
+const PREAMBLE_BYTES: usize = 16 * 1024;
+
+/// Where a TLS ClientHello record starts in `buf`: a handshake record (0x16) of TLS 1.0 to 1.3
+/// framing (0x03 0x00..=0x04) with a plausible length, holding a ClientHello (type 1).
+fn find_client_hello(buf: &[u8]) -> Option<usize> {
+    let scan = &buf[..buf.len().min(PREAMBLE_BYTES)];
+    scan.windows(6).position(|w| {
+        let len = u16::from_be_bytes([w[3], w[4]]);
+        w[0] == 0x16 && w[1] == 0x03 && w[2] <= 0x04 && (40..=16_384 + 2048).contains(&len) && w[5] == 0x01
+    })
+}
+
+/// HTTP methods a request line may start with (RFC 9110, WebDAV, and what cameras use).
+const HTTP_METHODS: &[&[u8]] = &[
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+    b"PROPFIND ",
+    b"PROPPATCH ",
+    b"MKCOL ",
+    b"COPY ",
+    b"MOVE ",
+    b"LOCK ",
+    b"UNLOCK ",
+    b"REPORT ",
+    b"SEARCH ",
+    b"M-SEARCH ",
+    b"NOTIFY ",
+    b"SUBSCRIBE ",
+    b"UNSUBSCRIBE ",
+];
 
 /// A request or response body being consumed.
 #[derive(Debug)]
@@ -356,10 +398,40 @@ fn recognise(buf: &[u8], rec: &FlowRecord) -> Kind {
     }
     match first_line(buf) {
         Some(line) if line.ends_with(b"RTSP/1.0") || line.ends_with(b"RTSP/2.0") => Kind::Rtsp,
-        Some(_) => Kind::Http,
+        Some(line) if HTTP_METHODS.iter().any(|m| line.starts_with(m)) || contains(line, b" HTTP/") => {
+            Kind::Http
+        }
+        // Another text protocol (SMTP, IMAP, POP3, FTP, a vendor's hello) may upgrade to TLS.
+        Some(_) => Kind::Preamble,
+        // A binary hello with a ClientHello after it (a push channel's plaintext preamble).
+        None if find_client_hello(buf).is_some() => Kind::Preamble,
         // Wait for a whole first line, but not forever.
         None if buf.len() < 2048 => Kind::Unknown,
         None => Kind::Ignore,
+    }
+}
+
+/// Plaintext before TLS: the client's bytes up to a ClientHello are dropped and the flow is
+/// followed as TLS from there (STARTTLS, a vendor's preamble). The server's plaintext answers
+/// are not kept.
+fn preamble_step(f: &mut AppFlow, to_server: bool) -> bool {
+    if !to_server {
+        f.server.buf.clear();
+        return false;
+    }
+    match find_client_hello(&f.client.buf) {
+        Some(at) => {
+            f.client.buf.drain(..at);
+            f.kind = Kind::Tls;
+            true
+        }
+        None => {
+            if f.client.buf.len() >= PREAMBLE_BYTES {
+                f.kind = Kind::Ignore;
+                f.client.buf = Vec::new();
+            }
+            false
+        }
     }
 }
 
@@ -410,6 +482,7 @@ fn parse_buffered(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros
             Kind::Http => http_step(f, rec, to_server, ts, out),
             Kind::Rtsp => rtsp_step(f, rec, to_server, ts, out),
             Kind::DnsTcp => dns_tcp_step(f, rec, to_server, ts, out),
+            Kind::Preamble => preamble_step(f, to_server),
         };
         if !step {
             return progressed;
@@ -598,5 +671,94 @@ mod tests {
         let newest =
             (IpAddr::from(Ipv4Addr::from(0x0a00_0000 + MAX_TFTP as u32 + 4)), 40_000 + MAX_TFTP as u16 + 4);
         assert!(app.tftp.contains_key(&newest));
+    }
+
+    /// A minimal TLS 1.2 ClientHello naming `sni`.
+    fn client_hello(sni: &str) -> Vec<u8> {
+        let name = sni.as_bytes();
+        let n = name.len() as u16;
+        let mut ext = vec![0, 0];
+        ext.extend_from_slice(&(n + 5).to_be_bytes());
+        ext.extend_from_slice(&(n + 3).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&n.to_be_bytes());
+        ext.extend_from_slice(name);
+        let mut body = vec![3, 3];
+        body.extend((0..32u8).collect::<Vec<_>>());
+        body.extend_from_slice(&[0, 0, 2, 0, 0x2f, 1, 0]);
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut hs = vec![1, 0];
+        hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        hs.extend_from_slice(&body);
+        let mut rec = vec![0x16, 3, 1];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    /// The SNIs of the TLS events a conversation (client/server segments in order) produced.
+    fn snis(exchange: &[(bool, Vec<u8>)]) -> Vec<String> {
+        let mut app = AppLayer::default();
+        let mut out = Output::default();
+        let syn = segment(7, true, tcp_flags::SYN, 999, &[]);
+        let rec = FlowRecord::open(7, &syn, 1);
+        app.packet(&rec, &syn, true, 1, &mut out);
+        let synack = segment(7, false, tcp_flags::SYN | tcp_flags::ACK, 4999, &[]);
+        app.packet(&rec, &synack, false, 1, &mut out);
+        let (mut c, mut s) = (1000u32, 5000u32);
+        for (to_server, data) in exchange {
+            let seq = if *to_server { c } else { s };
+            let p = segment(7, *to_server, tcp_flags::ACK, seq, data);
+            app.packet(&rec, &p, *to_server, 2, &mut out);
+            if *to_server {
+                c += data.len() as u32;
+            } else {
+                s += data.len() as u32;
+            }
+        }
+        out.events
+            .iter()
+            .filter_map(|e| match &e.app {
+                App::Tls(h) => h.sni.clone(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// TLS that starts after plaintext is followed: SMTP's STARTTLS, an HTTP CONNECT through a
+    /// proxy, and a vendor push channel's binary hello before its ClientHello.
+    #[test]
+    fn tls_after_starttls_connect_or_a_preamble_is_followed() {
+        let hello = client_hello("push.vendor.example");
+        let starttls = snis(&[
+            (false, b"220 mail ESMTP\r\n".to_vec()),
+            (true, b"EHLO cam\r\n".to_vec()),
+            (false, b"250-mail\r\n250 STARTTLS\r\n".to_vec()),
+            (true, b"STARTTLS\r\n".to_vec()),
+            (false, b"220 go ahead\r\n".to_vec()),
+            (true, hello.clone()),
+        ]);
+        assert_eq!(starttls, ["push.vendor.example"]);
+        let connect = snis(&[
+            (
+                true,
+                b"CONNECT push.vendor.example:443 HTTP/1.1\r\nHost: push.vendor.example:443\r\n\r\n".to_vec(),
+            ),
+            (false, b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec()),
+            (true, hello.clone()),
+        ]);
+        assert_eq!(connect, ["push.vendor.example"]);
+        let mut preamble = vec![0x5a, 0xa5, 0, 12, 1, 2, 3, 4, 0xde, 0xad, 0xbe, 0xef];
+        preamble.extend_from_slice(&hello);
+        assert_eq!(snis(&[(true, preamble)]), ["push.vendor.example"]);
+        // Plaintext that never upgrades yields nothing, and a refused CONNECT is not followed.
+        assert!(snis(&[(true, b"EHLO cam\r\nQUIT\r\n".to_vec())]).is_empty());
+        let refused = snis(&[
+            (true, b"CONNECT x:443 HTTP/1.1\r\n\r\n".to_vec()),
+            (false, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".to_vec()),
+            (true, hello),
+        ]);
+        assert!(refused.is_empty(), "{refused:?}");
     }
 }
