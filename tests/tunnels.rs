@@ -65,6 +65,7 @@ fn inner_connections_match_zeek_in_every_tunnel_and_link_type() {
         ("geneve", Some("geneve")),
         ("gre-sample", Some("gre")),
         ("gre-pptp", Some("pptp")),
+        ("gre-over-udp-4754", Some("gre")),
         ("gtp7_ipv6", Some("gtp_u")),
         ("gtp6_gtp_0x32", Some("gtp_u")),
         ("ayiya3", Some("ayiya")),

@@ -1,5 +1,5 @@
 //! What an encapsulating packet carries: the headers of GRE (RFC 2784, 2890; ERSPAN types I, II
-//! and III; PPTP's enhanced GRE, RFC 2637), VXLAN (RFC 7348), Geneve (RFC 8926), GTP-U (3GPP TS
+//! and III; PPTP's enhanced GRE, RFC 2637; in UDP, RFC 8086), VXLAN (RFC 7348), Geneve (RFC 8926), GTP-U (3GPP TS
 //! 29.281), AYIYA, IP in IP (RFC 2003, 4213) and MPLS label stacks (RFC 3032), read small and by
 //! hand (etherparse decodes none of them). Every length is checked against the bytes there;
 //! anything that does not fit is "not a tunnel" and the outer packet is analysed as it is.
@@ -25,6 +25,7 @@ const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
 const GTP_U_PORT: u16 = 2152;
 const AYIYA_PORT: u16 = 5072;
+const GRE_UDP_PORT: u16 = 4754;
 
 /// The tunnel an outer packet is, and what it carries.
 pub(super) fn inner<'a>(outer: &IpPacket<'a>) -> Option<(TunnelKind, Inner<'a>)> {
@@ -119,6 +120,10 @@ fn udp<'a>(o: &IpPacket<'a>) -> Option<(TunnelKind, Inner<'a>)> {
             0x0800 | 0x86dd => Some((TunnelKind::Geneve, Inner::Ip(body))),
             _ => None,
         };
+    }
+    // GRE in UDP (RFC 8086): the GRE header follows the UDP header.
+    if o.dst_port == GRE_UDP_PORT {
+        return gre(p);
     }
     if port(GTP_U_PORT) {
         return gtp_u(p).map(|b| (TunnelKind::GtpU, Inner::Ip(b)));
