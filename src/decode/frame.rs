@@ -74,6 +74,12 @@ fn decode_at(linktype: i32, data: &[u8], depth: u8) -> Result<Decoded<'_>, Decod
     Ok(detunnel(d, depth))
 }
 
+/// What a reassembled datagram is: the packet a tunnel carried in it (GTP-U and GRE datagrams
+/// are fragmented on the way), or the datagram itself.
+pub fn decapsulate(whole: IpPacket<'_>) -> Decoded<'_> {
+    detunnel(Decoded::Ip(whole), 0)
+}
+
 /// The packet inside a tunnel packet, or the packet itself when it is none (or what it
 /// carries does not decode: the outer packet is then analysed as it is).
 fn detunnel(d: Decoded<'_>, depth: u8) -> Decoded<'_> {

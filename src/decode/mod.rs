@@ -5,4 +5,4 @@ mod frame;
 pub mod metrics;
 mod tunnel;
 
-pub use frame::{decode, reassembled, teredo_inner, DecodeError, Decoded, ErrorLayer};
+pub use frame::{decapsulate, decode, reassembled, teredo_inner, DecodeError, Decoded, ErrorLayer};

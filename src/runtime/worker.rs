@@ -253,8 +253,16 @@ impl<'s> Worker<'s> {
             // A fragment waits for the rest of its datagram; the datagram then goes on whole.
             Ok(Decoded::Ip(ip)) if ip.frag.is_some() => {
                 if let Some(d) = self.defrag.add(&ip, p.ts) {
-                    match crate::decode::reassembled(&ip, &d.payload, d.wire_bytes) {
-                        Some(whole) => flow = Some(self.ip_packet(&whole, p.ts, d.fragments)),
+                    // A tunnel's datagram is looked inside once whole (its inner flow is then
+                    // followed by this worker, the one its fragments' addresses chose).
+                    match crate::decode::reassembled(&ip, &d.payload, d.wire_bytes)
+                        .map(crate::decode::decapsulate)
+                    {
+                        Some(Decoded::Ip(whole)) => flow = Some(self.ip_packet(&whole, p.ts, d.fragments)),
+                        Some(Decoded::Arp(arp)) => {
+                            let _ = self.events.send(Event::Arp { ts: p.ts, arp });
+                        }
+                        Some(_) => {}
                         None => self.decode_errors[2] += 1,
                     }
                 }
