@@ -90,8 +90,8 @@ struct Flow {
     rst: bool,
     /// Start of the current reporting period (for the active timeout).
     period_start: Micros,
-    /// Packets and bytes (to server, to client) already reported as progress this period, and
-    /// when progress was last reported.
+    /// Packets to server and to client, then bytes to server and to client, already reported
+    /// as progress this period, and when progress was last reported.
     reported: [u64; 4],
     progress_at: Micros,
 }
@@ -105,7 +105,7 @@ impl Flow {
     fn progress(&mut self, now: Micros) -> Option<FlowRecord> {
         let r = &self.rec;
         let now_counts = [r.pkts_toserver, r.pkts_toclient, r.bytes_toserver, r.bytes_toclient];
-        let d: Vec<u64> = now_counts.iter().zip(self.reported).map(|(n, o)| n.saturating_sub(o)).collect();
+        let d: [u64; 4] = std::array::from_fn(|i| now_counts[i].saturating_sub(self.reported[i]));
         self.progress_at = now;
         if d.iter().all(|v| *v == 0) {
             return None;

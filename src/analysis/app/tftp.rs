@@ -28,13 +28,13 @@ pub(super) struct Tftp {
     pub(super) hasher: Sha256,
     pub(super) size: u64,
     pub(super) head: Vec<u8>,
-    pub(super) data_seen: bool,
     /// When the request was seen (packet time): the oldest transfer makes room for a new one.
     pub(super) started: Micros,
 }
 
 impl Tftp {
     pub(super) fn finish(self, completed: bool) -> FirmwareTransfer {
+        let format = firmware::image_format(&self.head);
         FirmwareTransfer {
             direction: if self.write { "upload" } else { "download" },
             method: if self.write { "WRQ".into() } else { "RRQ".into() },
@@ -45,8 +45,8 @@ impl Tftp {
             sha256: self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(),
             completed,
             digicap: firmware::parse_digicap_header(&self.head).ok(),
-            format: firmware::image_format(&self.head),
-            image: firmware::is_image(firmware::image_format(&self.head), self.size),
+            format,
+            image: firmware::is_image(format, self.size),
             filename_version: firmware::version_from_filename(&self.filename),
         }
     }
@@ -105,7 +105,6 @@ impl AppLayer {
                 hasher: Sha256::new(),
                 size: 0,
                 head: Vec::new(),
-                data_seen: false,
                 started: ts,
             },
         );
@@ -146,7 +145,6 @@ impl AppLayer {
                 let data = &p[4..];
                 t.hasher.update(data);
                 t.size += data.len() as u64;
-                t.data_seen = true;
                 let room = IMAGE_HEAD.saturating_sub(t.head.len());
                 t.head.extend_from_slice(&data[..data.len().min(room)]);
                 t.next_block = t.next_block.wrapping_add(1);
