@@ -64,6 +64,30 @@ pub struct Destination {
     pub flows: u64,
 }
 
+/// An address a device held before it was renumbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastAddress {
+    pub ip: IpAddr,
+    /// When the device was first seen there.
+    pub first_seen: Micros,
+    /// When the device was seen to have left it.
+    pub until: Micros,
+}
+
+/// Past addresses remembered per device (the oldest are forgotten first).
+const MAX_PAST_ADDRESSES: usize = 16;
+
+/// Devices known only by their MAC address (they spoke from 0.0.0.0, before DHCP gave them an
+/// address) kept until their MAC shows up at an address; past it the least recently seen go.
+const MAX_UNBOUND: usize = 1024;
+
+/// Which record a message is about: a device at an address, or one known only by its MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Ip(IpAddr),
+    Mac([u8; 6]),
+}
+
 /// What an identity observation changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Update {
@@ -98,6 +122,8 @@ pub struct Device {
     pub unexpected: BTreeSet<IpAddr>,
     /// (protocol, port) the device answered on (bounded).
     pub services: BTreeMap<(u8, u16), Service>,
+    /// Addresses the device held before, oldest first (bounded).
+    pub past_addresses: Vec<PastAddress>,
 }
 
 impl Device {
@@ -114,6 +140,7 @@ impl Device {
             destinations: BTreeMap::new(),
             unexpected: BTreeSet::new(),
             services: BTreeMap::new(),
+            past_addresses: Vec::new(),
         }
     }
 
@@ -153,6 +180,21 @@ pub struct Inventory {
     removed: Vec<IpAddr>,
     /// The address each MAC last claimed in ARP (bounded like the MAC table).
     arp_owner: HashMap<[u8; 6], IpAddr>,
+    /// The device holding each MAC (checked on use: a device that moved or went leaves a stale
+    /// entry, which is ignored and swept when the inventory makes room).
+    by_mac: HashMap<[u8; 6], IpAddr>,
+    /// Devices known only by their MAC (see [`MAX_UNBOUND`]).
+    unbound: HashMap<[u8; 6], Device>,
+    /// Changes made by merging two records of one device, for the caller to report.
+    merged: Vec<(IpAddr, Update)>,
+}
+
+/// Where a message landed ([`Inventory::locate`]): the record it is about, and the device
+/// events (renumbered, MAC learned) its evidence caused.
+#[derive(Debug, Default)]
+pub struct Located {
+    pub key: Option<Key>,
+    pub events: Vec<DeviceEvent>,
 }
 
 impl Inventory {
@@ -167,7 +209,17 @@ impl Inventory {
             dirty: HashSet::new(),
             removed: Vec::new(),
             arp_owner: HashMap::new(),
+            by_mac: HashMap::new(),
+            unbound: HashMap::new(),
+            merged: Vec::new(),
         }
+    }
+
+    /// Identity and firmware changes that merging two records of one device made (a device
+    /// renumbered onto an address that already had a record, or one known only by its MAC
+    /// that showed up at an address), since the last call.
+    pub fn take_merged(&mut self) -> Vec<(IpAddr, Update)> {
+        std::mem::take(&mut self.merged)
     }
 
     /// Addresses that no longer hold a device (it was renumbered, or evicted) since the last call.
@@ -185,9 +237,128 @@ impl Inventory {
         for d in devices.into_iter().take(self.max_devices) {
             if let Some(m) = d.mac {
                 self.mac_hosts.entry(m).or_default().insert(d.ip);
+                self.index_mac(m, d.ip);
             }
             self.devices.insert(d.ip, d);
         }
+    }
+
+    /// Merges what a message said about a device known only by its MAC (it has no address yet).
+    /// Its changes are reported once the MAC shows up at an address.
+    pub fn identify_unbound(&mut self, mac: [u8; 6], source: Source, obs: &Observation, ts: Micros) {
+        if obs.is_empty() {
+            return;
+        }
+        if !self.unbound.contains_key(&mac) && self.unbound.len() >= MAX_UNBOUND {
+            if let Some(oldest) = self.unbound.values().min_by_key(|d| d.last_seen).and_then(|d| d.mac) {
+                self.unbound.remove(&oldest);
+                self.evicted += 1;
+            }
+        }
+        let d = self.unbound.entry(mac).or_insert_with(|| {
+            let mut d = Device::new(IpAddr::from([0, 0, 0, 0]), ts);
+            set_mac(&mut d, mac, ts);
+            d
+        });
+        d.last_seen = d.last_seen.max(ts);
+        d.identity.merge(source, obs, ts);
+        if let Some(fw) = &obs.firmware {
+            d.firmware.observe(fw, source, ts);
+        }
+    }
+
+    /// A device known only by its MAC.
+    pub fn get_unbound(&self, mac: [u8; 6]) -> Option<&Device> {
+        self.unbound.get(&mac)
+    }
+
+    /// Finds the record a message about `ip` and `mac` is about. A MAC is the device's own
+    /// (never a router's: see [`ROUTER_MAC_HOSTS`]); a message from 0.0.0.0 (a camera
+    /// rebooting into new firmware announces itself before it has an address) lands on the
+    /// device holding its MAC, or on a record kept by MAC until it has an address. When the
+    /// message is the device's own word for its address (`binds`: SADP or DHIP describing
+    /// itself, a DHCP server's ACK) and the MAC's device is at another address, the device moved:
+    /// its identity, firmware history and baselines go with it (a record the new address
+    /// already had is merged in, and a newer firmware there is an upgrade).
+    pub fn locate(&mut self, ip: Option<IpAddr>, mac: Option<[u8; 6]>, binds: bool, ts: Micros) -> Located {
+        let mut out = Located::default();
+        let mac = mac.filter(|m| self.own_mac(m));
+        let ip = ip.filter(|ip| self.is_device(*ip) && host_address(*ip, true));
+        out.key = match (ip, mac) {
+            (Some(ip), Some(m)) if binds => {
+                match self.owner(m) {
+                    Some(old) if old != ip && old.is_ipv4() == ip.is_ipv4() => {
+                        out.events.extend(self.relocate(m, old, ip, ts));
+                    }
+                    Some(_) => {}
+                    None => out.events.extend(self.observe(ip, Some(m), ts)),
+                }
+                Some(Key::Ip(ip))
+            }
+            (Some(ip), _) => Some(Key::Ip(ip)),
+            (None, Some(m)) => Some(self.owner(m).map_or(Key::Mac(m), Key::Ip)),
+            (None, None) => None,
+        };
+        out
+    }
+
+    /// A MAC a device can be known by: unicast, not all zeroes, and not a router's (one MAC
+    /// carrying many hosts' packets).
+    fn own_mac(&self, m: &[u8; 6]) -> bool {
+        m[0] & 1 == 0 && *m != [0; 6] && self.mac_hosts.get(m).is_none_or(|h| h.len() <= ROUTER_MAC_HOSTS)
+    }
+
+    /// The device that holds `mac`, if any.
+    fn owner(&self, mac: [u8; 6]) -> Option<IpAddr> {
+        self.by_mac.get(&mac).copied().filter(|ip| self.devices.get(ip).is_some_and(|d| d.mac == Some(mac)))
+    }
+
+    fn index_mac(&mut self, mac: [u8; 6], ip: IpAddr) {
+        if self.by_mac.len() < self.max_devices.saturating_mul(2) || self.by_mac.contains_key(&mac) {
+            self.by_mac.insert(mac, ip);
+        }
+    }
+
+    /// The device at `ip` now holds `mac`: it is indexed, and a record kept for the MAC alone is
+    /// merged into it.
+    fn bound(&mut self, ip: IpAddr, mac: [u8; 6]) {
+        self.index_mac(mac, ip);
+        let Some(early) = self.unbound.remove(&mac) else { return };
+        let max_unexpected = self.max_unexpected;
+        if let Some(d) = self.devices.get_mut(&ip) {
+            for u in absorb(d, early, max_unexpected) {
+                self.merged.push((ip, u));
+            }
+        }
+    }
+
+    /// Moves the device holding `mac` from `old` to `new`, merging any record `new` had.
+    fn relocate(&mut self, mac: [u8; 6], old: IpAddr, new: IpAddr, ts: Micros) -> Option<DeviceEvent> {
+        let mut d = self.devices.remove(&old)?;
+        let fresh = self.devices.remove(&new);
+        if d.past_addresses.len() >= MAX_PAST_ADDRESSES {
+            d.past_addresses.remove(0);
+        }
+        let arrived = d.past_addresses.last().map_or(d.first_seen, |p| p.until);
+        d.past_addresses.push(PastAddress { ip: old, first_seen: arrived, until: ts });
+        d.ip = new;
+        d.last_seen = d.last_seen.max(ts);
+        if let Some(fresh) = fresh {
+            for u in absorb(&mut d, fresh, self.max_unexpected) {
+                self.merged.push((new, u));
+            }
+        }
+        if let Some(hosts) = self.mac_hosts.get_mut(&mac) {
+            hosts.remove(&old);
+        }
+        let mut ev = event(&d, DeviceEventKind::Renumbered, ts);
+        ev.previous_ip = Some(old);
+        self.devices.insert(new, d);
+        self.index_mac(mac, new);
+        self.dirty.remove(&old);
+        self.dirty.insert(new);
+        self.removed.push(old);
+        Some(ev)
     }
 
     /// Merges what a message said about the device at `ip` (created if it is in the device
@@ -326,8 +497,10 @@ impl Inventory {
             let kind =
                 if d.mac.is_none() { DeviceEventKind::MacLearned } else { DeviceEventKind::MacChanged };
             set_mac(d, mac, ts);
+            let ev = event(d, kind, ts);
             self.dirty.insert(ip);
-            return Some(event(d, kind, ts));
+            self.bound(ip, mac);
+            return Some(ev);
         }
         self.make_room();
         let mut d = Device::new(ip, ts);
@@ -337,6 +510,9 @@ impl Inventory {
         let ev = event(&d, DeviceEventKind::New, ts);
         self.devices.insert(ip, d);
         self.dirty.insert(ip);
+        if let Some(m) = mac {
+            self.bound(ip, m);
+        }
         Some(ev)
     }
 
@@ -364,22 +540,9 @@ impl Inventory {
         if gone_quiet.saturating_add(RENUMBER_QUIET) > appeared {
             return None;
         }
-        let mut d = self.devices.remove(&old)?;
-        // The record the new address got from its first packets is a few seconds old: the
-        // device's own history replaces it.
-        let fresh = self.devices.remove(&ip);
-        d.ip = ip;
-        d.last_seen = d.last_seen.max(ts).max(fresh.map_or(0, |f| f.last_seen));
-        if let Some(hosts) = self.mac_hosts.get_mut(&mac) {
-            hosts.remove(&old);
-        }
-        let mut ev = event(&d, DeviceEventKind::Renumbered, ts);
-        ev.previous_ip = Some(old);
-        self.devices.insert(ip, d);
-        self.dirty.remove(&old);
-        self.dirty.insert(ip);
-        self.removed.push(old);
-        Some(ev)
+        // The record the new address got from its first packets is merged into the device's own
+        // history (a newer firmware it reported there is an upgrade).
+        self.relocate(mac, old, ip, ts)
     }
 
     /// The device sent a packet at `ts`.
@@ -427,7 +590,82 @@ impl Inventory {
             self.removed.push(ip);
             self.evicted += 1;
         }
+        let devices = &self.devices;
+        self.by_mac.retain(|m, ip| devices.get(ip).is_some_and(|d| d.mac == Some(*m)));
     }
+}
+
+/// Merges a second record of one device (`from`) into its main record. Identity values merge by
+/// source strength; firmware versions join the history, and one newer than the record's current
+/// version is a change; destinations, services and flagged destinations are united (bounded).
+/// Returns what changed.
+fn absorb(into: &mut Device, from: Device, max_unexpected: usize) -> Vec<Update> {
+    let mut out = Vec::new();
+    into.first_seen = into.first_seen.min(from.first_seen);
+    into.last_seen = into.last_seen.max(from.last_seen);
+    into.last_sent = into.last_sent.max(from.last_sent);
+    if into.mac.is_none() {
+        into.mac = from.mac;
+        into.organization = from.organization.clone();
+    }
+    let id = &from.identity;
+    let mut attrs: Vec<(&str, &crate::model::identity::Attr)> =
+        [("vendor", &id.vendor), ("model", &id.model), ("serial", &id.serial), ("hostname", &id.hostname)]
+            .into_iter()
+            .filter_map(|(f, a)| a.as_ref().map(|a| (f, a)))
+            .collect();
+    attrs.sort_by_key(|(_, a)| a.last_seen);
+    for (field, a) in attrs {
+        let mut obs = Observation::default();
+        let slot = match field {
+            "vendor" => &mut obs.vendor,
+            "model" => &mut obs.model,
+            "serial" => &mut obs.serial,
+            _ => &mut obs.hostname,
+        };
+        *slot = Some(a.value.clone());
+        out.extend(into.identity.merge(a.source, &obs, a.last_seen).into_iter().map(Update::Identity));
+    }
+    let mut entries = from.firmware.entries;
+    entries.sort_by_key(|e| e.last_seen);
+    for e in &entries {
+        if let Some(c) = into.firmware.absorb(e) {
+            out.push(Update::Firmware(c));
+        }
+    }
+    // The identity's firmware value follows the history's current version.
+    if let (Some(fw), Some(cur)) = (&from.identity.firmware, into.firmware.current()) {
+        if cur.version == fw.value && into.identity.firmware.as_ref().is_none_or(|a| a.value != fw.value) {
+            into.identity.firmware = Some(fw.clone());
+        }
+    }
+    for (dest, e) in from.destinations {
+        if into.destinations.len() >= MAX_DESTINATIONS && !into.destinations.contains_key(&dest) {
+            continue;
+        }
+        let mine = into.destinations.entry(dest).or_insert_with(|| Destination { flows: 0, ..e.clone() });
+        mine.first_seen = mine.first_seen.min(e.first_seen);
+        mine.last_seen = mine.last_seen.max(e.last_seen);
+        mine.flows = mine.flows.saturating_add(e.flows);
+        if mine.name.is_none() {
+            mine.name = e.name;
+        }
+    }
+    for (key, s) in from.services {
+        if into.services.len() >= MAX_SERVICES && !into.services.contains_key(&key) {
+            continue;
+        }
+        let mine = into.services.entry(key).or_insert(Service { flows: 0, ..s });
+        mine.first_seen = mine.first_seen.min(s.first_seen);
+        mine.last_seen = mine.last_seen.max(s.last_seen);
+        mine.flows = mine.flows.saturating_add(s.flows);
+    }
+    for dest in from.unexpected {
+        if into.unexpected.len() < max_unexpected {
+            into.unexpected.insert(dest);
+        }
+    }
+    out
 }
 
 fn set_mac(d: &mut Device, mac: [u8; 6], ts: Micros) {
@@ -474,6 +712,7 @@ fn host_address(ip: IpAddr, sent_frames: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::identity::FirmwareChangeKind;
 
     /// Broadcast, multicast and IPv6 link-local addresses are no devices; a .255 host that sends
     /// frames (a /23's) is one.
@@ -536,6 +775,101 @@ mod tests {
         assert!(inv.arp_claim(c, mac, 130 * s).is_none());
         assert!(inv.get(b).is_some() && inv.get(c).is_some());
         assert!(inv.take_removed().is_empty());
+    }
+
+    fn fw(v: &str) -> Observation {
+        Observation { firmware: Some(v.into()), ..Observation::default() }
+    }
+
+    fn firmware_kinds(updates: &[(IpAddr, Update)]) -> Vec<(IpAddr, FirmwareChangeKind)> {
+        updates
+            .iter()
+            .filter_map(|(ip, u)| match u {
+                Update::Firmware(c) => Some((*ip, c.kind)),
+                Update::Identity(_) => None,
+            })
+            .collect()
+    }
+
+    /// A camera reboots into new firmware: it announces the new version by SADP from 0.0.0.0
+    /// (no address yet), which lands on the device holding its MAC, so the upgrade is seen.
+    #[test]
+    fn a_message_from_no_address_lands_on_the_device_holding_its_mac() {
+        let mut inv = Inventory::new(NetSet::private(), 10, 2);
+        let a: IpAddr = [192, 168, 10, 31].into();
+        let mac = [0xe0, 0xca, 0x3c, 0x10, 0x20, 0x30];
+        inv.observe(a, Some(mac), 0);
+        inv.identify(a, Source::Sadp, &fw("V5.2.0 build 180709"), 1);
+        let loc = inv.locate(None, Some(mac), true, 100);
+        assert_eq!(loc.key, Some(Key::Ip(a)));
+        let up = inv.identify(a, Source::Sadp, &fw("V5.2.7 build 190617"), 100);
+        assert!(up
+            .iter()
+            .any(|u| matches!(u, Update::Firmware(c) if c.kind == FirmwareChangeKind::Upgraded)));
+        // A router's MAC (many hosts behind it) never stands for one device.
+        let router = [0x4c, 0x5e, 0x0c, 1, 1, 1];
+        for n in 1..=6u8 {
+            inv.observe(IpAddr::from([10, 9, 0, n]), Some(router), 1);
+        }
+        assert_eq!(inv.locate(None, Some(router), true, 2).key, None);
+    }
+
+    /// The camera comes back from the reboot at another address, reports its new version there
+    /// first (a fresh record), and then DHCP's ACK binds its MAC to the new address: the device
+    /// moves with its history, the fresh record is merged in, and the newer version is an
+    /// upgrade.
+    #[test]
+    fn a_dhcp_ack_moves_the_device_and_the_version_reported_there_is_an_upgrade() {
+        let mut inv = Inventory::new(NetSet::private(), 10, 2);
+        let (a, b): (IpAddr, IpAddr) = ([192, 168, 10, 31].into(), [192, 168, 10, 57].into());
+        let mac = [0xe0, 0xca, 0x3c, 0x10, 0x20, 0x30];
+        let s = 1_000_000;
+        inv.observe(a, Some(mac), 0);
+        inv.identify(a, Source::Sadp, &fw("V5.2.0 build 180709"), s);
+        inv.contacted(a, [203, 0, 113, 5].into(), 443, 6, None, s);
+        // Back at .57 (no MAC yet: routed, or a raw-IP capture) saying its new version.
+        inv.observe(b, None, 90 * s);
+        let first = inv.identify(b, Source::Isapi, &fw("V5.2.7 build 190617"), 90 * s);
+        assert!(first
+            .iter()
+            .any(|u| matches!(u, Update::Firmware(c) if c.kind == FirmwareChangeKind::FirstSeen)));
+        let loc = inv.locate(Some(b), Some(mac), true, 91 * s);
+        assert_eq!(loc.key, Some(Key::Ip(b)));
+        let ev = loc.events.first().unwrap_or_else(|| panic!("not moved"));
+        assert_eq!((ev.kind, ev.previous_ip), (DeviceEventKind::Renumbered, Some(a)));
+        assert_eq!(firmware_kinds(&inv.take_merged()), vec![(b, FirmwareChangeKind::Upgraded)]);
+        let d = inv.get(b).unwrap_or_else(|| panic!("moved device missing"));
+        assert_eq!(d.firmware_version(), Some("V5.2.7 build 190617"));
+        assert_eq!((d.first_seen, d.destinations.len(), d.firmware.entries.len()), (0, 1, 2));
+        assert_eq!(d.past_addresses.iter().map(|p| (p.ip, p.until)).collect::<Vec<_>>(), vec![(a, 91 * s)]);
+        assert!(inv.get(a).is_none());
+        assert_eq!(inv.take_removed(), vec![a]);
+        // A claim that is no binding evidence (a flow's address) moves nothing.
+        let c: IpAddr = [192, 168, 10, 58].into();
+        assert_eq!(inv.locate(Some(c), Some(mac), false, 92 * s).key, Some(Key::Ip(c)));
+        assert!(inv.get(b).is_some());
+    }
+
+    /// A camera never seen before speaks from 0.0.0.0 first: what it says is kept by its MAC
+    /// and becomes the device's once the MAC shows up at an address.
+    #[test]
+    fn a_device_known_first_by_its_mac_is_bound_when_it_gets_an_address() {
+        let mut inv = Inventory::new(NetSet::private(), 10, 2);
+        let mac = [0xe0, 0xca, 0x3c, 0x10, 0x20, 0x31];
+        let loc = inv.locate(None, Some(mac), true, 5);
+        assert_eq!(loc.key, Some(Key::Mac(mac)));
+        let obs = Observation { model: Some("CS-C6CN".into()), ..fw("V5.2.7 build 190617") };
+        inv.identify_unbound(mac, Source::Sadp, &obs, 5);
+        assert!(inv.is_empty() && inv.get_unbound(mac).is_some());
+        let ip: IpAddr = [192, 168, 10, 60].into();
+        inv.observe(ip, Some(mac), 20);
+        assert_eq!(firmware_kinds(&inv.take_merged()), vec![(ip, FirmwareChangeKind::FirstSeen)]);
+        let d = inv.get(ip).unwrap_or_else(|| panic!("not bound"));
+        assert_eq!(
+            (d.model(), d.firmware_version(), d.first_seen),
+            (Some("CS-C6CN"), Some("V5.2.7 build 190617"), 5)
+        );
+        assert!(inv.get_unbound(mac).is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! What each application message says about a device's identity: the device it is about, the
-//! source, and the values (vendor, model, serial, firmware, host name).
+//! What each application message says about a device's identity: the device it is about (its
+//! address, and its MAC when the message carries one), the source, and the values (vendor,
+//! model, serial, firmware, host name).
 
 use std::net::IpAddr;
 
@@ -28,11 +29,40 @@ fn some(s: &Option<String>) -> Option<String> {
     s.as_ref().filter(|v| !v.trim().is_empty()).cloned()
 }
 
-/// Identity observations carried by one message: `(device address, source, values)`.
-pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
+/// What one message says about one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The device's address, when the message gives one (not 0.0.0.0: see
+    /// [`crate::analysis::device::Inventory::locate`]).
+    pub ip: Option<IpAddr>,
+    /// The device's own MAC address, when the message carries it.
+    pub mac: Option<[u8; 6]>,
+    /// The message is the device's (or its DHCP server's) own word that `mac` holds `ip`:
+    /// evidence that a device seen at another address moved.
+    pub binds: bool,
+    pub source: Source,
+    pub obs: Observation,
+}
+
+impl Claim {
+    fn at(ip: IpAddr, source: Source, obs: Observation) -> Self {
+        Self { ip: Some(ip), mac: None, binds: false, source, obs }
+    }
+}
+
+fn mac(s: &Option<String>) -> Option<[u8; 6]> {
+    s.as_deref().and_then(crate::model::event::parse_mac)
+}
+
+/// Identity claims carried by one message.
+pub fn observations(ev: &AppEvent) -> Vec<Claim> {
     let mut out = Vec::new();
-    let addr =
-        |s: &Option<String>, fallback: IpAddr| s.as_deref().and_then(|a| a.parse().ok()).unwrap_or(fallback);
+    // A self-description's address field; an absent or unparseable one falls back to the
+    // sender's address, and 0.0.0.0 (no address yet) to none.
+    let addr = |s: &Option<String>, fallback: IpAddr| {
+        let ip = s.as_deref().and_then(|a| a.trim().parse().ok()).unwrap_or(fallback);
+        (!ip.is_unspecified()).then_some(ip)
+    };
     match &ev.app {
         App::Sadp(m) => {
             let obs = Observation {
@@ -44,7 +74,14 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
             };
             // Probes come from clients (SADP tools, NVRs) and say nothing about the sender.
             if m.kind != "Probe" && !obs.is_empty() {
-                out.push((addr(&m.ipv4_address, ev.src_ip), Source::Sadp, obs));
+                let mac = mac(&m.mac);
+                out.push(Claim {
+                    ip: addr(&m.ipv4_address, ev.src_ip),
+                    mac,
+                    binds: mac.is_some(),
+                    source: Source::Sadp,
+                    obs,
+                });
             }
         }
         App::Dhip(m) => {
@@ -56,7 +93,14 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
                 hostname: None,
             };
             if m.device_type.is_some() || m.serial_no.is_some() || m.version.is_some() {
-                out.push((addr(&m.ipv4_address, ev.src_ip), Source::Dhip, obs));
+                let mac = mac(&m.mac);
+                out.push(Claim {
+                    ip: addr(&m.ipv4_address, ev.src_ip),
+                    mac,
+                    binds: mac.is_some(),
+                    source: Source::Dhip,
+                    obs,
+                });
             }
         }
         App::Wsd(m) => {
@@ -66,7 +110,7 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
                     model: some(&m.hardware),
                     ..Observation::default()
                 };
-                out.push((ev.src_ip, Source::Onvif, obs));
+                out.push(Claim::at(ev.src_ip, Source::Onvif, obs));
             }
         }
         App::Http(txn) => {
@@ -75,7 +119,11 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
             if let Some(resp) = &txn.response {
                 let vendor = resp.server.as_deref().and_then(banner_vendor);
                 if vendor.is_some() {
-                    out.push((server, Source::Http, Observation { vendor, ..Observation::default() }));
+                    out.push(Claim::at(
+                        server,
+                        Source::Http,
+                        Observation { vendor, ..Observation::default() },
+                    ));
                 }
             }
             match &txn.identity {
@@ -91,7 +139,7 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
                         firmware,
                         hostname: some(&d.device_name),
                     };
-                    out.push((server, Source::Isapi, obs));
+                    out.push(Claim::at(server, Source::Isapi, obs));
                 }
                 Some(BodyIdentity::OnvifDeviceInfo(d)) => {
                     let obs = Observation {
@@ -101,7 +149,7 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
                         firmware: some(&d.firmware_version),
                         hostname: None,
                     };
-                    out.push((server, Source::Onvif, obs));
+                    out.push(Claim::at(server, Source::Onvif, obs));
                 }
                 Some(BodyIdentity::DahuaMagicBox(kv)) => {
                     let get = |keys: &[&str]| {
@@ -116,7 +164,7 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
                         firmware: get(&["version"]),
                         hostname: None,
                     };
-                    out.push((server, Source::Dhip, obs));
+                    out.push(Claim::at(server, Source::Dhip, obs));
                 }
                 Some(BodyIdentity::DlinkHnap(d)) => {
                     let obs = Observation {
@@ -126,7 +174,7 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
                         firmware: some(&d.firmware_version),
                         hostname: some(&d.device_name),
                     };
-                    out.push((server, Source::Http, obs));
+                    out.push(Claim::at(server, Source::Http, obs));
                 }
                 Some(BodyIdentity::IsapiEzviz(_)) | None => {}
             }
@@ -135,7 +183,7 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
             if let Some(vendor) =
                 m.response.as_ref().and_then(|r| r.server.as_deref()).and_then(banner_vendor)
             {
-                out.push((
+                out.push(Claim::at(
                     ev.dest_ip,
                     Source::Rtsp,
                     Observation { vendor: Some(vendor), ..Observation::default() },
@@ -144,7 +192,7 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
         }
         App::Ssdp(m) => {
             if let Some(vendor) = m.server.as_deref().and_then(banner_vendor) {
-                out.push((
+                out.push(Claim::at(
                     ev.src_ip,
                     Source::Ssdp,
                     Observation { vendor: Some(vendor), ..Observation::default() },
@@ -152,17 +200,26 @@ pub fn observations(ev: &AppEvent) -> Vec<(IpAddr, Source, Observation)> {
             }
         }
         App::Dhcp(m) => {
-            let ip = [m.assigned_ip, m.requested_ip, m.client_ip]
-                .into_iter()
-                .flatten()
-                .find(|ip| !ip.is_unspecified());
+            // The client is known by its hardware address (chaddr) whatever address it sends
+            // from. A server's ACK binds the address it grants (yiaddr); a client already using
+            // an address (ciaddr, when renewing) states it. A requested address is only asked for.
+            let ack = m.op == "reply" && m.dhcp_type.as_deref() == Some("ack");
+            let nonzero = |ip: Option<IpAddr>| ip.filter(|ip| !ip.is_unspecified());
+            let (ip, binds) = match (nonzero(m.assigned_ip), nonzero(m.client_ip)) {
+                (Some(yiaddr), _) if ack => (Some(yiaddr), true),
+                (_, Some(ciaddr)) if m.op == "request" && m.dhcp_type.as_deref() != Some("release") => {
+                    (Some(ciaddr), true)
+                }
+                _ => (None, false),
+            };
             let obs = Observation {
                 vendor: m.vendor_class_identifier.as_deref().and_then(banner_vendor),
                 hostname: some(&m.hostname),
                 ..Observation::default()
             };
-            if let (Some(ip), false) = (ip, obs.is_empty()) {
-                out.push((ip, Source::Dhcp, obs));
+            let mac = crate::model::event::parse_mac(&m.client_mac);
+            if binds || !obs.is_empty() {
+                out.push(Claim { ip, mac, binds: binds && mac.is_some(), source: Source::Dhcp, obs });
             }
         }
         App::Dns(_) | App::Tls(_) | App::Ntp(_) | App::FirmwareTransfer(_) | App::SadpL2(_) => {}

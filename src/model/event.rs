@@ -318,6 +318,20 @@ pub fn proto_name(proto: u8) -> String {
     }
 }
 
+/// `aa:bb:cc:dd:ee:ff` (as [`format_mac`] writes it, either case) as bytes.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut out {
+        let part = parts.next()?;
+        if part.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
 pub fn format_mac(mac: [u8; 6]) -> String {
     let mut s = String::with_capacity(17);
     for (i, b) in mac.iter().enumerate() {

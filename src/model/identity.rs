@@ -295,6 +295,18 @@ impl FirmwareHistory {
         };
         Some(FirmwareChange { kind, version, source, previous: current })
     }
+
+    /// Takes in a version another record of the same device saw (two records merged: the device
+    /// came back at another address). Returns the change only when the entry is newer than this
+    /// history's current version: an older entry is history, not news.
+    pub fn absorb(&mut self, e: &FirmwareEntry) -> Option<FirmwareChange> {
+        let newer = self.current().is_none_or(|c| e.last_seen > c.last_seen);
+        let change = self.observe(&e.version, e.source, e.last_seen);
+        if let Some(mine) = self.entries.iter_mut().find(|m| same_version(&m.version, &e.version)) {
+            mine.first_seen = mine.first_seen.min(e.first_seen);
+        }
+        change.filter(|_| newer)
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::alert::storm::{Storm, Verdict};
 use crate::alert::{rule_key, storm_fingerprint, Admit, Alert, Lifecycle};
 use crate::analysis::beacon::BeaconTracker;
 use crate::analysis::degraded::Degraded;
-use crate::analysis::device::Inventory;
+use crate::analysis::device::{Inventory, Key};
 use crate::analysis::metrics::{
     DeviceBytesLabels, DeviceInfoLabels, DeviceLabels, DeviceSeverityLabels, FirmwareLabels, ProtocolLabels,
     TransferLabels,
@@ -375,8 +375,17 @@ impl<'s> Analysis<'s> {
             }
             _ => {}
         }
-        for (ip, source, obs) in crate::analysis::signals::observations(e) {
-            self.identify(ip, source, &obs, e.ts);
+        for claim in crate::analysis::signals::observations(e) {
+            let located = self.inventory.locate(claim.ip, claim.mac, claim.binds, e.ts);
+            for dev in &located.events {
+                self.device_changed(dev);
+            }
+            self.report_merged(e.ts);
+            match located.key {
+                Some(Key::Ip(ip)) => self.identify(ip, claim.source, &claim.obs, e.ts),
+                Some(Key::Mac(mac)) => self.inventory.identify_unbound(mac, claim.source, &claim.obs, e.ts),
+                None => {}
+            }
         }
         // For a DNS message the name that matters is the one asked about, not the resolver's.
         let name = match &e.app {
@@ -414,6 +423,18 @@ impl<'s> Analysis<'s> {
         ts: Micros,
     ) {
         let updates = self.inventory.identify(ip, source, obs, ts);
+        self.report(ip, updates, ts);
+    }
+
+    /// Reports what merging two records of one device changed (see `Inventory::take_merged`).
+    fn report_merged(&mut self, ts: Micros) {
+        for (ip, u) in self.inventory.take_merged() {
+            self.report(ip, vec![u], ts);
+        }
+    }
+
+    /// Logs identity and firmware changes of the device at `ip` and lets the rules see them.
+    fn report(&mut self, ip: IpAddr, updates: Vec<crate::analysis::device::Update>, ts: Micros) {
         if updates.is_empty() {
             return;
         }
@@ -570,6 +591,7 @@ impl<'s> Analysis<'s> {
                 if let Some(dev) = self.inventory.arp_claim(ip, arp.sender_mac, ts) {
                     self.device_changed(&dev);
                 }
+                self.report_merged(ts);
             }
             Event::Evidence(o) => self.evidence_done(o),
             Event::Traffic(batch) => self.traffic(&batch),
@@ -691,6 +713,7 @@ impl<'s> Analysis<'s> {
         if let Some(dev) = self.inventory.observe(ip, mac, ts) {
             self.device_changed(&dev);
         }
+        self.report_merged(ts);
     }
 
     fn device_changed(&mut self, dev: &DeviceEvent) {

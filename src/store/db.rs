@@ -10,7 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::analysis::device::{Destination, Device, Service};
 use crate::model::identity::{FirmwareEntry, FirmwareHistory, Identity, Source};
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2 added `devices.past_addresses` (a device's addresses before it was renumbered, JSON).
+const SCHEMA_VERSION: i64 = 2;
 
 pub struct Store {
     conn: Connection,
@@ -64,7 +65,8 @@ impl Store {
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS devices (
                  ip TEXT PRIMARY KEY, mac TEXT, organization TEXT,
-                 first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, identity TEXT NOT NULL);
+                 first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, identity TEXT NOT NULL,
+                 past_addresses TEXT NOT NULL DEFAULT '[]');
              CREATE TABLE IF NOT EXISTS firmware_history (
                  ip TEXT NOT NULL, version TEXT NOT NULL, source TEXT NOT NULL,
                  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (ip, version));
@@ -91,6 +93,13 @@ impl Store {
                 .map_err(|e| err(path, e))?;
             }
             Some(Ok(SCHEMA_VERSION)) => {}
+            Some(Ok(1)) => {
+                conn.execute_batch(
+                    "ALTER TABLE devices ADD COLUMN past_addresses TEXT NOT NULL DEFAULT '[]';
+                     UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+                )
+                .map_err(|e| err(path, e))?;
+            }
             Some(_) => {
                 return Err(err(
                     path,
@@ -106,7 +115,9 @@ impl Store {
         let q = |e: rusqlite::Error| format!("state database: {e}");
         let mut stmt = self
             .conn
-            .prepare("SELECT ip, mac, organization, first_seen, last_seen, identity FROM devices ORDER BY ip")
+            .prepare(
+                "SELECT ip, mac, organization, first_seen, last_seen, identity, past_addresses FROM devices ORDER BY ip",
+            )
             .map_err(q)?;
         let rows = stmt
             .query_map([], |r| {
@@ -117,17 +128,18 @@ impl Store {
                     r.get::<_, i64>(3)?,
                     r.get::<_, i64>(4)?,
                     r.get::<_, String>(5)?,
+                    r.get::<_, Option<String>>(6)?,
                 ))
             })
             .map_err(q)?;
         let mut out = Vec::new();
         for row in rows {
-            let (ip, mac, organization, first, last, identity) = row.map_err(q)?;
+            let (ip, mac, organization, first, last, identity, past) = row.map_err(q)?;
             let Ok(ip) = ip.parse::<IpAddr>() else { continue };
             let identity: Identity = serde_json::from_str(&identity).unwrap_or_default();
             let mut d = Device {
                 ip,
-                mac: mac.as_deref().and_then(parse_mac),
+                mac: mac.as_deref().and_then(crate::model::event::parse_mac),
                 organization,
                 first_seen: u64::try_from(first).unwrap_or(0),
                 last_seen: u64::try_from(last).unwrap_or(0),
@@ -137,6 +149,7 @@ impl Store {
                 destinations: Default::default(),
                 services: Default::default(),
                 unexpected: Default::default(),
+                past_addresses: past.and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default(),
             };
             let ips = ip.to_string();
             let mut fw = self
@@ -232,9 +245,11 @@ impl Store {
         {
             let mut dev = tx
                 .prepare_cached(
-                    "INSERT INTO devices (ip, mac, organization, first_seen, last_seen, identity) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    "INSERT INTO devices (ip, mac, organization, first_seen, last_seen, identity, past_addresses)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, organization = excluded.organization,
-                     first_seen = excluded.first_seen, last_seen = excluded.last_seen, identity = excluded.identity",
+                     first_seen = excluded.first_seen, last_seen = excluded.last_seen, identity = excluded.identity,
+                     past_addresses = excluded.past_addresses",
                 )
                 .map_err(q)?;
             let mut fw = tx
@@ -261,13 +276,16 @@ impl Store {
                 let ip = d.ip.to_string();
                 let identity =
                     serde_json::to_string(&d.identity).map_err(|e| format!("state database: {e}"))?;
+                let past =
+                    serde_json::to_string(&d.past_addresses).map_err(|e| format!("state database: {e}"))?;
                 dev.execute(params![
                     ip,
                     d.mac.map(crate::model::event::format_mac),
                     d.organization,
                     i64_of(d.first_seen),
                     i64_of(d.last_seen),
-                    identity
+                    identity,
+                    past
                 ])
                 .map_err(q)?;
                 for e in &d.firmware.entries {
@@ -308,15 +326,6 @@ impl Store {
         }
         tx.commit().map_err(q)
     }
-}
-
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut out {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
 }
 
 #[cfg(test)]
@@ -383,6 +392,40 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(n, 0, "{table}");
         }
+    }
+
+    /// A version 1 database (before past addresses) is migrated in place, its devices kept; a
+    /// device's past addresses survive a restart.
+    #[test]
+    fn a_version_1_database_is_migrated_and_past_addresses_are_kept() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("state.db");
+        {
+            let c = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            c.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO meta VALUES ('schema_version', '1');
+                 CREATE TABLE devices (
+                     ip TEXT PRIMARY KEY, mac TEXT, organization TEXT,
+                     first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, identity TEXT NOT NULL);
+                 INSERT INTO devices VALUES ('192.168.10.31', 'e0:ca:3c:20:30:01', NULL, 1, 2, '{}');",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut s = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut loaded = s.load().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].mac, Some([0xe0, 0xca, 0x3c, 0x20, 0x30, 0x01]));
+        let past = crate::analysis::device::PastAddress {
+            ip: "192.168.10.12".parse().unwrap_or_else(|e| panic!("{e}")),
+            first_seen: 1,
+            until: 2,
+        };
+        loaded[0].past_addresses.push(past);
+        s.save(loaded.iter()).unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let again = Store::open(&path).and_then(|s| s.load()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again[0].past_addresses, vec![past]);
     }
 
     #[test]

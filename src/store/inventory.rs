@@ -54,6 +54,11 @@ pub fn print(path: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result
                         "organization": d.organization,
                         "identity": d.identity,
                         "firmware_history": d.firmware.entries,
+                        "past_addresses": d.past_addresses.iter().map(|p| json!({
+                            "ip": p.ip,
+                            "first_seen": rfc3339(p.first_seen),
+                            "until": rfc3339(p.until),
+                        })).collect::<Vec<_>>(),
                         "first_seen": rfc3339(d.first_seen),
                         "last_seen": rfc3339(d.last_seen),
                         "destinations": destinations(d),
