@@ -317,3 +317,176 @@ fn a_camera_renumbered_by_dhcp_keeps_its_identity_in_events_and_state() {
         Some(t0 * 1_000_000)
     );
 }
+
+/// A real Reolink client session (Neolink's sample capture; the capture joins the stream inside
+/// the legacy login's zero padding): every message the client sent is walked by its header and
+/// logged, in order. The oracle is tshark's view of the client's TCP payloads, searched for the
+/// magic: the ids after each magic must be the ids camwatch walked by lengths.
+#[test]
+fn a_real_baichuan_session_is_walked_message_by_message() {
+    let capture = corpus().join("camera/reolink_neolink_EncryptionProtocol02_login.pcapng");
+    let out = run(std::process::Command::new(tool("tshark")).arg("-r").arg(&capture).args([
+        "-Y",
+        "tcp.dstport == 9000 && tcp.len > 0",
+        "-T",
+        "fields",
+        "-e",
+        "tcp.payload",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let client: Vec<u8> = text(&out.stdout)
+        .lines()
+        .flat_map(|l| hex::decode(l.trim()).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let magic = [0xf0, 0xde, 0xbc, 0x0a];
+    let expected: Vec<u64> = client
+        .windows(8)
+        .filter(|w| w[..4] == magic)
+        .map(|w| u64::from(u32::from_le_bytes([w[4], w[5], w[6], w[7]])))
+        .collect();
+    assert!(expected.len() >= 10, "{expected:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let r = crate::replay::replay(&capture, dir.path(), &["-q"]);
+    let walked: Vec<u64> = r
+        .events
+        .iter()
+        .filter(|e| e["event_type"] == "baichuan")
+        .map(|e| e["baichuan"]["msg_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(walked, expected);
+    let login = r.events.iter().find(|e| e["event_type"] == "baichuan").unwrap();
+    assert_eq!(
+        (login["baichuan"]["command"].as_str(), login["dest_port"].as_u64()),
+        (Some("login"), Some(9000))
+    );
+    assert!(
+        !r.metrics.keys().any(|k| k.contains("parse_errors") && k.contains("baichuan")),
+        "{}",
+        keys(&r.metrics)
+    );
+    assert!(r.events.iter().all(|e| e["event_type"] != "firmware"), "a login is no firmware transfer");
+}
+
+/// A Baichuan message as a client sends it: the modern 24-byte header (class 0x6414) with the
+/// extension's length as the payload offset.
+fn bc_message(msg_id: u32, msg_num: u16, extension: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut m = vec![0xf0, 0xde, 0xbc, 0x0a];
+    m.extend_from_slice(&msg_id.to_le_bytes());
+    m.extend_from_slice(&((extension.len() + payload.len()) as u32).to_le_bytes());
+    m.extend_from_slice(&[0, 0]);
+    m.extend_from_slice(&msg_num.to_le_bytes());
+    m.extend_from_slice(&0u16.to_le_bytes());
+    m.extend_from_slice(&0x6414u16.to_le_bytes());
+    m.extend_from_slice(&(extension.len() as u32).to_le_bytes());
+    m.extend_from_slice(extension);
+    m.extend_from_slice(payload);
+    m
+}
+
+/// A workstation pushes a ~100 kB Reolink image to a camera over Baichuan as Neolink's notes
+/// describe message 67: the announcement (file name and size), then the image in parts whose
+/// extension declares binary data. The transfer is reported with the image's SHA-256, name, size
+/// and format, and the upload alerts fire (the shape rule for the management port too).
+#[test]
+fn a_firmware_upgrade_over_baichuan_is_a_transfer_with_its_hash() {
+    use sha2::Digest;
+    let mut image = vec![0x13, 0x59, 0x72, 0x32];
+    image.extend((0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let name = "IPC_523128M5MP.4417_2304041319.RLC-510A.5MP.REOLINK.pak";
+    let announce = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<body>\n<ConfigFileInfo version=\"1.1\">\n<fileName>{name}</fileName>\n<fileSize>{}</fileSize>\n<updateParameter>0</updateParameter>\n</ConfigFileInfo>\n</body>\n",
+        image.len()
+    );
+    let ext = b"<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<Extension version=\"1.1\">\n<binaryData>1</binaryData>\n</Extension>\n";
+    let mut upload = bc_message(67, 9, b"", announce.as_bytes());
+    for part in image.chunks(0x9458 - ext.len()) {
+        upload.extend(bc_message(67, 9, ext, part));
+    }
+    let ok = {
+        let mut m = bc_message(67, 9, b"", b"");
+        m[16..18].copy_from_slice(&200u16.to_le_bytes());
+        m
+    };
+    let frames = tcp_conversation(
+        ([0x00, 0x1b, 0x21, 1, 1, 1], [192, 168, 10, 77], 51000),
+        ([0xec, 0x71, 0xdb, 2, 2, 2], [192, 168, 10, 13], 9000),
+        &[(&upload, &ok)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("baichuan-upgrade.pcap");
+    write_frames(&pcap, &frames);
+    let r = crate::replay::replay(&pcap, dir.path(), &["-q"]);
+    let fw: Vec<&Value> = r.events.iter().filter(|e| e["event_type"] == "firmware").collect();
+    assert_eq!(fw.len(), 1, "{fw:?}");
+    let t = &fw[0]["firmware"];
+    let sha: String = sha2::Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(t["sha256"], sha.as_str());
+    assert_eq!((t["method"].as_str(), t["direction"].as_str()), (Some("BAICHUAN"), Some("upload")));
+    assert_eq!((t["url"].as_str(), t["size"].as_u64()), (Some(name), Some(image.len() as u64)));
+    assert_eq!(
+        (t["completed"].as_bool(), t["image"].as_bool(), t["format"].as_str()),
+        (Some(true), Some(true), Some("reolink_pak"))
+    );
+    assert_eq!(fw[0]["dest_ip"], "192.168.10.13");
+    let fired: Vec<&str> = r.alerts.iter().filter_map(|a| a["rule"]["id"].as_str()).collect();
+    for rule in
+        ["firmware-image-unapproved", "firmware-upload-unexpected-host", "firmware-push-management-port"]
+    {
+        assert!(fired.contains(&rule), "{rule} not in {fired:?}");
+    }
+    let unapproved = r.alerts.iter().find(|a| a["rule"]["id"] == "firmware-image-unapproved").unwrap();
+    assert!(unapproved.to_string().contains(&sha), "the alert carries the image's hash: {unapproved}");
+    let commands: Vec<&str> = r
+        .events
+        .iter()
+        .filter(|e| e["event_type"] == "baichuan")
+        .filter_map(|e| e["baichuan"]["command"].as_str())
+        .collect();
+    assert!(!commands.is_empty() && commands.iter().all(|c| *c == "firmware_upgrade"), "{commands:?}");
+}
+
+/// A Dahua web page uploads firmware as a form (HTTP API V3.26 §4.12:
+/// `POST /cgi-bin/upgrader.cgi?action=uploadFirmware`, multipart/form-data): the transfer's hash,
+/// size, format and name are the file part's, not the form's.
+#[test]
+fn a_form_upload_of_firmware_is_hashed_as_its_file() {
+    use sha2::Digest;
+    let mut image = b"DH\x03\x04".to_vec();
+    image.extend((0..300_000u32).map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8));
+    let boundary = "----WebKitFormBoundaryq2V0cGQJ3kYfC1Nk";
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"session\"\r\n\r\n1937412\r\n--{boundary}\r\n\
+Content-Disposition: form-data; name=\"file\"; filename=\"DH_IPC-HX2XXX-Nova_MultiLang_PN_Stream3_V2.800.0000000.29.R.220318.bin\"\r\n\
+Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(&image);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut request = format!(
+        "POST /cgi-bin/upgrader.cgi?action=uploadFirmware HTTP/1.1\r\nHost: 192.168.10.12\r\n\
+Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        form.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&form);
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK";
+    let frames = tcp_conversation(
+        ([0x00, 0x1b, 0x21, 1, 1, 1], [192, 168, 10, 77], 51000),
+        ([0x6c, 0x1c, 0x71, 2, 2, 2], [192, 168, 10, 12], 80),
+        &[(&request, response)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("dahua-upload.pcap");
+    write_frames(&pcap, &frames);
+    let r = crate::replay::replay(&pcap, dir.path(), &["-q"]);
+    let fw: Vec<&Value> = r.events.iter().filter(|e| e["event_type"] == "firmware").collect();
+    assert_eq!(fw.len(), 1, "{fw:?}");
+    let t = &fw[0]["firmware"];
+    let sha: String = sha2::Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(t["sha256"], sha.as_str());
+    assert_eq!((t["size"].as_u64(), t["completed"].as_bool()), (Some(image.len() as u64), Some(true)));
+    assert_eq!((t["format"].as_str(), t["image"].as_bool()), (Some("dahua_zip"), Some(true)));
+    assert!(t["filename"].as_str().unwrap_or_default().starts_with("DH_IPC-HX2XXX"), "{t}");
+    let fired: Vec<&str> = r.alerts.iter().filter_map(|a| a["rule"]["id"].as_str()).collect();
+    assert!(fired.contains(&"firmware-image-unapproved"), "{fired:?}");
+}

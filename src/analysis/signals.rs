@@ -222,7 +222,12 @@ pub fn observations(ev: &AppEvent) -> Vec<Claim> {
                 out.push(Claim { ip, mac, binds: binds && mac.is_some(), source: Source::Dhcp, obs });
             }
         }
-        App::Dns(_) | App::Tls(_) | App::Ntp(_) | App::FirmwareTransfer(_) | App::SadpL2(_) => {}
+        App::Dns(_)
+        | App::Tls(_)
+        | App::Ntp(_)
+        | App::Baichuan(_)
+        | App::FirmwareTransfer(_)
+        | App::SadpL2(_) => {}
     }
     out
 }

@@ -129,7 +129,7 @@ impl<'a> Subject<'a> {
             App::Rtsp(_) => EventType::Rtsp,
             App::Sadp(_) | App::SadpL2(_) | App::Dhip(_) | App::Wsd(_) | App::Ssdp(_) => EventType::Discovery,
             App::FirmwareTransfer(_) => EventType::Firmware,
-            App::Ntp(_) => return None,
+            App::Ntp(_) | App::Baichuan(_) => return None,
         };
         Some(Self {
             event,

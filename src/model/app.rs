@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::model::time::Micros;
-use crate::proto::{dhcp, dhip, dns, firmware, http, isapi, ntp, onvif, rtsp, sadp, ssdp, tls};
+use crate::proto::{baichuan, dhcp, dhip, dns, firmware, http, isapi, ntp, onvif, rtsp, sadp, ssdp, tls};
 
 /// Identity carried in an HTTP body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -64,6 +64,10 @@ pub struct FirmwareTransfer {
     pub format: Option<&'static str>,
     /// Whether it is a firmware image by its format and size, not its name.
     pub image: bool,
+    /// The file's own name when the transfer carried one apart from the URL (a form upload's
+    /// part).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
     /// Version and build from the file name, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filename_version: Option<(String, Option<String>)>,
@@ -78,6 +82,8 @@ pub enum App {
     Http(Box<HttpTxn>),
     Dhcp(dhcp::DhcpMessage),
     Ntp(ntp::NtpPacket),
+    /// A Reolink Baichuan message a client sent (TCP 9000).
+    Baichuan(baichuan::Message),
     Ssdp(ssdp::SsdpMessage),
     Sadp(sadp::SadpMessage),
     /// Layer-2 SADP (ethertype 0x8033); its addresses are inside the record.
@@ -97,6 +103,7 @@ impl App {
             App::Http(_) => "http",
             App::Dhcp(_) => "dhcp",
             App::Ntp(_) => "ntp",
+            App::Baichuan(_) => "baichuan",
             App::Ssdp(_) => "ssdp",
             App::Sadp(_) | App::SadpL2(_) => "sadp",
             App::Dhip(_) => "dhip",

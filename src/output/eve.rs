@@ -242,6 +242,7 @@ pub fn eve_app(e: &crate::model::app::AppEvent, sensor: &str) -> Value {
         }
         App::Dhcp(m) => ("dhcp", "dhcp", json!(m)),
         App::Ntp(m) => ("ntp", "ntp", json!(m)),
+        App::Baichuan(m) => ("baichuan", "baichuan", json!(m)),
         App::Rtsp(m) => ("rtsp", "rtsp", json!(m)),
         App::Ssdp(m) => ("discovery", "discovery", json!({"protocol": "ssdp", "ssdp": m})),
         App::Sadp(m) => ("discovery", "discovery", json!({"protocol": "sadp", "sadp": m})),

@@ -2,13 +2,14 @@
 //! crashing input kept in `fuzz/regressions/<target>/` is replayed by `cargo test` on every
 //! build, not only when someone runs the fuzzer.
 
-use crate::{dhcp, dhip, dns, firmware, http, isapi, ntp, onvif, rtsp, sadp, ssdp, tls};
+use crate::{baichuan, dhcp, dhip, dns, firmware, http, isapi, ntp, onvif, rtsp, sadp, ssdp, tls};
 
 /// A fuzz target: the name of its binary and its body.
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target.
 pub const TARGETS: &[Target] = &[
+    ("baichuan", baichuan_target),
     ("dhcp", |d| drop(dhcp::parse(d))),
     ("dhip", |d| drop(dhip::parse(d))),
     ("dns", dns_target),
@@ -32,6 +33,23 @@ pub const TARGETS: &[Target] = &[
     ("ssdp", |d| drop(ssdp::parse(d))),
     ("tls", tls_target),
 ];
+
+/// A Baichuan client stream walked by its headers (as the app layer does), and the upgrade
+/// announcement read from every body.
+pub fn baichuan_target(data: &[u8]) {
+    let mut rest = data;
+    while let Ok(Some(h)) = baichuan::parse_header(rest) {
+        let body_end = h.len().saturating_add(usize::try_from(h.body_len).unwrap_or(usize::MAX));
+        let body = rest.get(h.len()..body_end.min(rest.len())).unwrap_or(&[]);
+        let _ = baichuan::upgrade_file(body);
+        let _ = baichuan::Message::from_header(&h);
+        assert!(h.extension_len() + h.payload_len() == h.body_len);
+        match rest.get(body_end..) {
+            Some(next) if !next.is_empty() => rest = next,
+            _ => break,
+        }
+    }
+}
 
 /// Runs `target` on `data`; false if there is no such target.
 pub fn run(target: &str, data: &[u8]) -> bool {

@@ -10,6 +10,7 @@
 //!   and WS-Discovery), [`isapi`] (Hikvision ISAPI bodies, Dahua magicBox), and [`firmware`]
 //!   (vendor-aware versions, `digicap.dav` headers, firmware file names)
 
+pub mod baichuan;
 pub mod dhcp;
 pub mod dhip;
 pub mod dns;
@@ -22,6 +23,7 @@ pub mod fuzzing;
 pub mod hostile;
 pub mod http;
 pub mod isapi;
+pub mod multipart;
 pub mod ntp;
 pub mod onvif;
 mod record;

@@ -36,6 +36,7 @@ pub(super) fn new_body(len: Option<u64>, chunked: bool, keep: bool, hash: bool) 
         hasher: hash.then(Sha256::new),
         hashed: 0,
         head: Vec::new(),
+        multipart: None,
     })
 }
 
@@ -50,10 +51,17 @@ pub(super) fn feed_body(b: &mut Body, input: &[u8]) -> usize {
         b.kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
     if let Some(h) = &mut b.hasher {
-        h.update(chunk);
-        b.hashed += chunk.len() as u64;
-        let room = IMAGE_HEAD.saturating_sub(b.head.len());
-        b.head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let (hashed, head) = (&mut b.hashed, &mut b.head);
+        let mut hash = |part: &[u8]| {
+            h.update(part);
+            *hashed += part.len() as u64;
+            let room = IMAGE_HEAD.saturating_sub(head.len());
+            head.extend_from_slice(&part[..part.len().min(room)]);
+        };
+        match &mut b.multipart {
+            Some(form) => form.feed(chunk, &mut hash),
+            None => hash(chunk),
+        }
     }
     if let Some(r) = &mut b.remaining {
         *r -= take as u64;
@@ -101,6 +109,15 @@ pub(super) fn finish_transfer(transfer: &mut Option<Box<FirmwareTransfer>>, body
     t.size = body.hashed;
     t.sha256 = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     t.completed = completed && t.expected_size.is_none_or(|e| e == body.hashed);
+    if let Some(form) = &body.multipart {
+        // The form's length is not the file's: complete when the file part ended.
+        t.expected_size = None;
+        t.completed = form.found && form.done();
+        if let Some(name) = form.filename.as_deref() {
+            t.filename_version = t.filename_version.take().or_else(|| firmware::version_from_filename(name));
+            t.filename = Some(name.to_string());
+        }
+    }
     t.digicap = firmware::parse_digicap_header(&body.head).ok();
     t.format = firmware::image_format(&body.head);
     t.image = firmware::is_image(t.format, t.size);
@@ -179,6 +196,13 @@ pub(super) fn http_step(
                 if firmware {
                     f.transfer = Some(Box::new(transfer("upload", &req, len)));
                 }
+                // A web page's upload is a form: only its file part is the image.
+                let form = req
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    .and_then(|(_, v)| crate::proto::multipart::boundary(v))
+                    .filter(|_| firmware);
                 let has_body = len.is_some() || req.chunked;
                 if f.pending.len() < MAX_TRANSACTIONS {
                     f.pending.push(HttpTxn {
@@ -191,6 +215,7 @@ pub(super) fn http_step(
                 if has_body {
                     // Request bodies are kept (bounded) for rules: exploit payloads live there.
                     let mut body = new_body(len, chunked, !firmware, firmware);
+                    body.multipart = form.map(|b| Box::new(crate::proto::multipart::FileExtractor::new(&b)));
                     let used = feed_body(&mut body, &f.client.buf);
                     f.client.buf.drain(..used);
                     if body_done(&body) {
@@ -288,5 +313,6 @@ pub(super) fn transfer(
         format: None,
         image: false,
         filename_version: firmware::version_from_filename(file),
+        filename: None,
     }
 }

@@ -17,6 +17,7 @@ use crate::model::packet::{IpPacket, PROTO_TCP, PROTO_UDP};
 use crate::model::time::Micros;
 use crate::proto::{dhcp, dhip, dns, ntp, onvif, rtsp, sadp, ssdp, tls};
 
+mod baichuan;
 mod http_flow;
 mod tftp;
 
@@ -53,6 +54,8 @@ enum Kind {
     Http,
     Rtsp,
     DnsTcp,
+    /// Reolink Baichuan (TCP 9000): messages walked by header, firmware upgrades reported.
+    Baichuan,
     /// Plaintext (a vendor push channel's hello, SMTP/IMAP/POP3/FTP before STARTTLS) that may
     /// upgrade to TLS: the client's bytes are searched for a ClientHello.
     Preamble,
@@ -109,6 +112,8 @@ struct Body {
     hasher: Option<Sha256>,
     hashed: u64,
     head: Vec<u8>,
+    /// A form upload: only its file part is hashed.
+    multipart: Option<Box<crate::proto::multipart::FileExtractor>>,
 }
 
 #[derive(Debug, Default)]
@@ -133,6 +138,7 @@ struct AppFlow {
     transactions: usize,
     transfer: Option<Box<FirmwareTransfer>>,
     sent_client_hello: bool,
+    baichuan: Option<Box<baichuan::Follower>>,
 }
 
 impl AppFlow {
@@ -147,6 +153,7 @@ impl AppFlow {
             transactions: 0,
             transfer: None,
             sent_client_hello: false,
+            baichuan: None,
         }
     }
 
@@ -157,6 +164,7 @@ impl AppFlow {
             + self.server.stream.held()
             + body_len(&self.client.body)
             + body_len(&self.server.body)
+            + self.baichuan.as_ref().map_or(0, |b| b.buffered())
     }
 }
 
@@ -286,6 +294,7 @@ impl AppLayer {
         if let Some(t) = f.transfer.take() {
             out.events.push(tcp_ctx(rec, rec.end, App::FirmwareTransfer(t)));
         }
+        baichuan::end(&mut f, rec, out);
     }
 
     /// A spent budget never refuses a new stream (it may carry the exploit a flood of stalled
@@ -393,6 +402,11 @@ fn recognise(buf: &[u8], rec: &FlowRecord) -> Kind {
     if buf.len() >= 3 && buf[0] == 0x16 && buf[1] == 0x03 {
         return Kind::Tls;
     }
+    // Baichuan's magic, at the start or after binary bytes (a capture that joined the stream
+    // inside a message); its own last byte is a line feed, so this comes before line parsing.
+    if baichuan::resync(buf).is_some_and(|at| !buf[..at].contains(&b'\n')) {
+        return Kind::Baichuan;
+    }
     if rec.dest_port == 53 {
         return Kind::DnsTcp;
     }
@@ -436,6 +450,9 @@ fn preamble_step(f: &mut AppFlow, to_server: bool) -> bool {
 }
 
 fn consume(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, fresh: &[u8], ts: Micros, out: &mut Output) {
+    if f.kind == Kind::Baichuan {
+        return baichuan::consume(f, rec, to_server, fresh, ts, out);
+    }
     let mut input = fresh;
     loop {
         // A body in progress takes the bytes first.
@@ -457,6 +474,11 @@ fn consume(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, fresh: &[u8], ts:
         input = &input[take..];
         if f.kind == Kind::Unknown && to_server {
             f.kind = recognise(&f.client.buf, rec);
+            if f.kind == Kind::Baichuan {
+                let seen = std::mem::take(&mut f.client.buf);
+                let at = baichuan::resync(&seen).unwrap_or(0);
+                return baichuan::consume(f, rec, to_server, &[&seen[at..], input].concat(), ts, out);
+            }
         }
         let progressed = parse_buffered(f, rec, to_server, ts, out);
         let dir = if to_server { &mut f.client } else { &mut f.server };
@@ -483,6 +505,8 @@ fn parse_buffered(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros
             Kind::Rtsp => rtsp_step(f, rec, to_server, ts, out),
             Kind::DnsTcp => dns_tcp_step(f, rec, to_server, ts, out),
             Kind::Preamble => preamble_step(f, to_server),
+            // Followed by `baichuan::consume`, never buffered here.
+            Kind::Baichuan => return progressed,
         };
         if !step {
             return progressed;

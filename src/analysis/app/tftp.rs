@@ -48,6 +48,7 @@ impl Tftp {
             format,
             image: firmware::is_image(format, self.size),
             filename_version: firmware::version_from_filename(&self.filename),
+            filename: None,
         }
     }
 }
