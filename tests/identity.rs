@@ -490,3 +490,66 @@ Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n
     let fired: Vec<&str> = r.alerts.iter().filter_map(|a| a["rule"]["id"].as_str()).collect();
     assert!(fired.contains(&"firmware-image-unapproved"), "{fired:?}");
 }
+
+/// FTP: a workstation stores a firmware image on a camera's FTP server through a passive data
+/// connection (RFC 959 `PASV`, then `STOR`): the transfer is reported with the file's hash and
+/// name; a camera storing a 1.5 MB snapshot on a server over an active connection (`PORT`) is
+/// no firmware.
+#[test]
+fn an_ftp_upload_of_firmware_is_a_transfer_and_a_snapshot_is_not() {
+    use sha2::Digest;
+    let mut image = vec![0x13, 0x59, 0x72, 0x32];
+    image.extend((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8));
+    let (ws, cam) = (
+        ([0x00, 0x1b, 0x21, 1, 1, 1], [192, 168, 10, 77]),
+        ([0xec, 0x71, 0xdb, 2, 2, 2], [192, 168, 10, 13]),
+    );
+    let control = tcp_conversation(
+        (ws.0, ws.1, 51000),
+        (cam.0, cam.1, 21),
+        &[
+            (b"USER admin\r\n", b"220 FTP ready\r\n331 Password required\r\n"),
+            (b"PASS secret\r\n", b"230 Logged in\r\n"),
+            (b"TYPE I\r\n", b"200 Type set to I\r\n"),
+            (b"PASV\r\n", b"227 Entering Passive Mode (192,168,10,13,195,80).\r\n"),
+            (b"STOR firmware.pak\r\n", b"150 Opening BINARY mode data connection\r\n"),
+        ],
+    );
+    let data = tcp_conversation((ws.0, ws.1, 51001), (cam.0, cam.1, 50_000), &[(&image, b"")]);
+    // The camera stores a snapshot on the site's FTP server (active mode: the server connects
+    // back to the camera's port 40000 and the camera sends).
+    let snapshot: Vec<u8> = (0..1_500_000u32).map(|i| (i.wrapping_mul(40_503) >> 7) as u8).collect();
+    let srv = ([0x00, 0x1b, 0x21, 3, 3, 3], [192, 168, 10, 5]);
+    let control2 = tcp_conversation(
+        (cam.0, cam.1, 52000),
+        (srv.0, srv.1, 21),
+        &[
+            (b"USER cam\r\n", b"220 ready\r\n331 ok\r\n"),
+            (b"PASS x\r\n", b"230 ok\r\n"),
+            (b"PORT 192,168,10,13,156,64\r\n", b"200 PORT ok\r\n"),
+            (b"STOR snap_20260101_000000.jpg\r\n", b"150 ok\r\n"),
+        ],
+    );
+    let data2 = tcp_conversation((srv.0, srv.1, 20), (cam.0, cam.1, 40_000), &[(b"", &snapshot)]);
+    let frames: Vec<Vec<u8>> = control.into_iter().chain(data).chain(control2).chain(data2).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("ftp.pcap");
+    write_frames(&pcap, &frames);
+    let r = crate::replay::replay(&pcap, dir.path(), &["-q"]);
+    let fw: Vec<&Value> = r.events.iter().filter(|e| e["event_type"] == "firmware").collect();
+    assert_eq!(fw.len(), 1, "{fw:?}");
+    let t = &fw[0]["firmware"];
+    let sha: String = sha2::Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(t["sha256"], sha.as_str());
+    assert_eq!(
+        (t["method"].as_str(), t["direction"].as_str(), t["url"].as_str()),
+        (Some("STOR"), Some("upload"), Some("firmware.pak"))
+    );
+    assert_eq!((t["size"].as_u64(), t["format"].as_str()), (Some(image.len() as u64), Some("reolink_pak")));
+    assert_eq!(
+        (fw[0]["src_ip"].as_str(), fw[0]["dest_ip"].as_str(), fw[0]["dest_port"].as_u64()),
+        (Some("192.168.10.77"), Some("192.168.10.13"), Some(21))
+    );
+    let fired: Vec<&str> = r.alerts.iter().filter_map(|a| a["rule"]["id"].as_str()).collect();
+    assert!(fired.contains(&"firmware-image-unapproved"), "{fired:?}");
+}

@@ -18,6 +18,7 @@ use crate::model::time::Micros;
 use crate::proto::{dhcp, dhip, dns, ntp, onvif, rtsp, sadp, ssdp, tls};
 
 mod baichuan;
+mod ftp;
 mod http_flow;
 mod tftp;
 
@@ -56,6 +57,10 @@ enum Kind {
     DnsTcp,
     /// Reolink Baichuan (TCP 9000): messages walked by header, firmware upgrades reported.
     Baichuan,
+    /// An FTP control connection (TCP 21): which data connection carries which file.
+    Ftp,
+    /// An FTP data connection announced on a control connection: the file is hashed.
+    FtpData,
     /// Plaintext (a vendor push channel's hello, SMTP/IMAP/POP3/FTP before STARTTLS) that may
     /// upgrade to TLS: the client's bytes are searched for a ClientHello.
     Preamble,
@@ -139,6 +144,8 @@ struct AppFlow {
     transfer: Option<Box<FirmwareTransfer>>,
     sent_client_hello: bool,
     baichuan: Option<Box<baichuan::Follower>>,
+    ftp: Option<Box<ftp::Control>>,
+    ftp_data: Option<Box<ftp::Data>>,
 }
 
 impl AppFlow {
@@ -154,6 +161,8 @@ impl AppFlow {
             transfer: None,
             sent_client_hello: false,
             baichuan: None,
+            ftp: None,
+            ftp_data: None,
         }
     }
 
@@ -165,6 +174,7 @@ impl AppFlow {
             + body_len(&self.client.body)
             + body_len(&self.server.body)
             + self.baichuan.as_ref().map_or(0, |b| b.buffered())
+            + self.ftp_data.as_ref().map_or(0, |d| d.buffered())
     }
 }
 
@@ -189,6 +199,8 @@ pub struct AppLayer {
     /// the last such eviction.
     pub tftp_evicted: u64,
     pub tftp_top_sources: Vec<(IpAddr, u64)>,
+    /// FTP data connections announced and not yet seen, by their responder's endpoint.
+    ftp_expected: HashMap<(IpAddr, u16), ftp::Expected>,
 }
 
 fn ctx(rec: &FlowRecord, pkt: &IpPacket<'_>, ts: Micros, app: App) -> AppEvent {
@@ -295,6 +307,7 @@ impl AppLayer {
             out.events.push(tcp_ctx(rec, rec.end, App::FirmwareTransfer(t)));
         }
         baichuan::end(&mut f, rec, out);
+        out.events.extend(ftp::end(&mut f, rec));
     }
 
     /// A spent budget never refuses a new stream (it may carry the exploit a flood of stalled
@@ -328,6 +341,10 @@ impl AppLayer {
             }
             self.make_room();
             let mut f = AppFlow::new(rec.src_ip);
+            if let Some(e) = self.ftp_expected.remove(&(rec.dest_ip, rec.dest_port)) {
+                f.kind = Kind::FtpData;
+                f.ftp_data = Some(Box::new(ftp::Data::new(e)));
+            }
             if let Some([client, server]) = self.isns.remove(&rec.flow_id) {
                 if let Some(seq) = client {
                     f.client.stream.syn(seq);
@@ -352,6 +369,20 @@ impl AppLayer {
         if !fresh.is_empty() {
             consume(f, rec, to_server, &fresh, ts, out);
         }
+        if f.kind == Kind::Ftp {
+            for (endpoint, e) in ftp::control(f, rec, to_server, ts) {
+                if self.ftp_expected.len() >= ftp::MAX_EXPECTED && !self.ftp_expected.contains_key(&endpoint)
+                {
+                    if let Some(oldest) =
+                        self.ftp_expected.iter().min_by_key(|(_, e)| e.since).map(|(k, _)| *k)
+                    {
+                        self.ftp_expected.remove(&oldest);
+                    }
+                }
+                self.ftp_expected.insert(endpoint, e);
+            }
+        }
+        let Some(f) = self.flows.get_mut(&rec.flow_id) else { return };
         if f.kind == Kind::Ignore {
             f.client.stream.release();
             f.server.stream.release();
@@ -410,6 +441,9 @@ fn recognise(buf: &[u8], rec: &FlowRecord) -> Kind {
     if rec.dest_port == 53 {
         return Kind::DnsTcp;
     }
+    if rec.dest_port == 21 {
+        return Kind::Ftp;
+    }
     match first_line(buf) {
         Some(line) if line.ends_with(b"RTSP/1.0") || line.ends_with(b"RTSP/2.0") => Kind::Rtsp,
         Some(line) if HTTP_METHODS.iter().any(|m| line.starts_with(m)) || contains(line, b" HTTP/") => {
@@ -452,6 +486,9 @@ fn preamble_step(f: &mut AppFlow, to_server: bool) -> bool {
 fn consume(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, fresh: &[u8], ts: Micros, out: &mut Output) {
     if f.kind == Kind::Baichuan {
         return baichuan::consume(f, rec, to_server, fresh, ts, out);
+    }
+    if f.kind == Kind::FtpData {
+        return ftp::data(f, rec, to_server, fresh);
     }
     let mut input = fresh;
     loop {
@@ -506,7 +543,9 @@ fn parse_buffered(f: &mut AppFlow, rec: &FlowRecord, to_server: bool, ts: Micros
             Kind::DnsTcp => dns_tcp_step(f, rec, to_server, ts, out),
             Kind::Preamble => preamble_step(f, to_server),
             // Followed by `baichuan::consume`, never buffered here.
-            Kind::Baichuan => return progressed,
+            Kind::Baichuan | Kind::FtpData => return progressed,
+            // Lines are read by `ftp::control` once the bytes are buffered.
+            Kind::Ftp => return progressed,
         };
         if !step {
             return progressed;
