@@ -553,3 +553,59 @@ fn an_ftp_upload_of_firmware_is_a_transfer_and_a_snapshot_is_not() {
     let fired: Vec<&str> = r.alerts.iter().filter_map(|a| a["rule"]["id"].as_str()).collect();
     assert!(fired.contains(&"firmware-image-unapproved"), "{fired:?}");
 }
+
+/// A form to a URL that does not say firmware (ACTi's `/cgi-bin/update?ISP_FIRMWARE_SAVE`) is
+/// a firmware upload when its file is an image by content (a uImage here); a picture uploaded
+/// through a form is not, and its request stays visible to rules.
+#[test]
+fn a_form_upload_is_firmware_by_its_content_not_its_url() {
+    let mut uimage = vec![0x27, 0x05, 0x19, 0x56];
+    uimage.extend((0..150_000u32).map(|i| (i.wrapping_mul(97) >> 3) as u8));
+    let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe0];
+    jpeg.extend((0..150_000u32).map(|i| (i.wrapping_mul(31) >> 2) as u8));
+    let post = |url: &str, name: &str, file: &[u8]| {
+        let b = "---------------------------7d834b76e0708";
+        let mut form =
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"{name}\"\r\n\r\n")
+                .into_bytes();
+        form.extend_from_slice(file);
+        form.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+        let mut r = format!(
+            "POST {url} HTTP/1.1\r\nHost: 192.168.10.21\r\nContent-Type: multipart/form-data; boundary={b}\r\nContent-Length: {}\r\n\r\n",
+            form.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(&form);
+        r
+    };
+    let (fw, pic) = (
+        post("/cgi-bin/update?ISP_FIRMWARE_SAVE", "A1D-220-V3.12.bin", &uimage),
+        post("/cgi-bin/upload_picture", "logo.jpg", &jpeg),
+    );
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let ws = ([0x00, 0x1b, 0x21, 1, 1, 1], [192, 168, 10, 77]);
+    let cam = ([0x00, 0x0f, 0x7c, 2, 2, 2], [192, 168, 10, 21]);
+    let frames: Vec<Vec<u8>> = tcp_conversation((ws.0, ws.1, 51000), (cam.0, cam.1, 80), &[(&fw, ok)])
+        .into_iter()
+        .chain(tcp_conversation((ws.0, ws.1, 51001), (cam.0, cam.1, 80), &[(&pic, ok)]))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("forms.pcap");
+    write_frames(&pcap, &frames);
+    // A rule that sees the picture form's body (rules read request bodies; the log does not).
+    let rules = dir.path().join("form.yaml");
+    std::fs::write(
+        &rules,
+        "rules:\n  - id: test-form-body\n    name: Form body seen\n    severity: low\n    category: exploit\n    match:\n      event: http\n      device: dest\n      where:\n        http.request_body: { contains: logo.jpg }\n",
+    )
+    .unwrap();
+    let r = crate::replay::replay(&pcap, dir.path(), &["-q", "--rules", rules.to_str().unwrap()]);
+    let fw: Vec<&Value> = r.events.iter().filter(|e| e["event_type"] == "firmware").collect();
+    assert_eq!(fw.len(), 1, "{fw:?}");
+    assert_eq!(
+        (fw[0]["firmware"]["format"].as_str(), fw[0]["firmware"]["filename"].as_str()),
+        (Some("uimage"), Some("A1D-220-V3.12.bin"))
+    );
+    let seen: Vec<&Value> = r.alerts.iter().filter(|a| a["rule"]["id"] == "test-form-body").collect();
+    assert_eq!(seen.len(), 1, "{:?}", r.alerts);
+}

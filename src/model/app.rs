@@ -68,9 +68,21 @@ pub struct FirmwareTransfer {
     /// part).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+    /// Followed for its content only (a form upload to a URL that does not say firmware): it is
+    /// reported only if it is an image.
+    #[serde(skip)]
+    pub by_content: bool,
     /// Version and build from the file name, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filename_version: Option<(String, Option<String>)>,
+}
+
+impl FirmwareTransfer {
+    /// Whether the transfer is worth an event: any transfer to or from a firmware URL or of a
+    /// firmware-looking file, and one followed for its content only if it is an image.
+    pub fn reportable(&self) -> bool {
+        !self.by_content || self.image
+    }
 }
 
 /// One parsed application message.

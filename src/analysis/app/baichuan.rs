@@ -69,6 +69,7 @@ impl Follower {
             method: "BAICHUAN".into(),
             filename_version: firmware::version_from_filename(&name),
             filename: (!name.is_empty()).then(|| name.clone()),
+            by_content: false,
             url: name,
             hostname: None,
             size: image.hashed,

@@ -188,6 +188,7 @@ pub(super) fn end(f: &mut AppFlow, rec: &FlowRecord) -> Option<AppEvent> {
         image: firmware::is_image(format, d.size),
         filename_version: firmware::version_from_filename(&e.filename),
         filename: Some(e.filename),
+        by_content: false,
     };
     Some(AppEvent {
         ts: rec.end,

@@ -135,7 +135,7 @@ pub(super) fn body_finished(
     let kept = if body.chunked { dechunk(&body.kept) } else { body.kept.clone() };
     if hashed {
         finish_transfer(&mut f.transfer, body, true);
-        if let Some(t) = f.transfer.take() {
+        if let Some(t) = f.transfer.take().filter(|t| t.reportable()) {
             out.events.push(tcp_ctx(rec, ts, App::FirmwareTransfer(t)));
         }
     }
@@ -189,21 +189,26 @@ pub(super) fn http_step(
                 f.transactions += 1;
                 let len = req.content_length.filter(|n| *n > 0);
                 let chunked = req.chunked;
-                let firmware = (len.is_some() || req.chunked)
+                let has_body = len.is_some() || req.chunked;
+                let by_url = has_body
                     && (is_firmware_url(&req.url)
                         || req.http_content_type.as_deref().is_some_and(|c| c.contains("octet-stream"))
                             && len.unwrap_or(0) > 1 << 20);
-                if firmware {
-                    f.transfer = Some(Box::new(transfer("upload", &req, len)));
-                }
-                // A web page's upload is a form: only its file part is the image.
+                // A web page's upload is a form: only its file part is the image. A form to any
+                // URL is hashed, and reported when its file is an image by content (a vendor's
+                // upgrade page may be named anything: `/cgi-bin/update?ISP_FIRMWARE_SAVE`).
                 let form = req
                     .headers
                     .iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
                     .and_then(|(_, v)| crate::proto::multipart::boundary(v))
-                    .filter(|_| firmware);
-                let has_body = len.is_some() || req.chunked;
+                    .filter(|_| has_body);
+                let firmware = by_url || form.is_some();
+                if firmware {
+                    let mut t = transfer("upload", &req, len);
+                    t.by_content = !by_url;
+                    f.transfer = Some(Box::new(t));
+                }
                 if f.pending.len() < MAX_TRANSACTIONS {
                     f.pending.push(HttpTxn {
                         request: req,
@@ -214,7 +219,9 @@ pub(super) fn http_step(
                 }
                 if has_body {
                     // Request bodies are kept (bounded) for rules: exploit payloads live there.
-                    let mut body = new_body(len, chunked, !firmware, firmware);
+                    // Kept for rules unless it is an upload to a firmware URL (a form to another
+                    // URL may carry an exploit as well as a file).
+                    let mut body = new_body(len, chunked, !by_url, firmware);
                     body.multipart = form.map(|b| Box::new(crate::proto::multipart::FileExtractor::new(&b)));
                     let used = feed_body(&mut body, &f.client.buf);
                     f.client.buf.drain(..used);
@@ -314,5 +321,6 @@ pub(super) fn transfer(
         image: false,
         filename_version: firmware::version_from_filename(file),
         filename: None,
+        by_content: false,
     }
 }

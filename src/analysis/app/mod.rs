@@ -303,7 +303,7 @@ impl AppLayer {
                 finish_transfer(&mut f.transfer, *body, false);
             }
         }
-        if let Some(t) = f.transfer.take() {
+        if let Some(t) = f.transfer.take().filter(|t| t.reportable()) {
             out.events.push(tcp_ctx(rec, rec.end, App::FirmwareTransfer(t)));
         }
         baichuan::end(&mut f, rec, out);

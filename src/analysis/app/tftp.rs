@@ -49,6 +49,7 @@ impl Tftp {
             image: firmware::is_image(format, self.size),
             filename_version: firmware::version_from_filename(&self.filename),
             filename: None,
+            by_content: false,
         }
     }
 }
