@@ -609,3 +609,45 @@ fn a_form_upload_is_firmware_by_its_content_not_its_url() {
     let seen: Vec<&Value> = r.alerts.iter().filter(|a| a["rule"]["id"] == "test-form-body").collect();
     assert_eq!(seen.len(), 1, "{:?}", r.alerts);
 }
+
+/// A firmware image sent with chunked transfer coding is hashed as the image (not its coding),
+/// and the request after it on the connection is still read.
+#[test]
+fn a_chunked_firmware_upload_is_hashed_as_the_image() {
+    use sha2::Digest;
+    let mut image = vec![0x27, 0x05, 0x19, 0x56];
+    image.extend((0..120_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 17) as u8));
+    let mut request =
+        b"PUT /ISAPI/System/updateFirmware HTTP/1.1\r\nHost: 192.168.10.11\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for part in image.chunks(7_000) {
+        request.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        request.extend_from_slice(part);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    request.extend_from_slice(b"GET /ISAPI/System/status HTTP/1.1\r\nHost: 192.168.10.11\r\n\r\n");
+    let response =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let frames = tcp_conversation(
+        ([0x00, 0x1b, 0x21, 1, 1, 1], [192, 168, 10, 77], 51000),
+        ([0x44, 0x47, 0xcc, 2, 2, 2], [192, 168, 10, 11], 80),
+        &[(&request, response)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("chunked.pcap");
+    write_frames(&pcap, &frames);
+    let r = crate::replay::replay(&pcap, dir.path(), &["-q"]);
+    let fw: Vec<&Value> = r.events.iter().filter(|e| e["event_type"] == "firmware").collect();
+    assert_eq!(fw.len(), 1, "{fw:?}");
+    let sha: String = sha2::Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(fw[0]["firmware"]["sha256"], sha.as_str());
+    assert_eq!(fw[0]["firmware"]["size"].as_u64(), Some(image.len() as u64));
+    assert_eq!(fw[0]["firmware"]["completed"].as_bool(), Some(true));
+    let urls: Vec<&str> = r
+        .events
+        .iter()
+        .filter(|e| e["event_type"] == "http")
+        .filter_map(|e| e["http"]["url"].as_str())
+        .collect();
+    assert_eq!(urls, ["/ISAPI/System/updateFirmware", "/ISAPI/System/status"]);
+}

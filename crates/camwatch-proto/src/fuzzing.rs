@@ -112,6 +112,19 @@ pub fn http_target(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let (url, key) = text.split_once('\n').unwrap_or((&text, "a"));
     let _ = query_param(url, key);
+    // A body: decoded from chunked coding, and its form's file extracted, in small pieces; the
+    // output never exceeds the input and the consumed count stays within it.
+    let mut chunks = http::Dechunker::default();
+    let mut form = crate::multipart::FileExtractor::new(key.get(..key.len().min(70)).unwrap_or("a"));
+    let (mut used, mut decoded, mut file) = (0usize, 0usize, 0usize);
+    for piece in data.chunks(7) {
+        let n = chunks.feed(piece, &mut |b| decoded += b.len());
+        assert!(n <= piece.len());
+        used += n;
+        form.feed(piece, &mut |b| file += b.len());
+    }
+    assert!(used <= data.len() && decoded <= data.len() && file <= data.len());
+    let _ = crate::multipart::boundary(&text);
 }
 
 pub fn rtsp_target(data: &[u8]) {

@@ -1028,3 +1028,148 @@ mod tests {
         crate::hostile::each_variant(&samples, check);
     }
 }
+
+/// Longest chunk-size line (with extensions) or trailer line read; a longer one ends the body.
+const MAX_CHUNK_LINE: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    /// Reading a chunk-size line.
+    Size,
+    /// Inside a chunk's data: bytes left.
+    Data(u64),
+    /// The CRLF after a chunk's data.
+    DataEnd,
+    /// After the last chunk: trailer lines up to an empty one.
+    Trailer,
+    Done,
+}
+
+/// Chunked transfer coding (RFC 9112 §7.1) decoded as it streams: the data of each chunk goes
+/// out as it comes, and the body's end (the last chunk and its trailer) is found without
+/// buffering more than one line. A bare LF is taken for CRLF, as servers and parsers do.
+#[derive(Debug, Clone)]
+pub struct Dechunker {
+    state: ChunkState,
+    line: Vec<u8>,
+    /// The coding was broken (a bad size, an over-long line): the body ended there.
+    pub broken: bool,
+}
+
+impl Default for Dechunker {
+    fn default() -> Self {
+        Self { state: ChunkState::Size, line: Vec::new(), broken: false }
+    }
+}
+
+impl Dechunker {
+    /// Whether the body has ended (last chunk and trailer read, or the coding broke).
+    pub fn done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+
+    /// Decodes from `input`, sending chunk data to `out`; returns how many bytes of `input`
+    /// belong to the body (the rest is the next message).
+    pub fn feed(&mut self, input: &[u8], out: &mut dyn FnMut(&[u8])) -> usize {
+        let mut at = 0;
+        while at < input.len() {
+            match self.state {
+                ChunkState::Done => break,
+                ChunkState::Data(left) => {
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(input.len() - at);
+                    out(&input[at..at + n]);
+                    at += n;
+                    let left = left - n as u64;
+                    self.state = if left == 0 { ChunkState::DataEnd } else { ChunkState::Data(left) };
+                }
+                ChunkState::Size | ChunkState::DataEnd | ChunkState::Trailer => {
+                    let Some(nl) = input[at..].iter().position(|b| *b == b'\n') else {
+                        self.line.extend_from_slice(&input[at..]);
+                        at = input.len();
+                        if self.line.len() > MAX_CHUNK_LINE {
+                            self.broken = true;
+                            self.state = ChunkState::Done;
+                        }
+                        break;
+                    };
+                    self.line.extend_from_slice(&input[at..at + nl]);
+                    at += nl + 1;
+                    let line = std::mem::take(&mut self.line);
+                    let line = line.strip_suffix(b"\r").unwrap_or(&line);
+                    self.state = match self.state {
+                        ChunkState::DataEnd if line.is_empty() => ChunkState::Size,
+                        ChunkState::DataEnd => {
+                            self.broken = true;
+                            ChunkState::Done
+                        }
+                        ChunkState::Trailer if line.is_empty() => ChunkState::Done,
+                        ChunkState::Trailer => ChunkState::Trailer,
+                        _ => {
+                            let size = std::str::from_utf8(line)
+                                .ok()
+                                .and_then(|l| l.split(';').next())
+                                .and_then(|s| u64::from_str_radix(s.trim(), 16).ok());
+                            match size {
+                                Some(0) => ChunkState::Trailer,
+                                Some(n) => ChunkState::Data(n),
+                                None => {
+                                    self.broken = true;
+                                    ChunkState::Done
+                                }
+                            }
+                        }
+                    };
+                }
+            }
+        }
+        at
+    }
+}
+
+#[cfg(test)]
+mod dechunk_tests {
+    use super::*;
+
+    fn decode(body: &[u8], step: usize) -> (Vec<u8>, usize, Dechunker) {
+        let mut d = Dechunker::default();
+        let mut out = Vec::new();
+        let mut used = 0;
+        for chunk in body.chunks(step.max(1)) {
+            used += d.feed(chunk, &mut |b| out.extend_from_slice(b));
+            if d.done() {
+                break;
+            }
+        }
+        (out, used, d)
+    }
+
+    /// RFC 9112's example shape: sizes in hex, an extension, a trailer, then the next request,
+    /// which is not the body's; at any cut.
+    #[test]
+    fn decodes_at_any_cut_and_stops_at_the_end() {
+        let body = b"4\r\nWiki\r\n6;ext=1\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nExpires: never\r\n\r\nGET /next HTTP/1.1\r\n";
+        let end = body.len() - b"GET /next HTTP/1.1\r\n".len();
+        for step in [1, 2, 3, 5, 8, 13, body.len()] {
+            let (out, used, d) = decode(body, step);
+            assert_eq!(out, b"Wikipedia in \r\n\r\nchunks.", "step {step}");
+            assert!(d.done() && !d.broken);
+            // Fed whole, exactly the body is consumed; fed in pieces, the piece that ends it.
+            if step == body.len() {
+                assert_eq!(used, end);
+            }
+        }
+    }
+
+    #[test]
+    fn a_broken_coding_ends_the_body() {
+        let (out, _, d) = decode(b"zz\r\ndata", 64);
+        assert!(out.is_empty() && d.done() && d.broken);
+        let (_, _, d) = decode(b"3\r\nabcX\r\n", 64);
+        assert!(d.broken);
+        let (out, _, d) = decode(&[b'1'; MAX_CHUNK_LINE * 2], 100);
+        assert!(out.is_empty() && d.broken);
+        // 2^64 - 1: no overflow, data just keeps coming.
+        let (out, _, d) = decode(b"ffffffffffffffff\r\nabc", 64);
+        assert_eq!((out.as_slice(), d.done()), (&b"abc"[..], false));
+    }
+}

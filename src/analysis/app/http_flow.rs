@@ -30,7 +30,7 @@ pub(super) fn identity_url(url: &str, body_hint: &[u8]) -> bool {
 pub(super) fn new_body(len: Option<u64>, chunked: bool, keep: bool, hash: bool) -> Box<Body> {
     Box::new(Body {
         remaining: if chunked { None } else { len },
-        chunked,
+        chunked: chunked.then(Box::default),
         keep,
         kept: Vec::new(),
         hasher: hash.then(Sha256::new),
@@ -40,30 +40,37 @@ pub(super) fn new_body(len: Option<u64>, chunked: bool, keep: bool, hash: bool) 
     })
 }
 
+/// Feeds a body's next bytes (decoded from chunked coding as they come) to what keeps and
+/// hashes it. Returns how many bytes of `input` were the body's.
 pub(super) fn feed_body(b: &mut Body, input: &[u8]) -> usize {
-    let take = match b.remaining {
-        Some(r) => input.len().min(usize::try_from(r).unwrap_or(usize::MAX)),
+    let Body { remaining, chunked, keep, kept, hasher, hashed, head, multipart } = b;
+    let mut sink = |data: &[u8]| {
+        if *keep {
+            let room = BODY_BYTES.saturating_sub(kept.len());
+            kept.extend_from_slice(&data[..data.len().min(room)]);
+        }
+        if let Some(h) = hasher.as_mut() {
+            let mut hash = |part: &[u8]| {
+                h.update(part);
+                *hashed += part.len() as u64;
+                let room = IMAGE_HEAD.saturating_sub(head.len());
+                head.extend_from_slice(&part[..part.len().min(room)]);
+            };
+            match multipart.as_mut() {
+                Some(form) => form.feed(data, &mut hash),
+                None => hash(data),
+            }
+        }
+    };
+    if let Some(d) = chunked {
+        return d.feed(input, &mut sink);
+    }
+    let take = match remaining {
+        Some(r) => input.len().min(usize::try_from(*r).unwrap_or(usize::MAX)),
         None => input.len(),
     };
-    let chunk = &input[..take];
-    if b.keep {
-        let room = BODY_BYTES.saturating_sub(b.kept.len());
-        b.kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-    }
-    if let Some(h) = &mut b.hasher {
-        let (hashed, head) = (&mut b.hashed, &mut b.head);
-        let mut hash = |part: &[u8]| {
-            h.update(part);
-            *hashed += part.len() as u64;
-            let room = IMAGE_HEAD.saturating_sub(head.len());
-            head.extend_from_slice(&part[..part.len().min(room)]);
-        };
-        match &mut b.multipart {
-            Some(form) => form.feed(chunk, &mut hash),
-            None => hash(chunk),
-        }
-    }
-    if let Some(r) = &mut b.remaining {
+    sink(&input[..take]);
+    if let Some(r) = remaining {
         *r -= take as u64;
     }
     take
@@ -72,43 +79,22 @@ pub(super) fn feed_body(b: &mut Body, input: &[u8]) -> usize {
 pub(super) fn body_done(b: &Body) -> bool {
     match b.remaining {
         Some(r) => r == 0,
-        // Chunked or unknown length: done at the terminating chunk, or once the kept part is full
+        // Chunked: done at the last chunk's trailer; unknown length: once the kept part is full
         // for an identity body (a transfer is finished at the flow's end).
         None => {
-            (b.chunked && b.kept.ends_with(b"0\r\n\r\n"))
+            b.chunked.as_ref().is_some_and(|d| d.done())
                 || (b.keep && b.hasher.is_none() && b.kept.len() >= BODY_BYTES)
         }
     }
-}
-
-pub(super) fn dechunk(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = raw;
-    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size_txt = std::str::from_utf8(&rest[..end]).unwrap_or("");
-        let Ok(size) = usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16) else {
-            break;
-        };
-        if size == 0 {
-            break;
-        }
-        let start = end + 2;
-        // A hostile size (up to 2^64 - 1) must not wrap the end of the range.
-        let Some(data) = start.checked_add(size).and_then(|stop| rest.get(start..stop)) else {
-            out.extend_from_slice(rest.get(start..).unwrap_or(&[]));
-            break;
-        };
-        out.extend_from_slice(data);
-        rest = rest.get(start + size + 2..).unwrap_or(&[]);
-    }
-    out
 }
 
 pub(super) fn finish_transfer(transfer: &mut Option<Box<FirmwareTransfer>>, body: Body, completed: bool) {
     let (Some(t), Some(h)) = (transfer.as_mut(), body.hasher) else { return };
     t.size = body.hashed;
     t.sha256 = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    t.completed = completed && t.expected_size.is_none_or(|e| e == body.hashed);
+    t.completed = completed
+        && t.expected_size.is_none_or(|e| e == body.hashed)
+        && body.chunked.as_ref().is_none_or(|d| d.done() && !d.broken);
     if let Some(form) = &body.multipart {
         // The form's length is not the file's: complete when the file part ended.
         t.expected_size = None;
@@ -132,7 +118,7 @@ pub(super) fn body_finished(
     out: &mut Output,
 ) {
     let hashed = body.hasher.is_some();
-    let kept = if body.chunked { dechunk(&body.kept) } else { body.kept.clone() };
+    let kept = body.kept.clone();
     if hashed {
         finish_transfer(&mut f.transfer, body, true);
         if let Some(t) = f.transfer.take().filter(|t| t.reportable()) {

@@ -111,7 +111,8 @@ const HTTP_METHODS: &[&[u8]] = &[
 #[derive(Debug)]
 struct Body {
     remaining: Option<u64>,
-    chunked: bool,
+    /// Chunked transfer coding, decoded as it streams.
+    chunked: Option<Box<crate::proto::http::Dechunker>>,
     keep: bool,
     kept: Vec<u8>,
     hasher: Option<Sha256>,
