@@ -300,3 +300,68 @@ fn a_flooded_table_raises_sensor_degraded_naming_the_table_and_the_flooder() {
     let m = parse_metrics(&std::fs::read_to_string(&metrics).unwrap());
     assert!(metric(&m, "camwatch_table_evictions_total{reason=\"full\",table=\"flows\"}") > 14_000.0);
 }
+
+/// A camera keeps one TLS connection to an internet host open for 46 minutes, quiet but for a
+/// keep-alive a minute, and sends 60 MB through it in six minutes in the middle: the volume
+/// counts as it streams (a `flow_progress` a minute), so "more than 50 MB in 10 minutes" sees
+/// it long before the flow ends (counted only at the flow's end, the 60 MB would land at once at
+/// minute 46 or at the 30-minute active timeout, split). The same 60 MB spread evenly over the
+/// 46 minutes (13 MB in any ten) is not that.
+#[test]
+fn a_burst_inside_a_long_flow_is_a_large_upload_as_it_streams() {
+    use etherparse::PacketBuilder;
+    let (cam, out) = ([192u8, 168, 10, 31], [203u8, 0, 113, 50]);
+    let (cmac, gw) = ([0x44, 0x19, 0xb6, 0, 0, 31], [0x4c, 0x5e, 0x0c, 0x1a, 0x2b, 0x3c]);
+    let t0 = 1_767_225_600_000_000u64;
+    let minute = 60_000_000u64;
+    let run = |burst: bool| {
+        let mut frames: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut seq = 1000u32;
+        let mut push = |ts: u64, from_cam: bool, flags: &str, payload: &[u8], seq: u32| {
+            let b = if from_cam {
+                PacketBuilder::ethernet2(cmac, gw).ipv4(cam, out, 64).tcp(40000, 443, seq, 64240)
+            } else {
+                PacketBuilder::ethernet2(gw, cmac).ipv4(out, cam, 60).tcp(443, 40000, 9000, 64240)
+            };
+            let b = if flags.contains('S') { b.syn() } else { b };
+            let b = if flags.contains('A') { b.ack(seq) } else { b };
+            let b = if flags.contains('F') { b.fin() } else { b };
+            let mut f = Vec::new();
+            b.write(&mut f, payload).unwrap();
+            frames.push((ts, f));
+        };
+        push(t0, true, "S", b"", seq);
+        push(t0 + 1000, false, "SA", b"", seq + 1);
+        seq += 1;
+        let chunk = [0x17u8; 1400];
+        let total = 60_000_000usize / chunk.len();
+        for m in 0..46u64 {
+            push(t0 + m * minute + 5_000, true, "A", b"keepalive", seq);
+            seq = seq.wrapping_add(9);
+            let n = match (burst, (20..26).contains(&m)) {
+                (true, true) => total / 6,
+                (true, false) => 0,
+                (false, _) => total / 46,
+            };
+            for i in 0..n as u64 {
+                push(t0 + m * minute + 10_000 + i * 1_000, true, "A", &chunk, seq);
+                seq = seq.wrapping_add(chunk.len() as u32);
+            }
+        }
+        push(t0 + 46 * minute, true, "AF", b"", seq);
+        let dir = tempfile::tempdir().unwrap();
+        let pcap = dir.path().join("upload.pcap");
+        write_frames_at(&pcap, &frames);
+        let r = crate::replay::replay(&pcap, dir.path(), &["-q"]);
+        let hits: Vec<Value> = firing(&r.alerts)
+            .filter(|a| a["rule"]["id"] == "behaviour-large-upload-outside")
+            .cloned()
+            .collect();
+        hits
+    };
+    let hits = run(true);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    let at = camwatch::model::time::parse_rfc3339(hits[0]["starts_at"].as_str().unwrap()).unwrap();
+    assert!(at < t0 + 30 * minute, "seen as it streamed, not at the flow's end: {}", hits[0]["starts_at"]);
+    assert!(run(false).is_empty(), "13 MB in any ten minutes is no large upload");
+}
