@@ -1,8 +1,11 @@
 //! The Grafana dashboards (`dashboards/*.json`) and the Prometheus alerting rules for the sensor
-//! (`dashboards/prometheus-alerts.yaml`): every dashboard is importable as shipped, every query
-//! filters on the `sensor` variable and uses only documented metrics and labels, and promtool
-//! accepts the rules and passes their unit tests. `panel_queries` and `substitute` are shared with
-//! the end-to-end test that runs every query against a Prometheus that scraped camwatch.
+//! (`dashboards/prometheus-alerts.yaml`): every dashboard is importable and provisionable as
+//! shipped (its data source is the `datasource` variable, nothing is wired to one Grafana's data
+//! source), every query filters on the `sensor` variable and uses only documented metrics and
+//! labels, every alert links its runbook, promtool accepts the rules and passes their unit tests,
+//! and the documented examples of the metrics endpoint use the default listen port.
+//! `panel_queries` and `substitute` are shared with the end-to-end test that runs every query
+//! against a Prometheus that scraped camwatch.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,8 +18,14 @@ use crate::util;
 /// The dashboards' uids; each is also its file name (`<uid>.json`).
 const UIDS: [&str; 4] = ["camwatch-overview", "camwatch-device", "camwatch-firmware", "camwatch-sensor"];
 
-/// What every panel and target names as its data source: the import-time input.
-const DS_UID: &str = "${DS_PROMETHEUS}";
+/// What every panel, target and query variable names as its data source: the dashboard's own
+/// `datasource` variable, so the files work provisioned from disk as well as imported in the UI.
+const DS_UID: &str = "${datasource}";
+
+/// The data source of Grafana's built-in "Annotations & Alerts" annotation, the one data source
+/// reference that is not the variable (Grafana's own, present in every instance, and re-added by
+/// Grafana when missing).
+const BUILT_IN_ANNOTATION_DS: (&str, &str) = ("grafana", "-- Grafana --");
 
 /// What the sensor variable's matcher looks like in every selector.
 const SENSOR_MATCHER: (&str, &str, &str) = ("sensor", "=~", "$sensor");
@@ -368,10 +377,12 @@ fn every_dashboard_is_importable() {
         if d["title"].as_str().unwrap_or_default().is_empty() {
             bad("no title".into());
         }
-        let input = d["__inputs"].as_array().into_iter().flatten().find(|i| i["name"] == "DS_PROMETHEUS");
-        match input {
-            Some(i) if i["type"] == "datasource" && i["pluginId"] == "prometheus" => {}
-            _ => bad("no DS_PROMETHEUS data-source input in __inputs".into()),
+        // The data source is the `datasource` variable; an import-time data-source input would
+        // make the import dialog ask for a data source that nothing uses.
+        for i in d["__inputs"].as_array().into_iter().flatten() {
+            if i["type"] == "datasource" {
+                bad(format!("a data-source input in __inputs, unused with the datasource variable: {i}"));
+            }
         }
         let requires = d["__requires"].as_array().into_iter().flatten();
         if !requires.clone().any(|r| r["type"] == "datasource" && r["id"] == "prometheus") {
@@ -473,6 +484,140 @@ fn every_dashboard_is_importable() {
         }
     }
     assert!(problems.is_empty(), "dashboards that would not import cleanly:\n{}", problems.join("\n"));
+}
+
+/// Every place a data source is named in `dashboard`, and the problems with them: a value under a
+/// `datasource` key must be `{"type": "prometheus", "uid": "${datasource}"}` (a string there is the
+/// legacy form naming a data source), except on Grafana's built-in annotation; no `${DS_…}`
+/// import input is referenced anywhere; and every link to another dashboard carries the data
+/// source along (data links with `${datasource:queryparam}`, dashboard links with their variables).
+/// Returns (references seen, problems).
+fn data_source_problems(dashboard: &Value) -> (usize, Vec<String>) {
+    /// `annotation` says `v` is an entry of `annotations.list`.
+    fn walk(v: &Value, path: &str, annotation: bool, seen: &mut usize, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                let builtin = annotation && map.get("builtIn") == Some(&json!(1));
+                for (k, x) in map {
+                    let here = format!("{path}.{k}");
+                    if k == "datasource" {
+                        *seen += 1;
+                        let want = if builtin {
+                            json!({"type": BUILT_IN_ANNOTATION_DS.0, "uid": BUILT_IN_ANNOTATION_DS.1})
+                        } else {
+                            json!({"type": "prometheus", "uid": DS_UID})
+                        };
+                        if !(x.is_object() && x["type"] == want["type"] && x["uid"] == want["uid"]) {
+                            out.push(format!("{here} is {x}, not {want}"));
+                        }
+                    }
+                    if let Some(u) = x.as_str().filter(|u| k == "url" && u.starts_with("/d/")) {
+                        if !u.contains("${datasource:queryparam}") {
+                            out.push(format!("{here}: the link {u:?} drops the data source"));
+                        }
+                    }
+                    walk(x, &here, false, seen, out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    walk(x, &format!("{path}[{i}]"), path == ".annotations.list", seen, out);
+                }
+            }
+            Value::String(s) if s.contains("${DS_") || s.contains("$DS_") => {
+                out.push(format!("{path} refers to an import input: {s:?}"));
+            }
+            _ => {}
+        }
+    }
+    let mut seen = 0;
+    let mut out = Vec::new();
+    walk(dashboard, "", false, &mut seen, &mut out);
+    for l in dashboard["links"].as_array().into_iter().flatten() {
+        if l["type"] == "dashboards" && l["includeVars"] != true {
+            out.push(format!("the dashboard link {} does not carry the variables", l["title"]));
+        }
+    }
+    (seen, out)
+}
+
+#[test]
+fn every_dashboard_takes_its_data_source_from_the_datasource_variable() {
+    let mut problems = Vec::new();
+    for (name, d) in dashboards(&dashboards_dir()) {
+        let vars = d["templating"]["list"].as_array().cloned().unwrap_or_default();
+        let ds: Vec<&Value> = vars.iter().filter(|v| v["name"] == "datasource").collect();
+        match ds.as_slice() {
+            [v] => {
+                // First, so the picker comes first and the variables below can use it. `current`
+                // is Grafana's "default", the org's default data source: with none (`{}`) Grafana
+                // opens on the first Prometheus data source by name instead.
+                if !(v["type"] == "datasource"
+                    && v["query"] == "prometheus"
+                    && v["label"] == "Data source"
+                    && v["multi"] != true
+                    && v["includeAll"] != true
+                    && v["hide"] == 0
+                    && v["current"]["value"] == "default"
+                    && v["current"]["text"] == "default"
+                    && v["datasource"].is_null()
+                    && vars[0]["name"] == "datasource")
+                {
+                    problems.push(format!(
+                        "{name}: the datasource variable is not the first variable, a visible \
+                         single-value Prometheus data-source picker starting on the default: {v}"
+                    ));
+                }
+            }
+            other => problems.push(format!("{name}: {} variables named datasource", other.len())),
+        }
+        let (seen, found) = data_source_problems(&d);
+        // The built-in annotation, the variables but `datasource`, every panel and target name one.
+        if seen < vars.len() + 2 * panel_queries_of(&d) {
+            problems.push(format!("{name}: only {seen} data-source references"));
+        }
+        problems.extend(found.into_iter().map(|p| format!("{name}: {p}")));
+    }
+    assert!(problems.is_empty(), "dashboards wired to a data source:\n{}", problems.join("\n"));
+}
+
+/// How many panels with queries `dashboard` has.
+fn panel_queries_of(dashboard: &Value) -> usize {
+    panels(dashboard).iter().filter(|p| p["targets"].as_array().is_some_and(|t| !t.is_empty())).count()
+}
+
+#[test]
+fn the_data_source_check_catches_wired_data_sources() {
+    let ds = json!({"type": "prometheus", "uid": DS_UID});
+    let ok = json!({
+        "annotations": {"list": [
+            {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "type": "dashboard"}
+        ]},
+        "links": [{"type": "dashboards", "includeVars": true}],
+        "templating": {"list": [{"name": "sensor", "datasource": ds}]},
+        "panels": [{"datasource": ds, "targets": [{"datasource": ds}], "fieldConfig": {"defaults": {"links": [
+            {"url": "/d/camwatch-device/x?${datasource:queryparam}&var-device=${__data.fields.device}"}
+        ]}}}]
+    });
+    assert_eq!(data_source_problems(&ok), (4, vec![]));
+    let broken = |pointer: &str, v: Value| {
+        let mut d = ok.clone();
+        *d.pointer_mut(pointer).unwrap() = v;
+        data_source_problems(&d).1.len()
+    };
+    assert_eq!(broken("/panels/0/datasource/uid", json!("P1809F7CD0C75ACF3")), 1);
+    assert_eq!(broken("/panels/0/targets/0/datasource", json!("Prometheus")), 1);
+    assert_eq!(broken("/panels/0/targets/0/datasource/uid", json!("${DS_PROMETHEUS}")), 2);
+    assert_eq!(broken("/templating/list/0/datasource/type", json!("loki")), 1);
+    // Grafana's own data source only on its built-in annotation.
+    assert_eq!(broken("/panels/0/datasource", json!({"type": "grafana", "uid": "-- Grafana --"})), 1);
+    assert_eq!(broken("/annotations/list/0/builtIn", json!(0)), 1);
+    assert_eq!(broken("/annotations/list/0/datasource/uid", json!("grafana")), 1);
+    assert_eq!(
+        broken("/panels/0/fieldConfig/defaults/links/0/url", json!("/d/camwatch-device/x?var-device=1")),
+        1
+    );
+    assert_eq!(broken("/links/0/includeVars", json!(false)), 1);
 }
 
 #[test]
@@ -618,7 +763,7 @@ fn every_alerting_rule_is_documented_tested_and_uses_documented_metrics() {
         if !["critical", "warning", "info"].contains(&rule["labels"]["severity"].as_str().unwrap_or("")) {
             problems.push(format!("{name}: severity {}", rule["labels"]["severity"]));
         }
-        for a in ["summary", "description", "runbook"] {
+        for a in ["summary", "description", "runbook_url"] {
             if rule["annotations"][a].as_str().unwrap_or("").trim().is_empty() {
                 problems.push(format!("{name}: no {a} annotation"));
             }
@@ -656,4 +801,332 @@ fn every_alerting_rule_is_documented_tested_and_uses_documented_metrics() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+// ------------------------------------------------------------------------------------------
+// Runbooks.
+
+/// GitHub's anchor for a Markdown heading: lower case, punctuation but `-` and `_` dropped,
+/// spaces as `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || [' ', '-', '_'].contains(c))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of the headings of a Markdown document (outside code blocks).
+fn anchors(markdown: &str) -> BTreeSet<String> {
+    let mut code = false;
+    let mut out = BTreeSet::new();
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            code = !code;
+        } else if !code && line.starts_with('#') {
+            out.insert(anchor(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// Problems with the runbook annotations of the rules in `rules`: each alerting rule needs a
+/// `runbook_url` (not the free-text `runbook`), an absolute https URL to `doc` (a path in the
+/// repository) with an anchor that is one of `doc_anchors`; all of them share one base.
+fn runbook_problems(rules: &Value, doc: &str, doc_anchors: &BTreeSet<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut bases = BTreeSet::new();
+    let all = rules["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["rules"].as_array().into_iter().flatten());
+    for rule in all.filter(|r| r["alert"].is_string()) {
+        let name = rule["alert"].as_str().unwrap_or_default();
+        let a = &rule["annotations"];
+        if !a["runbook"].is_null() {
+            problems.push(format!("{name}: a runbook annotation; the name integrations read is runbook_url"));
+        }
+        let Some(url) = a["runbook_url"].as_str() else {
+            problems.push(format!("{name}: no runbook_url annotation"));
+            continue;
+        };
+        if !url.starts_with("https://") || url.contains(char::is_whitespace) || url.contains("{{") {
+            problems.push(format!("{name}: runbook_url {url:?} is not an absolute https URL"));
+        }
+        let (page, fragment) = url.split_once('#').unwrap_or((url, ""));
+        match page.strip_suffix(doc) {
+            Some(base) if base.ends_with('/') => {
+                bases.insert(base.to_string());
+            }
+            _ => problems.push(format!("{name}: runbook_url {url:?} does not point at {doc}")),
+        }
+        if fragment.is_empty() || !doc_anchors.contains(fragment) {
+            problems.push(format!("{name}: runbook_url {url:?}: {doc} has no heading #{fragment}"));
+        }
+    }
+    if bases.len() > 1 {
+        problems.push(format!("runbook URLs with different bases: {bases:?}"));
+    }
+    problems
+}
+
+#[test]
+fn every_alerting_rule_links_its_runbook() {
+    let dir = dashboards_dir();
+    let rules = yaml(&dir.join("prometheus-alerts.yaml"));
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let doc_anchors = anchors(&readme);
+    let problems = runbook_problems(&rules, "dashboards/README.md", &doc_anchors);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // Each alert has a section of its own, not just some anchor.
+    for rule in rules["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()) {
+        let name = rule["alert"].as_str().unwrap();
+        let url = rule["annotations"]["runbook_url"].as_str().unwrap();
+        assert!(
+            url.ends_with(&format!("#{}", anchor(name))),
+            "{name}: runbook_url {url} is not its own section"
+        );
+    }
+    // promtool compares every annotation, so the tests must expect runbook_url too.
+    let tests = std::fs::read_to_string(dir.join("prometheus-alerts.test.yaml")).unwrap();
+    assert!(!tests.contains("runbook:"), "prometheus-alerts.test.yaml still expects a runbook annotation");
+}
+
+#[test]
+fn the_runbook_check_catches_mistakes() {
+    let doc_anchors = anchors("# T\n\n## Runbooks\n\n### CamwatchX\n\n```sh\n# not a heading\n```\n");
+    assert_eq!(doc_anchors, ["t", "runbooks", "camwatchx"].map(String::from).into());
+    assert_eq!(anchor("Importing the dashboards"), "importing-the-dashboards");
+    let rules = |annotations: Value| {
+        json!({"groups": [{"rules": [
+            {"record": "x:y", "expr": "1"},
+            {"alert": "CamwatchX", "expr": "1", "annotations": annotations}
+        ]}]})
+    };
+    let check = |a: Value| runbook_problems(&rules(a), "dashboards/README.md", &doc_anchors).len();
+    let good = "https://github.com/camwatch/camwatch/blob/main/dashboards/README.md#camwatchx";
+    assert_eq!(check(json!({"runbook_url": good})), 0);
+    assert_eq!(check(json!({"runbook": "Check the service."})), 2);
+    assert_eq!(check(json!({"runbook_url": good, "runbook": "Check the service."})), 1);
+    assert_eq!(check(json!({"runbook_url": good.replace("https", "http")})), 1);
+    assert_eq!(check(json!({"runbook_url": "dashboards/README.md#camwatchx"})), 2);
+    assert_eq!(check(json!({"runbook_url": good.replace("#camwatchx", "#camwatchy")})), 1);
+    assert_eq!(check(json!({"runbook_url": good.replace("#camwatchx", "")})), 1);
+    assert_eq!(check(json!({"runbook_url": good.replace("README.md", "docs.md")})), 1);
+}
+
+// ------------------------------------------------------------------------------------------
+// Example ports of the metrics endpoint.
+
+/// An address of camwatch's endpoint in an example: where, what, and its port.
+#[derive(Debug, PartialEq)]
+struct Example {
+    line: usize,
+    address: String,
+    port: u16,
+}
+
+/// The addresses (`host:port`) of camwatch's metrics endpoint that the Markdown `text` gives as
+/// examples: in URLs of `/metrics`, `/healthz` and `/alerts/…`; anywhere in a prose sentence,
+/// table row or code line about the endpoint (one that mentions listening, `/metrics`,
+/// `/healthz`, scraping, `external_url` or an `instance`); and the targets of a scrape job whose
+/// name contains camwatch. Port 0 (`--listen 127.0.0.1:0`, a free port) is not an example.
+fn endpoint_examples(text: &str) -> Vec<Example> {
+    let addr =
+        regex::Regex::new(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):([0-9]{1,5})\b")
+            .unwrap();
+    let url =
+        regex::Regex::new(r"https?://(\[[^\]]+\]|[^/\s:\[\]]+):([0-9]+)/(metrics|healthz|alerts)\b").unwrap();
+    let sentence_end = regex::Regex::new(r"[.;!?](\s|$)").unwrap();
+    let about = |s: &str| {
+        let s = s.to_lowercase();
+        ["listen", "/metrics", "/healthz", "metrics on", "scrape", "external_url", "instance"]
+            .iter()
+            .any(|k| s.contains(k))
+    };
+    // Byte ranges of `text`: code lines, table rows and prose sentences, each with whether it is
+    // about the endpoint.
+    let mut spans: Vec<(usize, usize, bool)> = Vec::new();
+    let sentences = |(start, end): (usize, usize), spans: &mut Vec<(usize, usize, bool)>| {
+        let mut from = start;
+        for m in sentence_end.find_iter(&text[start..end]) {
+            let to = start + m.end();
+            spans.push((from, to, about(&text[from..to])));
+            from = to;
+        }
+        if from < end {
+            spans.push((from, end, about(&text[from..end])));
+        }
+    };
+    let mut paragraph: Option<(usize, usize)> = None;
+    let (mut code, mut job) = (false, String::new());
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let (start, end) = (pos, pos + line.len());
+        pos = end;
+        let trimmed = line.trim();
+        let fence = trimmed.starts_with("```");
+        let row = !code && trimmed.starts_with('|');
+        if code || fence || row || trimmed.is_empty() {
+            if let Some(p) = paragraph.take() {
+                sentences(p, &mut spans);
+            }
+        }
+        if fence {
+            code = !code;
+            job.clear();
+        } else if code {
+            let item = trimmed.trim_start_matches("- ");
+            if let Some(j) = item.strip_prefix("job_name:") {
+                job = j.split('#').next().unwrap_or_default().trim().trim_matches(['"', '\'']).to_string();
+            }
+            let target = item.starts_with("targets:") && job.contains("camwatch");
+            spans.push((start, end, target || about(line)));
+        } else if row {
+            spans.push((start, end, about(line)));
+        } else if !trimmed.is_empty() {
+            paragraph = Some((paragraph.map_or(start, |p| p.0), end));
+        }
+    }
+    if let Some(p) = paragraph.take() {
+        sentences(p, &mut spans);
+    }
+    let mut out = Vec::new();
+    for (start, end, is_about) in spans {
+        let re = if is_about { &addr } else { &url };
+        for c in re.captures_iter(&text[start..end]) {
+            let at = start + c.get(0).map_or(0, |m| m.start());
+            let port: u16 = c[2].parse().unwrap_or(u16::MAX);
+            if port != 0 {
+                out.push(Example {
+                    line: text[..at].matches('\n').count() + 1,
+                    address: format!("{}:{}", &c[1], &c[2]),
+                    port,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// camwatch's default metrics address, from its configuration type.
+fn default_listen() -> std::net::SocketAddr {
+    camwatch::runtime::config::Config::default().outputs.listen
+}
+
+#[test]
+fn every_example_of_the_metrics_endpoint_uses_the_default_port() {
+    let default = default_listen();
+    let port = default.port();
+    assert_ne!(port, 0);
+    let root = util::root();
+    let mut files = vec![root.join("README.md"), dashboards_dir().join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    let mut problems = Vec::new();
+    let mut counts = BTreeMap::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let rel = f.strip_prefix(&root).unwrap_or(f).display().to_string();
+        let examples = endpoint_examples(&text);
+        for e in &examples {
+            if e.port != port {
+                problems.push(format!(
+                    "{rel}:{}: {} is not port {port} (the default {default})",
+                    e.line, e.address
+                ));
+            }
+        }
+        counts.insert(rel, examples.len());
+    }
+    // The examples the documents are known to have: the demo URL, the defaults and the alert
+    // sink's external_url in the README; the default, the scrape targets and the health check in
+    // the dashboards' README. A change that drops them all would check nothing.
+    assert!(counts["README.md"] >= 3, "examples found: {counts:?}");
+    assert!(counts["dashboards/README.md"] >= 4, "examples found: {counts:?}");
+    let readme = std::fs::read_to_string(dashboards_dir().join("README.md")).unwrap();
+    let scrape = readme.lines().filter(|l| l.trim_start().starts_with("- targets:")).count();
+    assert!(scrape >= 1, "dashboards/README.md has no scrape example");
+    // The documented default is the configuration's.
+    let default_text = default.to_string();
+    for f in ["README.md", "dashboards/README.md"] {
+        let text = std::fs::read_to_string(root.join(f)).unwrap();
+        assert!(text.contains(&default_text), "{f} does not give the default address {default_text}");
+    }
+
+    // The rules' tests: the instance of every scraped camwatch series.
+    let instance = regex::Regex::new(r#"instance="[^"]*:([0-9]+)""#).unwrap();
+    let tests = yaml(&dashboards_dir().join("prometheus-alerts.test.yaml"));
+    let mut series = 0;
+    for t in tests["tests"].as_array().unwrap() {
+        for s in t["input_series"].as_array().into_iter().flatten() {
+            let s = s["series"].as_str().unwrap_or_default();
+            if !s.contains(r#"job="camwatch""#) {
+                continue;
+            }
+            for c in instance.captures_iter(s) {
+                series += 1;
+                if c[1].parse::<u16>().ok() != Some(port) {
+                    problems.push(format!("prometheus-alerts.test.yaml: {s} is not on port {port}"));
+                }
+            }
+        }
+    }
+    assert!(series > 0, "no camwatch series with an instance in prometheus-alerts.test.yaml");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_port_check_finds_the_examples() {
+    let text = r#"# Title
+
+Served at <http://127.0.0.1:9477/metrics>; Alertmanager at alertmanager:9093.
+
+Metrics on `127.0.0.1:9477`. `--listen 127.0.0.1:0` picks a free port and
+the default is `localhost:9999`.
+
+| alert | check |
+|---|---|
+| down | `curl http://sensor:9898/healthz` |
+| other | `siem.example:6514` |
+
+```yaml
+scrape_configs:
+  - job_name: node
+    static_configs:
+      - targets: ["host:9100"]
+  - job_name: camwatch-sensors
+    static_configs:
+      - targets: ["sensor-1:9477", "[2001:db8::1]:9898"]
+sinks:
+  alertmanager:
+    urls: ["http://alertmanager-a:9093"]
+    external_url: "http://camwatch.site-a:9477"
+outputs:
+  listen: 0.0.0.0:9477
+```
+"#;
+    let got: Vec<(usize, String)> =
+        endpoint_examples(text).into_iter().map(|e| (e.line, e.address)).collect();
+    // Not the Alertmanager, syslog or node exporter addresses, nor the free port.
+    let want = [
+        (3, "127.0.0.1:9477"),
+        (5, "127.0.0.1:9477"),
+        (6, "localhost:9999"),
+        (10, "sensor:9898"),
+        (20, "sensor-1:9477"),
+        (20, "[2001:db8::1]:9898"),
+        (24, "camwatch.site-a:9477"),
+        (26, "0.0.0.0:9477"),
+    ]
+    .map(|(l, a)| (l, a.to_string()));
+    assert_eq!(got, want);
 }
