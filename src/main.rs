@@ -23,23 +23,73 @@ use camwatch::telemetry::metrics::Metrics;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format on stderr: `text` (colour only on a terminal) or `json` (one object a line,
+    /// for journald and log shippers).
+    #[arg(long, global = true, value_enum, default_value = "text", env = "CAMWATCH_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to stderr, filtered by `CAMWATCH_LOG` (default `info`): plain text, coloured only when
+/// stderr is a terminal and `NO_COLOR` is unset; or JSON lines.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAMWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Text => {
+            let colour =
+                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            builder.with_ansi(colour).init();
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// The daemon: capture, analyse, serve /metrics and raise alerts until stopped.
+    #[command(
+        after_help = "Examples:\n  camwatch run --config /etc/camwatch/camwatch.yaml\n  camwatch run -i eth1 --listen 127.0.0.1:9477 --events var/events.jsonl --alerts var/alerts.jsonl\n  camwatch run -r site.pcap --listen 127.0.0.1:0\n\nSIGHUP reopens every output file (for logrotate); SIGINT and SIGTERM stop it cleanly."
+    )]
     Run(RunArgs),
     /// Analyse capture files with the full pipeline and print a summary.
+    #[command(
+        after_help = "Examples:\n  camwatch replay capture.pcap\n  camwatch replay -q day1.pcapng day2.pcapng --events events.jsonl --alerts alerts.jsonl --state site.db\n  camwatch replay capture.pcap --metrics-out /var/lib/node_exporter/textfile/camwatch.prom"
+    )]
     Replay(ReplayArgs),
     /// Work with rules files.
+    #[command(
+        after_help = "Examples:\n  camwatch rules check rules/ site-rules.yaml\n  camwatch rules test --require-coverage rules\n  camwatch rules schema > rules/schema.json"
+    )]
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
     },
     /// Write a synthetic camera-network capture (for demos, tests and benchmarks).
+    #[command(
+        after_help = "Examples:\n  camwatch synth --out demo.pcap --anomalies all\n  camwatch synth --out big.pcap --cameras 50 --duration 600 --truth truth.json"
+    )]
     Synth(SynthArgs),
     /// List the devices in the state database: vendor, model, serial, firmware, destinations.
+    #[command(
+        after_help = "Examples:\n  camwatch inventory --state /var/lib/camwatch/camwatch.db\n  camwatch inventory --state var/camwatch.db --format csv > devices.csv"
+    )]
     Inventory(InventoryArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  camwatch completions bash > /etc/bash_completion.d/camwatch\n  camwatch completions zsh > \"${fpath[1]}/_camwatch\""
+    )]
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), generated from this command line's definition.
+    #[command(after_help = "Examples:\n  camwatch man > camwatch.1 && man ./camwatch.1")]
+    Man,
 }
 
 #[derive(Args)]
@@ -123,7 +173,8 @@ struct ReplayArgs {
     /// Capture files (pcap or pcapng).
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Write the final /metrics text here.
+    /// Write the final metrics here, in the classic Prometheus text format (for node_exporter's
+    /// textfile collector; `promtool check metrics` passes it).
     #[arg(long)]
     metrics_out: Option<PathBuf>,
     /// Do not log each alert (the summary still counts them).
@@ -160,11 +211,9 @@ struct SynthArgs {
 }
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CAMWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
-    camwatch::runtime::guard::quiet_repeated_panics();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
+    camwatch::runtime::guard::quiet_repeated_panics();
     let result = match cli.command {
         Command::Run(a) => with_runtime(|| run(a)),
         Command::Replay(a) => with_runtime(|| replay(a)),
@@ -178,6 +227,19 @@ fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
         Command::Synth(a) => synth(&a),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "camwatch",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            .render(&mut std::io::stdout().lock())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
         Command::Inventory(a) => {
             camwatch::store::inventory::print(&a.state, a.format, &mut std::io::stdout().lock())
                 .map(|()| ExitCode::SUCCESS)
@@ -290,7 +352,8 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     daemon::report_errors(&summary);
     if let Some(path) = &a.metrics_out {
-        write_file(path, metrics.encode().as_bytes())?;
+        // The classic text format: what node_exporter's textfile collector and promtool read.
+        write_file(path, metrics.encode_text().as_bytes())?;
     }
     print_summary(&summary)?;
     Ok(if summary.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -13,6 +13,8 @@ use pcap_file::pcapng::blocks::interface_description::{
 use pcap_file::pcapng::{Block, PcapNgWriter};
 use pcap_file::DataLink;
 
+use crate::util::*;
+
 #[test]
 fn pcapng_with_mixed_link_types_and_nanosecond_timestamps_is_read() {
     let mut eth = Vec::new();
@@ -67,4 +69,46 @@ fn pcapng_with_mixed_link_types_and_nanosecond_timestamps_is_read() {
             ("203.0.113.9".to_string(), "2026-01-01T00:00:00.250000Z".to_string()),
         ]
     );
+}
+
+/// Logs piped to a file or a shipper carry no ANSI colour codes; `--log-format json` writes one
+/// JSON object a line with the level and message.
+#[test]
+fn logs_are_plain_when_piped_and_json_on_request() {
+    let g = generated(3, camwatch_synth::Anomalies { egress: true, ..Default::default() });
+    let plain = run(replay_cmd().arg(&g.pcap));
+    assert!(plain.status.success(), "{}", text(&plain.stderr));
+    let err = text(&plain.stderr);
+    assert!(err.contains("Alert:") && !err.contains('\u{1b}'), "colour codes in piped logs:\n{err}");
+    let json = run(replay_cmd().args(["--log-format", "json"]).arg(&g.pcap));
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let lines: Vec<serde_json::Value> = text(&json.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "WARN" && l["message"].as_str().is_some_and(|m| m.starts_with("Alert:"))),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| l["timestamp"].is_string() && l["level"].is_string()));
+}
+
+/// Shell completions and the manual page come from the command line's own definition.
+#[test]
+fn completions_and_the_man_page_cover_every_subcommand() {
+    let bash = run(bin().args(["completions", "bash"]));
+    assert!(bash.status.success());
+    let bash = text(&bash.stdout);
+    assert!(bash.contains("complete -F") && bash.contains("--log-format"), "{bash}");
+    let man = run(bin().arg("man"));
+    assert!(man.status.success());
+    let man = text(&man.stdout);
+    assert!(man.starts_with(".ie") || man.contains(".TH camwatch"), "{}", &man[..man.len().min(200)]);
+    for sub in ["run", "replay", "rules", "synth", "inventory", "completions"] {
+        assert!(man.contains(sub), "{sub} not in the man page");
+        let help = run(bin().args([sub, "--help"]));
+        assert!(text(&help.stdout).contains("Examples:"), "{sub} --help has no examples");
+    }
 }

@@ -20,7 +20,10 @@ impl TestNet {
     /// Needs root (CI runs as root); fails, never skips, without it.
     fn new() -> Self {
         tool("ip");
-        let id = format!("{}", std::process::id() % 100_000);
+        // Unique per test in this process too: live tests run in parallel.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = format!("{}{n}", std::process::id() % 100_000);
         let n = Self { id };
         let (cam, out, br) = (n.ns("cam"), n.ns("out"), n.bridge());
         sh(&["ip", "netns", "add", &cam]);
@@ -120,4 +123,138 @@ fn live_capture_raises_the_egress_alert_and_shows_it_in_metrics() {
     );
     let (status, log) = d.stop();
     assert!(status.success(), "{}", log.join("\n"));
+}
+
+/// A webhook receiver on loopback: the alert ids of every POST it accepted, in order.
+fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ids = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut r = BufReader::new(stream);
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let l = line.trim_end().to_ascii_lowercase();
+                if let Some(v) = l.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if l.is_empty() {
+                    let mut body = vec![0u8; len];
+                    if r.read_exact(&mut body).is_err() {
+                        break;
+                    }
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    for a in v["alerts"].as_array().into_iter().flatten() {
+                        ids.lock().unwrap().push(format!(
+                            "{}/{}",
+                            a["id"].as_str().unwrap_or(""),
+                            a["status"].as_str().unwrap_or("")
+                        ));
+                    }
+                    let _ = r.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    len = 0;
+                }
+            }
+        }
+    });
+    (url, got)
+}
+
+/// logrotate's way, live: camwatch captures on the bridge and delivers alerts to a webhook;
+/// the journal and event log are moved and camwatch gets SIGHUP; more traffic follows. Every
+/// alert is delivered exactly once (the sink finishes the moved journal, then reads the new
+/// one), records after the SIGHUP go to the new files, and no record is in both.
+#[test]
+fn rotated_outputs_lose_and_repeat_nothing() {
+    let net = TestNet::new();
+    let out = net.ns("out");
+    for a in ["198.51.100.8", "198.51.100.9", "198.51.100.10"] {
+        sh(&["ip", "-n", &out, "addr", "add", &format!("{a}/32"), "dev", "lo"]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (alerts, events) = (dir.path().join("alerts.jsonl"), dir.path().join("events.jsonl"));
+    let (url, delivered) = webhook_receiver();
+    let config = dir.path().join("camwatch.yaml");
+    std::fs::write(
+        &config,
+        format!("sensor: live\nevidence:\n  enabled: false\nsinks:\n  webhooks:\n    - {{ name: hook, url: \"{url}\", batch_wait: 50ms }}\n  poll_interval: 100ms\n"),
+    )
+    .unwrap();
+    let mut d = Daemon::start(
+        daemon_cmd()
+            .args(["--interface", &net.bridge()])
+            .arg("--config")
+            .arg(&config)
+            .arg("--alerts")
+            .arg(&alerts)
+            .arg("--events")
+            .arg(&events),
+    );
+    d.metrics_addr();
+    let cam = net.ns("cam");
+    // Sends to each address until its alert is in the journal file named `journal`.
+    let raise = |d: &mut Daemon, to: &str, journal: &std::path::Path| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let _ = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &cam,
+                    "bash",
+                    "-c",
+                    &format!("echo camwatch-test > /dev/udp/{to}/443"),
+                ])
+                .status();
+            if read_jsonl(journal).iter().any(|a| a["dest_ip"] == to) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no alert for {to}; log:\n{}", d.log.join("\n"));
+            d.wait_for_any(Duration::from_millis(200));
+        }
+    };
+    raise(&mut d, "198.51.100.7", &alerts);
+    raise(&mut d, "198.51.100.8", &alerts);
+    // Rotate as logrotate does (create mode): move, then SIGHUP.
+    let (old_alerts, old_events) = (dir.path().join("alerts.jsonl.1"), dir.path().join("events.jsonl.1"));
+    std::fs::rename(&alerts, &old_alerts).unwrap();
+    std::fs::rename(&events, &old_events).unwrap();
+    d.signal("HUP");
+    d.wait_for("SIGHUP", Duration::from_secs(30));
+    raise(&mut d, "198.51.100.9", &alerts);
+    raise(&mut d, "198.51.100.10", &alerts);
+    let journaled: Vec<String> = read_jsonl(&old_alerts)
+        .iter()
+        .chain(read_jsonl(&alerts).iter())
+        .map(|a| format!("{}/{}", a["id"].as_str().unwrap_or(""), a["status"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(read_jsonl(&old_alerts).len(), 2, "before the rotation: the moved file");
+    assert_eq!(read_jsonl(&alerts).len(), 2, "after: the new file");
+    // Delivered exactly once each, in order.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while delivered.lock().unwrap().len() < journaled.len() {
+        assert!(Instant::now() < deadline, "delivered {:?} of {journaled:?}", delivered.lock().unwrap());
+        d.wait_for_any(Duration::from_millis(100));
+    }
+    let (status, log) = d.stop();
+    assert!(status.success(), "{}", log.join("\n"));
+    assert_eq!(*delivered.lock().unwrap(), journaled, "each alert delivered once");
+    // Events: none in both files; the flows, all ended at shutdown, are in the new file.
+    let (before, after) =
+        (std::fs::read_to_string(&old_events).unwrap(), std::fs::read_to_string(&events).unwrap());
+    let before: std::collections::BTreeSet<&str> = before.lines().collect();
+    assert!(!before.is_empty() && !after.is_empty());
+    assert!(after.lines().all(|l| !before.contains(l)), "an event in both files");
+    let flows: Vec<serde_json::Value> =
+        read_jsonl(&events).into_iter().filter(|e| e["event_type"] == "flow").collect();
+    for to in ["198.51.100.7", "198.51.100.8", "198.51.100.9", "198.51.100.10"] {
+        assert!(flows.iter().any(|f| f["dest_ip"] == to), "flow to {to} lost: {flows:?}");
+    }
 }

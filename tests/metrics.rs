@@ -41,10 +41,14 @@ fn normalise(text: &str) -> String {
             out.push(line.to_string());
         } else if line.starts_with('#') {
             out.push(line.to_string());
-        } else if line.starts_with("camwatch_queue_depth{") || line.starts_with("camwatch_evidence_bytes{") {
+        } else if line.starts_with("camwatch_queue_depth{")
+            || line.starts_with("camwatch_evidence_bytes{")
+            || line.starts_with("process_")
+        {
             // Queue depths, and the evidence directory's size (measured by the retention sweep,
             // which runs on its own clock, part-way through a capture or after it), depend on
-            // timing; the test checks the evidence size apart.
+            // timing; the test checks the evidence size apart. The process's own CPU, memory and
+            // descriptors vary from run to run.
             let (series, _) = line.rsplit_once(' ').unwrap();
             samples.push(format!("{series} <depends on timing>"));
         } else {
@@ -78,9 +82,13 @@ fn metrics_match_the_golden_copy_and_pass_promtool() {
     assert!(om.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
     let (ctype, text) = scrape(&addr, "text/plain;version=0.0.4");
     assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
-    // The two formats carry the same samples.
+    // The two formats carry the same samples (the process's own vary between two scrapes).
     let samples = |t: &str| {
-        let mut v: Vec<String> = t.lines().filter(|l| !l.starts_with('#')).map(str::to_string).collect();
+        let mut v: Vec<String> = t
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("process_"))
+            .map(str::to_string)
+            .collect();
         v.sort();
         v
     };
@@ -100,8 +108,19 @@ fn metrics_match_the_golden_copy_and_pass_promtool() {
 
     let evidence = metric(&parse_metrics(&text), "camwatch_evidence_bytes");
     assert!(evidence > 10_000.0, "evidence captures were written: {evidence} bytes");
+    // The standard process metrics are there, with this process's numbers.
+    let m = parse_metrics(&text);
+    assert!(metric(&m, "process_resident_memory_bytes") > 1e6);
+    assert!(
+        metric(&m, "process_open_fds") >= 3.0
+            && metric(&m, "process_max_fds") >= metric(&m, "process_open_fds")
+    );
+    assert!(metric(&m, "process_start_time_seconds") > 1.7e9);
+    // Without a config the sensor is named after the host; the golden copy says "camwatch".
+    let host = format!("sensor=\"{}\"", camwatch::runtime::config::host_name());
+    assert!(text.contains(&host), "{host} missing");
     let golden = root().join("tests/golden/metrics.txt");
-    let got = normalise(&text);
+    let got = normalise(&text.replace(&host, "sensor=\"camwatch\""));
     if std::env::var_os("CAMWATCH_UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
         std::fs::write(&golden, &got).unwrap();
@@ -139,7 +158,19 @@ fn per_device_series_are_capped_with_an_overflow_bucket() {
     let o = run(replay_cmd().arg(&g.pcap).arg("--config").arg(&config).arg("--metrics-out").arg(&out));
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(g.truth.devices.len() > 3, "the capture must have more devices than the cap");
-    let m = parse_metrics(&std::fs::read_to_string(&out).unwrap());
+    // `--metrics-out` is the classic text format (node_exporter's textfile collector reads it):
+    // promtool passes it without remarks, and it has no OpenMetrics `# EOF`.
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        !written.contains("# EOF") && written.contains("# TYPE camwatch_flows_total counter"),
+        "not classic text"
+    );
+    let check = run(Command::new(tool("promtool"))
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&out).unwrap()));
+    assert!(check.status.success(), "promtool: {}{}", text_of(&check.stdout), text_of(&check.stderr));
+    assert_eq!(text_of(&check.stdout) + &text_of(&check.stderr), "", "promtool has remarks");
+    let m = parse_metrics(&written);
     let mut labels = std::collections::BTreeSet::new();
     for k in m.keys().filter(|k| k.starts_with("camwatch_device_")) {
         if let Some(i) = k.find("device=\"") {

@@ -119,7 +119,12 @@ fn camwatch_names(events: &[serde_json::Value]) -> [BTreeSet<String>; 3] {
     let mut sni = BTreeSet::new();
     let mut host = BTreeSet::new();
     for e in events {
-        if let Some(qs) = e["dns"]["queries"].as_array() {
+        // Suricata 7's EVE DNS: the question in `dns.rrname`, further ones (rare) under
+        // `camwatch.dns.queries`.
+        if let Some(q) = e["dns"]["rrname"].as_str() {
+            dns.insert(q.trim_end_matches('.').to_string());
+        }
+        if let Some(qs) = e["camwatch"]["dns"]["queries"].as_array() {
             dns.extend(
                 qs.iter().filter_map(|q| q["rrname"].as_str()).map(|s| s.trim_end_matches('.').to_string()),
             );

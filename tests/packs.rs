@@ -270,3 +270,19 @@ fn a_cloud_lookup_alert_names_the_name_looked_up() {
     assert_eq!(lookup["dest_name"], "litedev.hik-connect.com");
     assert!(lookup["summary"].as_str().unwrap().contains("(litedev.hik-connect.com)"), "{lookup}");
 }
+
+/// The EVE `alert.signature_id` of each shipped rule is its own: SIEM searches on it must not
+/// mix two rules.
+#[test]
+fn every_shipped_rule_has_its_own_signature_id() {
+    let set = camwatch::detect::RuleSet::load(&[rules_dir()]).unwrap_or_else(|e| panic!("{e}"));
+    let mut seen = BTreeMap::new();
+    for r in &set.rules {
+        let sid = camwatch::output::signature_id(&r.id);
+        assert!((9_000_000..9_900_000).contains(&sid));
+        if let Some(other) = seen.insert(sid, r.id.clone()) {
+            panic!("{} and {} share signature_id {sid}", other, r.id);
+        }
+    }
+    assert!(seen.len() >= 60, "{} rules", seen.len());
+}

@@ -8,6 +8,7 @@ mod conformance;
 mod daemon;
 mod dashboards;
 mod e2e;
+mod eve_schema;
 mod formats;
 mod identity;
 mod live;

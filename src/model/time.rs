@@ -14,6 +14,18 @@ pub fn rfc3339(ts: Micros) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00.000000Z".into())
 }
 
+/// Suricata's EVE time: `2026-01-01T00:00:00.000000+0000` (an offset without a colon, never
+/// `Z`), which Suricata 7's schema requires and EVE pipelines parse.
+pub fn eve_time(ts: Micros) -> String {
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]+0000"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts) * 1000)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00.000000+0000".into())
+}
+
 /// Microseconds since the epoch of an RFC 3339 time.
 pub fn parse_rfc3339(s: &str) -> Option<Micros> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;

@@ -12,38 +12,156 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::model::event::{format_mac, proto_name, DeviceEvent, FlowRecord};
-use crate::model::time::rfc3339;
+use crate::model::time::eve_time;
 
-/// An append-only JSON-lines file.
+/// Bumped by SIGHUP: every [`JsonLines`] reopens its path at its next write or flush.
+static REOPEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Asks every output file to reopen its path (SIGHUP, after logrotate moved the files).
+pub fn request_reopen() {
+    REOPEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Size-based rotation inside camwatch, for hosts without logrotate: past `max_bytes` the file
+/// becomes `<name>.1` (the older ones `<name>.2` … `<name>.<keep>`, the oldest deleted) and a
+/// new one is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+fn default_keep() -> usize {
+    5
+}
+
+/// How often a writer looks whether its path still names its file (moved underneath it).
+const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// An append-only JSON-lines file that follows its path: after SIGHUP ([`request_reopen`]), or
+/// once it sees the path name another file or none (logrotate moved it), it reopens the path,
+/// so no record goes to a moved file for longer than a second.
 pub struct JsonLines {
     path: PathBuf,
     out: BufWriter<File>,
+    /// (device, inode) of the open file.
+    id: (u64, u64),
+    generation: u64,
+    last_check: std::time::Instant,
+    size: u64,
+    rotation: Option<Rotation>,
+    /// Times the file was reopened or rotated.
+    pub reopened: u64,
+}
+
+fn open_append(path: &Path) -> std::io::Result<(File, (u64, u64), u64)> {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = OpenOptions::new().create(true).append(true).read(true).mode(0o640).open(path)?;
+    // A crash mid-line leaves a fragment: end it, so the next record starts a line of its own.
+    if ends_mid_line(&mut f)? {
+        f.write_all(b"\n")?;
+    }
+    let m = f.metadata()?;
+    Ok((f, (m.dev(), m.ino()), m.len()))
 }
 
 impl JsonLines {
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut f = OpenOptions::new().create(true).append(true).read(true).mode(0o640).open(path)?;
-        // A crash mid-line leaves a fragment: end it, so the next record starts a line of its own.
-        if ends_mid_line(&mut f)? {
-            f.write_all(b"\n")?;
-        }
-        Ok(Self { path: path.to_path_buf(), out: BufWriter::with_capacity(64 << 10, f) })
+        let (f, id, size) = open_append(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: BufWriter::with_capacity(64 << 10, f),
+            id,
+            generation: REOPEN.load(std::sync::atomic::Ordering::SeqCst),
+            last_check: std::time::Instant::now(),
+            size,
+            rotation: None,
+            reopened: 0,
+        })
+    }
+
+    /// Rotates by size (see [`Rotation`]).
+    pub fn with_rotation(mut self, rotation: Option<Rotation>) -> Self {
+        self.rotation = rotation.filter(|r| r.max_bytes > 0);
+        self
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    fn reopen(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        let (f, id, size) = open_append(&self.path)?;
+        self.out = BufWriter::with_capacity(64 << 10, f);
+        self.id = id;
+        self.size = size;
+        self.reopened += 1;
+        Ok(())
+    }
+
+    /// Reopens the path when SIGHUP asked for it or the path no longer names the open file.
+    fn follow_path(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        self.last_check = std::time::Instant::now();
+        let generation = REOPEN.load(std::sync::atomic::Ordering::SeqCst);
+        let moved = match std::fs::metadata(&self.path) {
+            Ok(m) => (m.dev(), m.ino()) != self.id,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if generation != self.generation || moved {
+            self.generation = generation;
+            self.reopen()?;
+        }
+        Ok(())
+    }
+
+    /// `<name>.1` … `<name>.<keep>`: shifts the kept files and starts a new one.
+    fn rotate(&mut self, keep: usize) -> std::io::Result<()> {
+        self.out.flush()?;
+        let name = |i: usize| {
+            let mut n = self.path.clone().into_os_string();
+            n.push(format!(".{i}"));
+            PathBuf::from(n)
+        };
+        let keep = keep.max(1);
+        let _ = std::fs::remove_file(name(keep));
+        for i in (1..keep).rev() {
+            match std::fs::rename(name(i), name(i + 1)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        std::fs::rename(&self.path, name(1))?;
+        self.reopen()
+    }
+
     pub fn write<T: Serialize>(&mut self, record: &T) -> std::io::Result<()> {
-        serde_json::to_writer(&mut self.out, record)?;
-        self.out.write_all(b"\n")
+        if self.last_check.elapsed() >= CHECK_EVERY
+            || self.generation != REOPEN.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.follow_path()?;
+        }
+        if let Some(r) = self.rotation {
+            if self.size >= r.max_bytes {
+                self.rotate(r.keep)?;
+            }
+        }
+        let mut line = serde_json::to_vec(record)?;
+        line.push(b'\n');
+        self.out.write_all(&line)?;
+        self.size += line.len() as u64;
+        Ok(())
     }
 
     pub fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
+        self.out.flush()?;
+        self.follow_path()
     }
 
     /// Flushes and makes what was written durable (fdatasync): the alert journal does this per
@@ -72,7 +190,7 @@ fn tcp_flags_hex(f: u8) -> String {
 /// A flow record as a Suricata EVE `flow` event.
 pub fn eve_flow(f: &FlowRecord, sensor: &str) -> Value {
     let mut v = json!({
-        "timestamp": rfc3339(f.start),
+        "timestamp": eve_time(f.start),
         "flow_id": f.flow_id,
         "event_type": "flow",
         "src_ip": f.src_ip,
@@ -86,13 +204,13 @@ pub fn eve_flow(f: &FlowRecord, sensor: &str) -> Value {
             "pkts_toclient": f.pkts_toclient,
             "bytes_toserver": f.bytes_toserver,
             "bytes_toclient": f.bytes_toclient,
-            "start": rfc3339(f.start),
-            "end": rfc3339(f.end),
+            "start": eve_time(f.start),
+            "end": eve_time(f.end),
             "age": (f.end.saturating_sub(f.start)) / 1_000_000,
             "reason": f.reason.eve(),
-            "camwatch_reason": f.reason.as_str(),
         },
-        "sensor": sensor,
+        "camwatch": { "flow": { "reason": f.reason.as_str() } },
+        "host": sensor,
     });
     if let Some(obj) = v.as_object_mut() {
         if let Some(vlan) = f.vlan {
@@ -129,7 +247,7 @@ pub fn eve_flow(f: &FlowRecord, sensor: &str) -> Value {
 /// A device inventory change as camwatch's own `device` event.
 pub fn eve_device(d: &DeviceEvent, sensor: &str) -> Value {
     json!({
-        "timestamp": rfc3339(d.ts),
+        "timestamp": eve_time(d.ts),
         "event_type": "device",
         "src_ip": d.ip,
         "device": {
@@ -141,7 +259,7 @@ pub fn eve_device(d: &DeviceEvent, sensor: &str) -> Value {
             "change": d.change,
             "previous_ip": d.previous_ip,
         },
-        "sensor": sensor,
+        "host": sensor,
     })
 }
 
@@ -152,7 +270,7 @@ fn header(
     sensor: &str,
 ) -> serde_json::Map<String, Value> {
     let v = json!({
-        "timestamp": rfc3339(ts),
+        "timestamp": eve_time(ts),
         "flow_id": e.flow_id,
         "event_type": event_type,
         "src_ip": e.src_ip,
@@ -161,7 +279,7 @@ fn header(
         "dest_port": e.dest_port,
         "proto": proto_name(e.proto),
         "community_id": e.community_id,
-        "sensor": sensor,
+        "host": sensor,
     });
     match v {
         Value::Object(m) => m,
@@ -169,45 +287,94 @@ fn header(
     }
 }
 
-/// DNS in Suricata's EVE version 3 shape (`dns.type` request/response, `queries`, `answers`,
-/// `grouped`).
-fn eve_dns(m: &crate::proto::dns::DnsMessage) -> Value {
-    let mut grouped: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
-    for a in &m.answers {
-        grouped.entry(a.rrtype.as_str()).or_default().push(a.rdata.as_str());
+/// DNS in Suricata 7's EVE version 2 shape: a query as `type: query` with its `rrname` and
+/// `rrtype`; a response as `type: answer` with the flags, `rcode`, `answers` and `grouped`
+/// (SRV records as objects). What Suricata 7 does not log (further questions, the truncation
+/// flag, anomalies) is under `camwatch.dns`.
+fn eve_dns(m: &crate::proto::dns::DnsMessage) -> (Value, Option<Value>) {
+    let first = m.queries.first();
+    let mut v = serde_json::Map::new();
+    let mut put = |k: &str, val: Value| {
+        v.insert(k.to_string(), val);
+    };
+    if m.response {
+        put("version", json!(2));
+        put("type", json!("answer"));
+    } else {
+        put("version", json!(2));
+        put("type", json!("query"));
+        put("tx_id", json!(0));
     }
-    let mut v = json!({
-        "version": 3,
-        "type": if m.response { "response" } else { "request" },
-        "id": m.id,
-        "flags": m.flags,
-        "qr": m.response,
-        "rd": m.rd,
-        "queries": m.queries,
-    });
-    if let Some(o) = v.as_object_mut() {
+    put("id", json!(m.id));
+    if let Some(q) = first {
+        put("rrname", json!(q.rrname));
+        put("rrtype", json!(q.rrtype));
+    }
+    if m.response {
+        put("flags", json!(m.flags));
+        put("qr", json!(true));
         if m.aa {
-            o.insert("aa".into(), json!(true));
+            put("aa", json!(true));
         }
-        if m.tc {
-            o.insert("tc".into(), json!(true));
-        }
-        if m.response {
-            o.insert("ra".into(), json!(m.ra));
-            o.insert("rcode".into(), json!(m.rcode));
-            if !m.answers.is_empty() {
-                o.insert("answers".into(), json!(m.answers));
-                o.insert("grouped".into(), json!(grouped));
+        put("rd", json!(m.rd));
+        put("ra", json!(m.ra));
+        put("rcode", json!(m.rcode));
+        let mut grouped = serde_json::Map::new();
+        let answers: Vec<Value> = m
+            .answers
+            .iter()
+            .map(|a| {
+                let srv = (a.rrtype == "SRV").then(|| srv(&a.rdata)).flatten();
+                let entry = grouped.entry(a.rrtype.clone()).or_insert_with(|| json!([]));
+                if let Some(list) = entry.as_array_mut() {
+                    list.push(srv.clone().unwrap_or_else(|| json!(a.rdata)));
+                }
+                match srv {
+                    Some(s) => json!({"rrname": a.rrname, "rrtype": a.rrtype, "ttl": a.ttl, "srv": s}),
+                    None => json!({"rrname": a.rrname, "rrtype": a.rrtype, "ttl": a.ttl, "rdata": a.rdata}),
+                }
+            })
+            .collect();
+        if !answers.is_empty() {
+            put("answers", json!(answers));
+            // Suricata 7 groups these types only; the others stay in `answers`.
+            grouped.retain(|t, _| GROUPED_TYPES.contains(&t.as_str()));
+            if !grouped.is_empty() {
+                put("grouped", Value::Object(grouped));
             }
-            if !m.authorities.is_empty() {
-                o.insert("authorities".into(), json!(m.authorities));
-            }
         }
-        if !m.anomalies.is_empty() {
-            o.insert("anomalies".into(), json!(m.anomalies));
+        if !m.authorities.is_empty() {
+            let auth: Vec<Value> = m
+                .authorities
+                .iter()
+                .map(|a| json!({"rrname": a.rrname, "rrtype": a.rrtype, "ttl": a.ttl}))
+                .collect();
+            put("authorities", json!(auth));
         }
     }
-    v
+    let mut ext = serde_json::Map::new();
+    if m.queries.len() > 1 {
+        ext.insert("queries".into(), json!(m.queries));
+    }
+    if m.tc {
+        ext.insert("tc".into(), json!(true));
+    }
+    if !m.anomalies.is_empty() {
+        ext.insert("anomalies".into(), json!(m.anomalies));
+    }
+    (Value::Object(v), (!ext.is_empty()).then_some(Value::Object(ext)))
+}
+
+/// Record types Suricata 7 lists in `dns.grouped`.
+const GROUPED_TYPES: &[&str] = &["A", "AAAA", "CNAME", "MX", "NULL", "PTR", "SRV", "TXT"];
+
+/// An SRV record's `priority weight port target` as Suricata's object.
+fn srv(rdata: &str) -> Option<Value> {
+    let mut p = rdata.split_whitespace();
+    let (priority, weight, port) =
+        (p.next()?.parse::<u16>().ok()?, p.next()?.parse::<u16>().ok()?, p.next()?.parse::<u16>().ok()?);
+    let name = p.next()?;
+    Some(json!({"priority": priority, "weight": weight, "port": port, "name": name}))
 }
 
 /// An application message as an EVE event: `dns`, `tls`, `http`, `dhcp`, `rtsp`, `ntp`,
@@ -216,29 +383,68 @@ fn eve_dns(m: &crate::proto::dns::DnsMessage) -> Value {
 pub fn eve_app(e: &crate::model::app::AppEvent, sensor: &str) -> Value {
     use crate::model::app::App;
     let (ty, key, body) = match &e.app {
-        App::Dns(m) => ("dns", "dns", eve_dns(m)),
+        App::Dns(m) => {
+            let (v, ext) = eve_dns(m);
+            let mut m = header(e.ts, "dns", e, sensor);
+            m.insert("dns".into(), v);
+            if let Some(ext) = ext {
+                m.insert("camwatch".into(), json!({ "dns": ext }));
+            }
+            return suricata_shape(Value::Object(m));
+        }
         App::Tls(h) => ("tls", "tls", json!(h)),
         App::Http(t) => {
-            let mut v = json!(t.request);
-            if let (Some(o), Some(r)) = (v.as_object_mut(), &t.response) {
-                o.insert("status".into(), json!(r.status));
-                if let Some(s) = &r.server {
-                    o.insert("server".into(), json!(s));
-                }
-                if let Some(ct) = &r.http_content_type {
-                    o.insert("response_content_type".into(), json!(ct));
-                }
-                if let Some(l) = r.content_length {
-                    o.insert("length".into(), json!(l));
-                }
-                if let Some(realm) = &r.www_authenticate_realm {
-                    o.insert("www_authenticate_realm".into(), json!(realm));
-                }
+            // Suricata's names: `http_content_type` is the response's, `length` its body's, and
+            // headers are `{name, value}` lists; the rest is camwatch's (`camwatch.http`).
+            let req = &t.request;
+            let mut v = json!({
+                "url": req.url,
+                "http_method": req.http_method,
+                "length": t.response.as_ref().and_then(|r| r.content_length).unwrap_or(0),
+            });
+            let mut ext = serde_json::Map::new();
+            if let Some(o) = v.as_object_mut() {
+                let mut opt = |k: &str, val: Option<Value>| {
+                    if let Some(val) = val {
+                        o.insert(k.into(), val);
+                    }
+                };
+                opt("hostname", req.hostname.as_ref().map(|h| json!(h)));
+                opt("http_port", req.http_port.map(|p| json!(p)));
+                opt("http_user_agent", req.http_user_agent.as_ref().map(|u| json!(u)));
+                opt("http_refer", req.http_refer.as_ref().map(|u| json!(u)));
+                opt("protocol", (!req.protocol.is_empty()).then(|| json!(req.protocol)));
+                opt("status", t.response.as_ref().map(|r| json!(r.status)));
+                opt(
+                    "http_content_type",
+                    t.response.as_ref().and_then(|r| r.http_content_type.as_ref()).map(|c| json!(c)),
+                );
+                let headers: Vec<Value> =
+                    req.headers.iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
+                opt("request_headers", (!headers.is_empty()).then(|| json!(headers)));
             }
-            if let (Some(o), Some(id)) = (v.as_object_mut(), &t.identity) {
-                o.insert("identity".into(), json!(id));
+            let mut x = |k: &str, val: Option<Value>| {
+                if let Some(val) = val {
+                    ext.insert(k.into(), val);
+                }
+            };
+            x("request_content_type", req.http_content_type.as_ref().map(|c| json!(c)));
+            x("request_content_length", req.content_length.map(|l| json!(l)));
+            x("chunked", req.chunked.then_some(Value::Bool(true)));
+            x("authorization_scheme", req.authorization_scheme.as_ref().map(|a| json!(a)));
+            x("anomalies", (!req.anomalies.is_empty()).then(|| json!(req.anomalies)));
+            if let Some(r) = &t.response {
+                x("server", r.server.as_ref().map(|s| json!(s)));
+                x("www_authenticate_realm", r.www_authenticate_realm.as_ref().map(|s| json!(s)));
+                x("response_anomalies", (!r.anomalies.is_empty()).then(|| json!(r.anomalies)));
             }
-            ("http", "http", v)
+            x("identity", t.identity.as_ref().map(|i| json!(i)));
+            let mut m = header(e.ts, "http", e, sensor);
+            m.insert("http".into(), v);
+            if !ext.is_empty() {
+                m.insert("camwatch".into(), json!({ "http": ext }));
+            }
+            return suricata_shape(Value::Object(m));
         }
         App::Dhcp(m) => ("dhcp", "dhcp", json!(m)),
         App::Ntp(m) => ("ntp", "ntp", json!(m)),
@@ -259,13 +465,177 @@ pub fn eve_app(e: &crate::model::app::AppEvent, sensor: &str) -> Value {
     };
     let mut m = header(e.ts, ty, e, sensor);
     m.insert(key.into(), body);
-    Value::Object(m)
+    suricata_shape(Value::Object(m))
+}
+
+/// The fields Suricata 7's EVE schema allows in the objects of the event types camwatch shares
+/// with it (`tests/data/reference/suricata-7.0-eve-schema.json`); anything else camwatch knows
+/// goes under `camwatch.<object>`, so a pipeline built for Suricata reads these events
+/// unchanged and camwatch's extras stay in one extension key.
+const SURICATA_FIELDS: &[(&str, &[&str])] = &[
+    (
+        "tls",
+        &[
+            "sni",
+            "version",
+            "ja3",
+            "ja3s",
+            "ja4",
+            "subject",
+            "issuerdn",
+            "serial",
+            "fingerprint",
+            "notbefore",
+            "notafter",
+            "session_resumed",
+            "certificate",
+            "chain",
+        ],
+    ),
+    (
+        "dhcp",
+        &[
+            "type",
+            "id",
+            "client_mac",
+            "assigned_ip",
+            "client_ip",
+            "relay_ip",
+            "next_server_ip",
+            "dhcp_type",
+            "client_id",
+            "hostname",
+            "params",
+            "lease_time",
+            "renewal_time",
+            "rebinding_time",
+            "subnet_mask",
+            "routers",
+            "dns_servers",
+            "vendor_class_identifier",
+            "requested_ip",
+        ],
+    ),
+];
+
+/// Suricata's names of the DHCP parameters it logs (`rust/src/dhcp/logger.rs`); others are left
+/// out of `dhcp.params` and kept by number in `camwatch.dhcp.params`.
+fn dhcp_param_name(code: u64) -> Option<&'static str> {
+    Some(match code {
+        1 => "subnet_mask",
+        3 => "router",
+        6 => "dns_server",
+        15 => "domain",
+        35 => "arp_timeout",
+        42 => "ntp_server",
+        66 => "tftp_server_name",
+        150 => "tftp_server_ip",
+        _ => return None,
+    })
+}
+
+/// Moves what Suricata 7 does not define out of a shared event type's object into
+/// `camwatch.<object>`, and writes DHCP parameters and TLS versions as Suricata does.
+pub fn suricata_shape(mut v: Value) -> Value {
+    let Some(top) = v.as_object_mut() else { return v };
+    let Some(ty) = top.get("event_type").and_then(Value::as_str).map(str::to_string) else { return v };
+    let Some((_, allowed)) = SURICATA_FIELDS.iter().find(|(t, _)| *t == ty) else { return v };
+    let mut ext = serde_json::Map::new();
+    if let Some(Value::Object(obj)) = top.get_mut(&ty) {
+        let extra: Vec<String> = obj.keys().filter(|k| !allowed.contains(&k.as_str())).cloned().collect();
+        for k in extra {
+            if let Some(val) = obj.remove(&k) {
+                ext.insert(k, val);
+            }
+        }
+        if ty == "dhcp" {
+            if let Some(Value::Array(codes)) = obj.get("params").cloned() {
+                let names: Vec<Value> = codes
+                    .iter()
+                    .filter_map(Value::as_u64)
+                    .filter_map(dhcp_param_name)
+                    .map(|n| json!(n))
+                    .collect();
+                ext.insert("params".into(), Value::Array(codes));
+                obj.insert("params".into(), Value::Array(names));
+            }
+        }
+    }
+    if !ext.is_empty() {
+        let cw = top.entry("camwatch").or_insert_with(|| json!({}));
+        if let Some(cw) = cw.as_object_mut() {
+            cw.insert(ty, Value::Object(ext));
+        }
+    }
+    v
+}
+
+/// Suricata's alert severity: 1 (high) to 3 (low).
+fn suricata_severity(severity: &str) -> u8 {
+    match severity {
+        "critical" | "high" => 1,
+        "medium" => 2,
+        _ => 3,
+    }
+}
+
+/// A stable signature id for a rule id (FNV-1a, in 9,000,000-9,899,999: clear of Suricata's,
+/// ET's and local ranges), so SIEM searches on `alert.signature_id` work across sensors.
+pub fn signature_id(rule_id: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in rule_id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    9_000_000 + h % 900_000
+}
+
+/// A firing alert as a Suricata `alert` event: `alert.signature` (the rule's name),
+/// `signature_id`, `severity` 1-3, `category`, `metadata` (lists of strings, as Suricata's), and
+/// camwatch's own record beside it under `camwatch.alert`.
+pub fn eve_alert(a: &crate::alert::Alert, ts: crate::model::time::Micros, sensor: &str) -> Value {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("camwatch_rule".into(), json!([a.rule.id]));
+    metadata.insert("severity".into(), json!([a.rule.severity]));
+    if !a.rule.references.is_empty() {
+        metadata.insert("references".into(), json!(a.rule.references));
+    }
+    if !a.key.is_empty() {
+        metadata.insert("key".into(), json!([a.key]));
+    }
+    let mut v = json!({
+        "timestamp": eve_time(ts),
+        "flow_id": a.flow_id,
+        "event_type": "alert",
+        "src_ip": a.src_ip,
+        "src_port": a.src_port,
+        "dest_ip": a.dest_ip,
+        "dest_port": a.dest_port,
+        "proto": a.proto,
+        "community_id": a.community_id,
+        "alert": {
+            "action": "allowed",
+            "gid": 1,
+            "signature_id": signature_id(&a.rule.id),
+            "rev": 1,
+            "signature": a.rule.name,
+            "category": a.category,
+            "severity": suricata_severity(&a.rule.severity),
+            "metadata": metadata,
+        },
+        "host": sensor,
+        "camwatch": { "alert": a },
+    });
+    if let (Some(o), Some(name)) = (v.as_object_mut(), &a.dest_name) {
+        o.insert("dest_name".into(), json!(name));
+    }
+    v
 }
 
 /// A firmware change on a device as camwatch's `firmware` event.
 pub fn eve_firmware(f: &crate::model::event::FirmwareEvent, sensor: &str) -> Value {
     json!({
-        "timestamp": rfc3339(f.ts),
+        "timestamp": eve_time(f.ts),
         "event_type": "firmware",
         "src_ip": f.ip,
         "firmware": {
@@ -275,7 +645,7 @@ pub fn eve_firmware(f: &crate::model::event::FirmwareEvent, sensor: &str) -> Val
             "previous": f.change.previous,
             "source": f.change.source.as_str(),
         },
-        "sensor": sensor,
+        "host": sensor,
     })
 }
 
@@ -283,7 +653,7 @@ pub fn eve_firmware(f: &crate::model::event::FirmwareEvent, sensor: &str) -> Val
 pub fn eve_beacon(b: &crate::analysis::beacon::BeaconScore, f: &FlowRecord, sensor: &str) -> Value {
     let round = |v: f64| (v * 1000.0).round() / 1000.0;
     json!({
-        "timestamp": rfc3339(f.end),
+        "timestamp": eve_time(f.end),
         "event_type": "beacon",
         "flow_id": f.flow_id,
         "community_id": f.community_id,
@@ -306,6 +676,64 @@ pub fn eve_beacon(b: &crate::analysis::beacon::BeaconScore, f: &FlowRecord, sens
             "ds_madm": round(b.ds_madm),
             "ds_smallness": round(b.ds_smallness),
         },
-        "sensor": sensor,
+        "host": sensor,
     })
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    fn lines(p: &Path) -> Vec<String> {
+        std::fs::read_to_string(p).unwrap_or_default().lines().map(str::to_string).collect()
+    }
+
+    /// logrotate renames the file: the writer sees its path name another file (or none) at its
+    /// next flush and reopens it; SIGHUP makes it reopen at the next write.
+    #[test]
+    fn a_moved_file_is_followed_and_sighup_reopens() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("events.jsonl");
+        let mut w = JsonLines::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        w.write(&serde_json::json!({"n": 1})).unwrap_or_else(|e| panic!("{e}"));
+        w.flush().unwrap_or_else(|e| panic!("{e}"));
+        let moved = dir.path().join("events.jsonl.1");
+        std::fs::rename(&path, &moved).unwrap_or_else(|e| panic!("{e}"));
+        w.write(&serde_json::json!({"n": 2})).unwrap_or_else(|e| panic!("{e}"));
+        w.flush().unwrap_or_else(|e| panic!("{e}"));
+        w.write(&serde_json::json!({"n": 3})).unwrap_or_else(|e| panic!("{e}"));
+        w.flush().unwrap_or_else(|e| panic!("{e}"));
+        // Written before the move was seen: the moved file; after: the new one.
+        assert_eq!(lines(&moved), [r#"{"n":1}"#, r#"{"n":2}"#]);
+        assert_eq!(lines(&path), [r#"{"n":3}"#]);
+        // copytruncate-free rotation by hand: move it, then SIGHUP.
+        let moved2 = dir.path().join("events.jsonl.2");
+        std::fs::rename(&path, &moved2).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, b"").unwrap_or_else(|e| panic!("{e}"));
+        request_reopen();
+        w.write(&serde_json::json!({"n": 4})).unwrap_or_else(|e| panic!("{e}"));
+        w.flush().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lines(&moved2), [r#"{"n":3}"#]);
+        assert_eq!(lines(&path), [r#"{"n":4}"#]);
+        assert!(w.reopened >= 2);
+    }
+
+    /// Past `max_bytes` the file becomes `.1`, older ones shift, and only `keep` are kept.
+    #[test]
+    fn size_rotation_keeps_the_newest_files() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("alerts.jsonl");
+        let mut w = JsonLines::open(&path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_rotation(Some(Rotation { max_bytes: 20, keep: 2 }));
+        for n in 0..5 {
+            w.write(&serde_json::json!({"record": n})).unwrap_or_else(|e| panic!("{e}"));
+            w.flush().unwrap_or_else(|e| panic!("{e}"));
+        }
+        // Each record is 13 bytes: two fit under 20 before a rotation.
+        assert_eq!(lines(&path), [r#"{"record":4}"#]);
+        assert_eq!(lines(&dir.path().join("alerts.jsonl.1")), [r#"{"record":2}"#, r#"{"record":3}"#]);
+        assert_eq!(lines(&dir.path().join("alerts.jsonl.2")), [r#"{"record":0}"#, r#"{"record":1}"#]);
+        assert!(!dir.path().join("alerts.jsonl.3").exists());
+    }
 }

@@ -14,7 +14,7 @@ use crate::model::yaml::{read_yaml, FileError};
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// This sensor's name, carried by every alert and event (`sensor`).
+    /// This sensor's name, carried by every alert and event (`sensor`). Default: the host name.
     pub sensor: String,
     pub capture: CaptureConfig,
     pub devices: DevicesConfig,
@@ -38,10 +38,21 @@ pub struct Config {
     pub sinks: crate::sink::SinksConfig,
 }
 
+/// This host's name (the default sensor name, as Suricata's `host`), or `camwatch` when it has
+/// none.
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "camwatch".into())
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
-            sensor: "camwatch".into(),
+            sensor: host_name(),
             capture: CaptureConfig::default(),
             devices: DevicesConfig::default(),
             flow: FlowConfig::default(),
@@ -69,6 +80,10 @@ pub struct OutputsConfig {
     pub listen: SocketAddr,
     /// State database (SQLite): the inventory, firmware history and destinations.
     pub state: Option<PathBuf>,
+    /// Size-based rotation of the alert journal and the event log inside camwatch
+    /// (`{max_bytes: 104857600, keep: 5}`), for hosts without logrotate. Off by default: with
+    /// logrotate, SIGHUP (or a moved file, seen within a second) reopens them.
+    pub rotation: Option<crate::output::Rotation>,
 }
 
 impl Default for OutputsConfig {
@@ -78,6 +93,7 @@ impl Default for OutputsConfig {
             events: Some(PathBuf::from("var/events.jsonl")),
             listen: SocketAddr::from(([127, 0, 0, 1], 9477)),
             state: Some(PathBuf::from("var/camwatch.db")),
+            rotation: None,
         }
     }
 }
@@ -114,8 +130,11 @@ mod tests {
     fn default_config_round_trips_through_an_empty_file() {
         let cfg: Config = parse_yaml(Path::new("x.yaml"), "").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cfg, Config::default());
-        let cfg: Config =
-            parse_yaml(Path::new("x.yaml"), "sensor: camwatch\n").unwrap_or_else(|e| panic!("{e}"));
+        // The default sensor name is the host's.
+        assert_eq!(cfg.sensor, host_name());
+        assert!(!cfg.sensor.is_empty());
+        let named = format!("sensor: {}\n", host_name());
+        let cfg: Config = parse_yaml(Path::new("x.yaml"), &named).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cfg, Config::default());
     }
 

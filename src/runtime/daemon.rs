@@ -184,7 +184,7 @@ async fn start_active_dns(sensor: Arc<Sensor>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Triggers `shutdown` on SIGINT/SIGTERM; reloads rules on SIGHUP.
+/// Triggers `shutdown` on SIGINT/SIGTERM; on SIGHUP reopens the output files and reloads rules.
 pub fn spawn_signals(
     sensor: Arc<Sensor>,
     rule_paths: Vec<PathBuf>,
@@ -200,6 +200,10 @@ pub fn spawn_signals(
                 _ = term.recv() => {}
                 _ = int.recv() => {}
                 _ = hup.recv() => {
+                    // logrotate's postrotate: every output file reopens its path at its next
+                    // write or flush (within a second).
+                    crate::output::request_reopen();
+                    tracing::info!("SIGHUP: output files reopen; rules reload.");
                     reload(&sensor, &rule_paths);
                     continue;
                 }

@@ -108,6 +108,7 @@ impl<'s> Analysis<'s> {
             p.as_ref()
                 .map(|p| {
                     JsonLines::open(p)
+                        .map(|j| j.with_rotation(sensor.config.outputs.rotation))
                         .map_err(|e| anyhow::anyhow!("{}: cannot open for writing: {e}", p.display()))
                 })
                 .transpose()
@@ -882,8 +883,14 @@ impl<'s> Analysis<'s> {
         self.emit(alert);
     }
 
-    /// Appends an alert record to the journal, which every sink delivers from.
+    /// Appends an alert record to the journal, which every sink delivers from; a firing one is
+    /// also an `alert` event in the event log, shaped as Suricata's.
     fn journal(&mut self, alert: &Alert) {
+        if alert.status == crate::alert::Status::Firing {
+            let ts = crate::model::time::parse_rfc3339(&alert.timestamp).unwrap_or(self.clock);
+            let line = crate::output::eve_alert(alert, ts, &self.sensor.config.sensor);
+            self.log(&line);
+        }
         if let Some(j) = &mut self.journal {
             let result = j.write(alert).and_then(|()| j.sync());
             let outcome = if let Err(e) = &result {

@@ -1,6 +1,10 @@
 //! The alert journal as the sinks read it: complete JSON lines after a per-sink cursor (a byte
-//! offset kept in `<state_dir>/<sink>.cursor`), so each sink delivers at least once and resumes
-//! where it stopped after a restart.
+//! offset in a file known by its device and inode, kept in `<state_dir>/<sink>.cursor`), so each
+//! sink delivers at least once and resumes where it stopped after a restart. The reader follows
+//! its file, not its name, across rotation: when logrotate (or camwatch's own size rotation)
+//! moves the journal, the reader finishes the moved file and then starts the new one at its
+//! first line, so a sink delivers exactly what it had not; after a restart it finds the moved
+//! file among the journal's siblings (`alerts.jsonl.1`, `alerts.jsonl-20261204`) by its inode.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
@@ -183,6 +187,29 @@ pub struct Journal {
     scanned: u64,
     /// End offsets of the lines the last batch read, to keep `ahead` on commit.
     read_ends: VecDeque<u64>,
+    /// The file being read and its (device, inode): the journal's path names it until a
+    /// rotation moves it.
+    current: Option<(File, (u64, u64))>,
+    /// The file the saved cursor belongs to, until it is opened.
+    saved_id: Option<(u64, u64)>,
+}
+
+fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
+}
+
+/// A sibling of `path` (same directory, a name starting with the journal's) that is the file
+/// `id`: where a rotation moved the journal.
+fn find_moved(path: &Path, id: (u64, u64)) -> Option<PathBuf> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+        let candidate = e.file_name().to_string_lossy().into_owned();
+        (candidate.starts_with(&name) && candidate != name)
+            .then(|| e.path())
+            .filter(|p| std::fs::metadata(p).is_ok_and(|m| file_id(&m) == id))
+    })
 }
 
 enum Line {
@@ -267,19 +294,24 @@ impl Journal {
     /// need not exist yet.
     pub fn open(journal: &Path, state_dir: &Path, sink: &str) -> io::Result<Self> {
         let cursor_path = state_dir.join(format!("{sink}.cursor"));
-        let offset = match std::fs::read_to_string(&cursor_path) {
-            Ok(text) => match text.trim().parse::<u64>() {
-                Ok(o) => o,
-                Err(_) => {
-                    tracing::warn!(
-                        sink,
-                        cursor = %cursor_path.display(),
-                        "Delivery cursor unreadable; delivering the journal again from the start."
-                    );
-                    0
+        // `offset device inode`; a cursor written before rotation was followed is `offset`.
+        let (offset, saved_id) = match std::fs::read_to_string(&cursor_path) {
+            Ok(text) => {
+                let mut parts = text.split_whitespace().map(str::parse::<u64>);
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(Ok(o)), Some(Ok(dev)), Some(Ok(ino))) => (o, Some((dev, ino))),
+                    (Some(Ok(o)), None, None) => (o, None),
+                    _ => {
+                        tracing::warn!(
+                            sink,
+                            cursor = %cursor_path.display(),
+                            "Delivery cursor unreadable; delivering the journal again from the start."
+                        );
+                        (0, None)
+                    }
                 }
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (0, None),
             Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", cursor_path.display()))),
         };
         Ok(Self {
@@ -290,7 +322,61 @@ impl Journal {
             ahead: 0,
             scanned: offset,
             read_ends: VecDeque::new(),
+            current: None,
+            saved_id,
         })
+    }
+
+    /// The file being read, opened if need be: the one the saved cursor belongs to (found by its
+    /// inode if a rotation moved it), else the journal's path. `None` while there is no journal.
+    fn file(&mut self) -> io::Result<Option<&mut File>> {
+        if self.current.is_none() {
+            let at_path = open_existing(&self.path)?;
+            let at_path = match at_path {
+                Some(f) => {
+                    let id = file_id(&f.metadata()?);
+                    Some((f, id))
+                }
+                None => None,
+            };
+            self.current = match (self.saved_id.take(), at_path) {
+                (Some(saved), Some((f, id))) if saved == id => Some((f, id)),
+                (Some(saved), at_path) => match find_moved(&self.path, saved).map(File::open).transpose()? {
+                    Some(f) => Some((f, saved)),
+                    None => {
+                        if self.offset > 0 && at_path.is_some() {
+                            tracing::warn!(
+                                sink = %self.sink,
+                                journal = %self.path.display(),
+                                "The journal file the delivery cursor points into is gone (rotated and removed); delivering the current journal from its start."
+                            );
+                            self.reset_to_start();
+                        }
+                        at_path
+                    }
+                },
+                (None, at_path) => at_path,
+            };
+        }
+        Ok(self.current.as_mut().map(|(f, _)| f))
+    }
+
+    /// Whether the journal's path now names another, non-empty file than the one being read:
+    /// the writer has moved on to a new journal after a rotation.
+    fn rotated(&self) -> bool {
+        let Some((_, id)) = &self.current else { return false };
+        std::fs::metadata(&self.path).is_ok_and(|m| file_id(&m) != *id && m.len() > 0)
+    }
+
+    /// Moves to the journal's new file, at its start.
+    fn follow_rotation(&mut self) -> io::Result<()> {
+        self.current = None;
+        self.saved_id = None;
+        self.reset_to_start();
+        if self.file()?.is_some() {
+            tracing::info!(sink = %self.sink, journal = %self.path.display(), "Alert journal rotated: the moved file was delivered; reading the new one.");
+        }
+        self.save()
     }
 
     pub fn path(&self) -> &Path {
@@ -322,9 +408,19 @@ impl Journal {
     /// is left for later. Does not move the cursor, except back to the start when the journal no
     /// longer matches it.
     pub fn read_batch(&mut self, max: usize) -> io::Result<Batch> {
+        let batch = self.read_batch_here(max)?;
+        if batch.is_empty() && self.rotated() {
+            self.follow_rotation()?;
+            return self.read_batch_here(max);
+        }
+        Ok(batch)
+    }
+
+    fn read_batch_here(&mut self, max: usize) -> io::Result<Batch> {
         self.read_ends.clear();
         let mut batch = Batch { start: self.offset, end: self.offset, ..Batch::default() };
-        let Some(mut file) = open_existing(&self.path)? else { return Ok(batch) };
+        let Some(file) = self.file()? else { return Ok(batch) };
+        let mut file = file.try_clone()?;
         let len = file.metadata()?.len();
         if self.cursor_lost(&mut file, len)? {
             tracing::warn!(
@@ -411,7 +507,11 @@ impl Journal {
         )
         .open(&tmp)
         .map_err(context)?;
-        f.write_all(format!("{}\n", self.offset).as_bytes()).map_err(context)?;
+        let line = match &self.current {
+            Some((_, (dev, ino))) => format!("{} {dev} {ino}\n", self.offset),
+            None => format!("{}\n", self.offset),
+        };
+        f.write_all(line.as_bytes()).map_err(context)?;
         f.sync_all().map_err(context)?;
         drop(f);
         std::fs::rename(&tmp, &self.cursor_path).map_err(context)?;
@@ -428,7 +528,10 @@ impl Journal {
     /// Complete lines after the cursor (records and malformed lines). Reads only what was
     /// appended since the last call.
     pub fn backlog(&mut self) -> io::Result<u64> {
-        let Some(mut file) = open_existing(&self.path)? else { return Ok(0) };
+        // Lines of a new journal the writer started after a rotation are waiting too.
+        let after_rotation = if self.rotated() { count_lines(&self.path)? } else { 0 };
+        let Some(file) = self.file()? else { return Ok(0) };
+        let mut file = file.try_clone()?;
         let len = file.metadata()?.len();
         if len < self.scanned {
             // Truncated: `read_batch` starts again from 0 and this count follows it.
@@ -453,7 +556,27 @@ impl Journal {
             }
             pos += n as u64;
         }
-        Ok(self.ahead)
+        Ok(self.ahead + after_rotation)
+    }
+}
+
+/// Complete lines in the file at `path` (none when it is missing).
+fn count_lines(path: &Path) -> io::Result<u64> {
+    let Some(file) = open_existing(path)? else { return Ok(0) };
+    let mut r = BufReader::with_capacity(64 << 10, file);
+    let mut n = 0;
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(n);
+        }
+        n += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        let len = chunk.len();
+        r.consume(len);
     }
 }
 
@@ -575,7 +698,9 @@ mod tests {
         assert_eq!(ids(&batch), ["a"]);
         j.commit(batch.end).unwrap();
         let saved = std::fs::read_to_string(dir.path().join("hook.cursor")).unwrap();
-        assert_eq!(saved.trim(), batch.end.to_string());
+        // `offset device inode`: the cursor names the file it points into.
+        let id = file_id(&std::fs::metadata(&path).unwrap());
+        assert_eq!(saved.trim(), format!("{} {} {}", batch.end, id.0, id.1));
         assert!(!dir.path().join("hook.cursor.tmp").exists());
 
         let mut again = Journal::open(&path, dir.path(), "hook").unwrap();
@@ -607,6 +732,68 @@ mod tests {
         std::fs::write(&path, format!("{}\n{}\n", line("dd"), line("e"))).unwrap();
         assert_ne!(std::fs::read(&path).unwrap()[j.offset() as usize - 1], b'\n');
         assert_eq!(ids(&j.read_batch(10).unwrap()), ["dd", "e"]);
+    }
+
+    /// logrotate moves the journal while a sink is reading it; the writer adds one more record
+    /// to the moved file before it reopens, then starts the new one. The sink delivers every
+    /// record once: the rest of the moved file, then the new file from its start.
+    #[test]
+    fn a_rotated_journal_is_finished_then_the_new_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        append(&path, &format!("{}\n{}\n", line("a"), line("b")));
+        let mut j = Journal::open(&path, dir.path(), "s").unwrap();
+        let batch = j.read_batch(1).unwrap();
+        assert_eq!(ids(&batch), ["a"]);
+        j.commit(batch.end).unwrap();
+        let moved = dir.path().join("alerts.jsonl.1");
+        std::fs::rename(&path, &moved).unwrap();
+        append(&moved, &format!("{}\n", line("c")));
+        // The new journal exists but is empty: the writer may still be on the moved one.
+        append(&path, "");
+        let batch = j.read_batch(10).unwrap();
+        assert_eq!(ids(&batch), ["b", "c"]);
+        j.commit(batch.end).unwrap();
+        append(&path, &format!("{}\n{}\n", line("d"), line("e")));
+        assert_eq!(j.backlog().unwrap(), 2, "the new journal's lines are waiting");
+        let batch = j.read_batch(10).unwrap();
+        assert_eq!((ids(&batch), batch.start), (vec!["d", "e"], 0));
+        j.commit(batch.end).unwrap();
+        assert!(j.read_batch(10).unwrap().is_empty());
+        assert_eq!(j.backlog().unwrap(), 0);
+    }
+
+    /// camwatch stopped with a cursor in the journal; the journal was rotated while it was down.
+    /// The reader finds the moved file by its inode, delivers its rest, then the new file; if
+    /// the moved file is gone, it starts the new file from the beginning.
+    #[test]
+    fn a_restart_after_rotation_finds_the_moved_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        append(&path, &format!("{}\n{}\n", line("a"), line("b")));
+        {
+            let mut j = Journal::open(&path, dir.path(), "s").unwrap();
+            let batch = j.read_batch(1).unwrap();
+            j.commit(batch.end).unwrap();
+        }
+        let moved = dir.path().join("alerts.jsonl-20261204");
+        std::fs::rename(&path, &moved).unwrap();
+        append(&path, &format!("{}\n", line("c")));
+        let mut j = Journal::open(&path, dir.path(), "s").unwrap();
+        let batch = j.read_batch(10).unwrap();
+        assert_eq!(ids(&batch), ["b"]);
+        j.commit(batch.end).unwrap();
+        let batch = j.read_batch(10).unwrap();
+        assert_eq!(ids(&batch), ["c"]);
+        j.commit(batch.end).unwrap();
+        // Stopped again; the moved file is then compressed away and the journal rotated again.
+        drop(j);
+        let old = dir.path().join("alerts.jsonl.1");
+        std::fs::rename(&path, &old).unwrap();
+        std::fs::remove_file(&old).unwrap();
+        append(&path, &format!("{}\n", line("d")));
+        let mut j = Journal::open(&path, dir.path(), "s").unwrap();
+        assert_eq!(ids(&j.read_batch(10).unwrap()), ["d"]);
     }
 
     #[test]

@@ -144,7 +144,7 @@ impl Fixture {
 
     pub fn cursor(&self, sink: &str) -> u64 {
         match std::fs::read_to_string(default_state_dir(&self.journal).join(format!("{sink}.cursor"))) {
-            Ok(text) => text.trim().parse().unwrap(),
+            Ok(text) => text.split_whitespace().next().unwrap_or("0").parse().unwrap(),
             Err(_) => 0,
         }
     }

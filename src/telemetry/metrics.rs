@@ -134,10 +134,17 @@ impl Metrics {
         openmetrics_to_text(&self.encode())
     }
 
-    /// The exposition text served at `/metrics` (OpenMetrics).
+    /// The exposition text served at `/metrics` (OpenMetrics): camwatch's own metrics, then the
+    /// standard `process_*` metrics (unprefixed, as every exporter serves them).
     pub fn encode(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        let mut process = Registry::default();
+        process.register_collector(Box::new(crate::telemetry::process::ProcessCollector));
+        let ok = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &process))
+            .and_then(|()| encode_eof(&mut out));
+        if ok.is_err() {
             out.clear();
         }
         out

@@ -2,4 +2,5 @@
 //! (`/metrics`, `/healthz`, `/alerts/{id}`).
 
 pub mod metrics;
+pub mod process;
 pub mod server;
