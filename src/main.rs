@@ -164,6 +164,10 @@ struct RunArgs {
     /// BPF capture filter for live interfaces.
     #[arg(long)]
     filter: Option<String>,
+    /// TLS and basic authentication for /metrics, /healthz and /alerts: a web configuration
+    /// file in the Prometheus exporter-toolkit's format (as node_exporter's).
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    web_config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -289,6 +293,9 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if a.filter.is_some() {
         cfg.capture.filter = a.filter.clone();
+    }
+    if a.web_config.is_some() {
+        cfg.outputs.web_config = a.web_config.clone();
     }
     if a.common.alerts.is_some() {
         cfg.outputs.alerts = a.common.alerts.clone();

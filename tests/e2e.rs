@@ -356,3 +356,179 @@ fn alerts_raised_while_alertmanager_was_unreachable_are_delivered_after_camwatch
     let (status, log) = second.stop();
     assert!(status.success(), "{}", log.join("\n"));
 }
+
+/// A CA and a certificate for 127.0.0.1/localhost signed by it, as PEM files in `dir`:
+/// (ca, cert, key).
+fn tls_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "camwatch test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let paths = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"));
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+/// GET over HTTPS trusting `ca`, with basic auth when given: (status, body), None on a
+/// connection or TLS failure.
+fn https_get(url: &str, ca: &Path, auth: Option<(&str, &str)>) -> Option<(u16, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let mut req = client.get(url);
+        if let Some((u, p)) = auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        let resp = req.send().await.ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.text().await.ok()?))
+    })
+}
+
+/// TLS and basic authentication both ways, with the real servers: Prometheus scrapes camwatch's
+/// /metrics over HTTPS with a password (camwatch's `--web.config.file`, the exporter-toolkit's
+/// format), and camwatch delivers its alerts to an Alertmanager that itself requires TLS and a
+/// password (`tls_config.ca_file`, `basic_auth.password_file`). Without the password, or in
+/// plain HTTP, camwatch's endpoint answers nothing useful.
+#[test]
+fn tls_and_basic_auth_to_prometheus_and_from_alertmanager() {
+    let g = generated(33, Anomalies { egress: true, ..Anomalies::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ca, cert, key) = tls_files(d);
+    let hash = bcrypt::hash("scrape-secret", 4).unwrap();
+    let am_hash = bcrypt::hash("deliver-secret", 4).unwrap();
+    std::fs::write(d.join("prom.pass"), "scrape-secret\n").unwrap();
+    std::fs::write(d.join("am.pass"), "deliver-secret\n").unwrap();
+    let web = |users: &str| {
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n{users}",
+            cert.display(),
+            key.display()
+        )
+    };
+    std::fs::write(d.join("cw-web.yml"), web(&format!("  prom: '{hash}'\n"))).unwrap();
+    std::fs::write(d.join("am-web.yml"), web(&format!("  camwatch: '{am_hash}'\n"))).unwrap();
+
+    // Alertmanager behind TLS and a password.
+    let am_port = free_port();
+    std::fs::write(
+        d.join("alertmanager.yml"),
+        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    let am = Server(
+        Command::new(tool("prometheus-alertmanager"))
+            .arg(format!("--config.file={}", d.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", d.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg(format!("--web.config.file={}", d.join("am-web.yml").display()))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let am_url = format!("https://127.0.0.1:{am_port}");
+    until("Alertmanager over TLS", WAIT, || {
+        https_get(&format!("{am_url}/-/ready"), &ca, Some(("camwatch", "deliver-secret")))
+            .filter(|(s, _)| *s == 200)
+    });
+
+    let config = d.join("camwatch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sensor: tls\noutputs:\n  alerts: {}\n  events: {}\n  state: null\nevidence:\n  enabled: false\n\
+             sinks:\n  alertmanager:\n    urls: ['{am_url}']\n    resend_interval: 1s\n    \
+             tls_config: {{ ca_file: {} }}\n    basic_auth: {{ username: camwatch, password_file: {} }}\n  \
+             retry:\n    initial: 100ms\n    max: 1s\n",
+            d.join("alerts.jsonl").display(),
+            d.join("events.jsonl").display(),
+            ca.display(),
+            d.join("am.pass").display(),
+        ),
+    )
+    .unwrap();
+    let mut cw = Daemon::start(
+        daemon_cmd()
+            .arg("--config")
+            .arg(&config)
+            .arg("--read")
+            .arg(&g.pcap)
+            .arg("--web.config.file")
+            .arg(d.join("cw-web.yml")),
+    );
+    let line = cw.wait_for("Serving metrics on https://", WAIT);
+    let addr = line.split("https://").nth(1).unwrap().split('/').next().unwrap().to_string();
+
+    // camwatch's endpoint: the password opens it; none, a wrong one or plain HTTP do not.
+    let metrics = format!("https://{addr}/metrics");
+    let (status, body) = https_get(&metrics, &ca, Some(("prom", "scrape-secret"))).unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("camwatch_build_info"), "{body}");
+    assert_eq!(https_get(&metrics, &ca, None).map(|r| r.0), Some(401));
+    assert_eq!(https_get(&metrics, &ca, Some(("prom", "wrong"))).map(|r| r.0), Some(401));
+    assert!(get(&addr, "/metrics").is_none_or(|(s, _)| s != 200), "plain HTTP must not be served");
+
+    // Prometheus scrapes it over TLS with the password.
+    let prom_port = free_port();
+    std::fs::write(
+        d.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: camwatch\n    scheme: https\n    \
+             tls_config:\n      ca_file: {}\n    basic_auth:\n      username: prom\n      password_file: {}\n    \
+             static_configs:\n      - targets: ['{addr}']\n",
+            ca.display(),
+            d.join("prom.pass").display()
+        ),
+    )
+    .unwrap();
+    let prom = Server(
+        Command::new(tool("prometheus"))
+            .arg(format!("--config.file={}", d.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", d.join("prom-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let prom_addr = format!("127.0.0.1:{prom_port}");
+    until("Prometheus to scrape camwatch over TLS", WAIT, || {
+        let (_, body) =
+            get(&prom_addr, &format!("/api/v1/query?query={}", urlencode("up{job=\"camwatch\"}")))?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (v["data"]["result"][0]["value"][1] == "1").then_some(())
+    });
+    until("a camwatch series in Prometheus", WAIT, || {
+        let (_, body) =
+            get(&prom_addr, &format!("/api/v1/query?query={}", urlencode("camwatch_build_info")))?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (!v["data"]["result"].as_array()?.is_empty()).then_some(())
+    });
+
+    // The egress alert reaches Alertmanager over TLS with the password.
+    let alerts = until("the alert in Alertmanager", WAIT, || {
+        let (status, body) =
+            https_get(&format!("{am_url}/api/v2/alerts"), &ca, Some(("camwatch", "deliver-secret")))?;
+        let v: Vec<Value> = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
+        v.iter().any(|a| a["labels"]["alertname"] == "egress-outside-allowed").then_some(v)
+    });
+    assert!(alerts.iter().all(|a| a["labels"]["sensor"] == "tls"));
+    let (status, log) = cw.stop();
+    assert!(status.success(), "{}", log.join("\n"));
+    prom.stop();
+    am.stop();
+}

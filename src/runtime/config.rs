@@ -84,6 +84,9 @@ pub struct OutputsConfig {
     /// (`{max_bytes: 104857600, keep: 5}`), for hosts without logrotate. Off by default: with
     /// logrotate, SIGHUP (or a moved file, seen within a second) reopens them.
     pub rotation: Option<crate::output::Rotation>,
+    /// The HTTP endpoint's web configuration (TLS, basic authentication) in the Prometheus
+    /// exporter-toolkit's format; `--web.config.file` overrides it.
+    pub web_config: Option<PathBuf>,
 }
 
 impl Default for OutputsConfig {
@@ -94,6 +97,7 @@ impl Default for OutputsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9477)),
             state: Some(PathBuf::from("var/camwatch.db")),
             rotation: None,
+            web_config: None,
         }
     }
 }

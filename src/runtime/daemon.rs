@@ -2,7 +2,7 @@
 //! [`Shutdown`]; a test can do the same. Rules reload on SIGHUP and when a rules file changes on
 //! disk; active DNS resolves the rules' listed names; sinks deliver from the journal.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +38,16 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new(&cfg.sensor));
     let listener = crate::telemetry::server::bind(cfg.outputs.listen).await?;
     let addr = listener.local_addr()?;
+    // Read before privileges drop: the key may be readable by root only.
+    let web = match &cfg.outputs.web_config {
+        Some(path) => crate::telemetry::web::WebConfig::load(path)?,
+        None => crate::telemetry::web::WebConfig::default(),
+    };
+    let tls = web.acceptor().map_err(|e| {
+        anyhow::anyhow!("{}: {e:#}", cfg.outputs.web_config.as_deref().unwrap_or(Path::new("")).display())
+    })?;
+    let auth = web.auth();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let sources = Source::open_all(&interfaces, read, &cfg.capture)?;
     if let Some(user) = &cfg.user {
         crate::runtime::privileges::drop_to(user)?;
@@ -81,12 +91,13 @@ pub async fn run(
     let server_stop = shutdown.clone();
     let journal = outputs.alerts.clone();
     let server = tokio::spawn(async move {
-        let app = crate::telemetry::server::router(metrics, journal);
-        crate::telemetry::server::serve(listener, app, async move { server_stop.wait().await }).await
+        let app =
+            crate::telemetry::server::with_auth(crate::telemetry::server::router(metrics, journal), auth);
+        crate::telemetry::server::serve(listener, app, tls, async move { server_stop.wait().await }).await
     });
     tracing::info!(
         alerts = ?outputs.alerts, events = ?outputs.events,
-        "Serving metrics on http://{addr}/metrics."
+        "Serving metrics on {scheme}://{addr}/metrics."
     );
 
     let (s, st) = (sensor.clone(), shutdown.clone());

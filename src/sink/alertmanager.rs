@@ -41,6 +41,12 @@ pub struct AlertmanagerConfig {
     /// camwatch's address as Alertmanager's users reach it; alerts link to
     /// `{external_url}/alerts/{id}` (`generatorURL`).
     pub external_url: String,
+    /// TLS to an `https://` Alertmanager: CA, client certificate (Prometheus's `tls_config`).
+    pub tls_config: super::tls::TlsClientConfig,
+    /// Basic authentication (an Alertmanager behind `--web.config.file` or a proxy).
+    pub basic_auth: Option<super::tls::BasicAuth>,
+    /// A file holding a bearer token (read at startup).
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 impl Default for AlertmanagerConfig {
@@ -50,6 +56,9 @@ impl Default for AlertmanagerConfig {
             resend_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             external_url: "http://localhost:9477".into(),
+            tls_config: Default::default(),
+            basic_auth: None,
+            bearer_token_file: None,
         }
     }
 }
@@ -216,6 +225,7 @@ pub(crate) struct Alertmanager {
     name: String,
     endpoint: String,
     client: reqwest::Client,
+    authorization: Option<reqwest::header::HeaderValue>,
     resend: Duration,
     external_url: String,
     sensor: String,
@@ -236,7 +246,13 @@ impl Alertmanager {
         Ok(Self {
             name: cfg.sink_name(index),
             endpoint: format!("{}/api/v2/alerts", url.trim_end_matches('/')),
-            client: http_client(cfg.timeout)?,
+            client: http_client(cfg.timeout, &cfg.tls_config, "sinks.alertmanager")?,
+            authorization: super::delivery::authorization(
+                "sinks.alertmanager",
+                cfg.basic_auth.as_ref(),
+                None,
+                cfg.bearer_token_file.as_deref(),
+            )?,
             resend: cfg.resend_interval,
             external_url: cfg.external_url.clone(),
             sensor: sensor.to_string(),
@@ -251,7 +267,11 @@ impl Alertmanager {
     }
 
     async fn post(&self, alerts: &[PostableAlert]) -> Result<(), Failure> {
-        http_outcome(self.client.post(&self.endpoint).json(alerts).send().await).await
+        let mut request = self.client.post(&self.endpoint).json(alerts);
+        if let Some(auth) = &self.authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
+        }
+        http_outcome(request.send().await).await
     }
 
     /// What to send for `records`: Alertmanager keeps one state per alert, so only the last record

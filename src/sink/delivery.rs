@@ -362,14 +362,50 @@ pub fn default_state_dir(journal: &Path) -> PathBuf {
     PathBuf::from(dir)
 }
 
-/// The HTTP client of one sink.
-pub(crate) fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+/// The HTTP client of one sink: its TLS settings (CA, client certificate; see
+/// [`super::tls::TlsClientConfig`]) for `https://` receivers.
+pub(crate) fn http_client(
+    timeout: Duration,
+    tls: &super::tls::TlsClientConfig,
+    what: &str,
+) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .user_agent(concat!("camwatch/", env!("CARGO_PKG_VERSION")))
+        .use_preconfigured_tls(tls.client_config(what)?)
         .build()
         .context("cannot build the HTTP client")
+}
+
+/// `Authorization` for a receiver: Basic (user and password file) or Bearer (a token or token
+/// file), marked sensitive so it is never logged. Both is a configuration error.
+pub(crate) fn authorization(
+    what: &str,
+    basic: Option<&super::tls::BasicAuth>,
+    bearer: Option<&str>,
+    bearer_file: Option<&Path>,
+) -> anyhow::Result<Option<reqwest::header::HeaderValue>> {
+    use base64::Engine;
+    let token = match (bearer, bearer_file) {
+        (Some(t), _) => Some(t.to_string()),
+        (None, Some(path)) => Some(read_secret(&format!("{what}.bearer_token_file"), path)?),
+        (None, None) => None,
+    };
+    let value = match (basic, token) {
+        (Some(_), Some(_)) => anyhow::bail!("{what}: basic_auth and a bearer token exclude each other"),
+        (Some(b), None) => {
+            let (user, password) = b.credentials(what)?;
+            let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            format!("Basic {pair}")
+        }
+        (None, Some(t)) => format!("Bearer {t}"),
+        (None, None) => return Ok(None),
+    };
+    let mut v = reqwest::header::HeaderValue::from_str(&value)
+        .map_err(|_| anyhow::anyhow!("{what}: the credentials are not a valid header value"))?;
+    v.set_sensitive(true);
+    Ok(Some(v))
 }
 
 /// An error and its causes, on one line.
@@ -511,7 +547,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_delivery_never_logs_the_url_or_its_token() {
-        let client = http_client(Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+        let client = http_client(Duration::from_secs(5), &Default::default(), "test")
+            .unwrap_or_else(|e| panic!("{e}"));
         // Nothing listens on port 1: the connection is refused.
         let sent = client.post("http://user:pw0rd@127.0.0.1:1/hook?token=S3CRET").send().await;
         match http_outcome(sent).await {

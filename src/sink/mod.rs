@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod journal;
 pub mod metrics;
 pub mod syslog;
+pub mod tls;
 pub mod webhook;
 
 #[cfg(test)]

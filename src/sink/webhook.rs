@@ -48,6 +48,10 @@ pub struct WebhookConfig {
     /// Time allowed for one request.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// TLS to an `https://` receiver: CA, client certificate (Prometheus's `tls_config`).
+    pub tls_config: super::tls::TlsClientConfig,
+    /// Basic authentication; excludes a bearer token.
+    pub basic_auth: Option<super::tls::BasicAuth>,
 }
 
 impl Default for WebhookConfig {
@@ -63,6 +67,8 @@ impl Default for WebhookConfig {
             batch_size: 100,
             batch_wait: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
+            tls_config: Default::default(),
+            basic_auth: None,
         }
     }
 }
@@ -134,15 +140,12 @@ impl Webhook {
         let mut map = HeaderMap::new();
         map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         map.extend(headers(&cfg.headers).map_err(|e| anyhow::anyhow!("{what}.headers: {e}"))?);
-        let token = match (&cfg.bearer_token, &cfg.bearer_token_file) {
-            (Some(t), _) => Some(t.clone()),
-            (None, Some(path)) => Some(read_secret(&format!("{what}.bearer_token_file"), path)?),
-            (None, None) => None,
-        };
-        if let Some(token) = token {
-            let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| anyhow::anyhow!("{what}: the bearer token is not a valid header value"))?;
-            v.set_sensitive(true);
+        if let Some(v) = super::delivery::authorization(
+            &what,
+            cfg.basic_auth.as_ref(),
+            cfg.bearer_token.as_deref(),
+            cfg.bearer_token_file.as_deref(),
+        )? {
             map.insert(AUTHORIZATION, v);
         }
         let secret = match (&cfg.hmac_secret, &cfg.hmac_secret_file) {
@@ -152,7 +155,7 @@ impl Webhook {
         };
         Ok(Self {
             url: cfg.url.clone(),
-            client: http_client(cfg.timeout)?,
+            client: http_client(cfg.timeout, &cfg.tls_config, &what)?,
             headers: map,
             secret,
             sensor_json: serde_json::Value::String(sensor.to_string()).to_string(),

@@ -4,3 +4,4 @@
 pub mod metrics;
 pub mod process;
 pub mod server;
+pub mod web;

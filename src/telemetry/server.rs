@@ -55,6 +55,27 @@ pub fn router(metrics: Arc<Metrics>, journal: Option<PathBuf>) -> Router {
         .with_state(Shared { metrics, journal, lookups: Arc::new(tokio::sync::Semaphore::new(2)) })
 }
 
+/// Every path behind basic authentication (`basic_auth_users` of the web config).
+pub fn with_auth(app: Router, check: Option<crate::telemetry::web::BasicAuthCheck>) -> Router {
+    let Some(check) = check else { return app };
+    app.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let check = check.clone();
+        async move {
+            let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            if check.allows(header) {
+                next.run(req).await
+            } else {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Basic realm=\"camwatch\"")],
+                    "authentication required\n",
+                )
+                    .into_response()
+            }
+        }
+    }))
+}
+
 /// OpenMetrics to scrapers that ask for it (Prometheus does), the classic text format otherwise.
 async fn serve_metrics(State(s): State<Shared>, headers: axum::http::HeaderMap) -> impl IntoResponse {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -102,9 +123,15 @@ fn records_of(journal: &std::path::Path, id: &str) -> std::io::Result<Vec<String
     Ok(out)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, with the bounds above; then stops
+/// Serves `app` on `listener` until `shutdown` resolves, with the bounds above (over TLS when
+/// `tls` is given: the handshake too must finish within [`HEADER_TIMEOUT`]); then stops
 /// accepting and closes every connection.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut open: VecDeque<oneshot::Sender<()>> = VecDeque::new();
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -131,13 +158,36 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
         let (closer, closed) = oneshot::channel::<()>();
         open.push_back(closer);
         let service = TowerToHyperService::new(app.clone());
+        let tls = tls.clone();
         tasks.spawn(async move {
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEADER_BYTES);
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = conn => {}
-                _ = closed => {}
+            match tls {
+                None => {
+                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = closed => {}
+                    }
+                }
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream));
+                    let mut closed = closed;
+                    let stream = tokio::select! {
+                        done = handshake => match done {
+                            Ok(Ok(s)) => s,
+                            // A failed handshake (plain HTTP, an unknown client certificate) or a
+                            // stalled one closes the connection.
+                            _ => return,
+                        },
+                        _ = &mut closed => return,
+                    };
+                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = closed => {}
+                    }
+                }
             }
         });
     }
