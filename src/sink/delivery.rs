@@ -503,7 +503,7 @@ pub fn spawn(
     }
     let mut syslogs = Vec::new();
     for s in &cfg.syslog {
-        syslogs.push((open(&s.name)?, s.name.clone(), syslog::Syslog::new(s, &sensor)));
+        syslogs.push((open(&s.name)?, s.name.clone(), syslog::Syslog::try_new(s, &sensor)?));
     }
 
     let delivery = |name: String, journal: Arc<Mutex<Journal>>| {

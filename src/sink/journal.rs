@@ -190,8 +190,24 @@ pub struct Journal {
     /// The file being read and its (device, inode): the journal's path names it until a
     /// rotation moves it.
     current: Option<(File, (u64, u64))>,
-    /// The file the saved cursor belongs to, until it is opened.
-    saved_id: Option<(u64, u64)>,
+    /// The file the saved cursor belongs to, until it is opened: (device, inode) and a hash of
+    /// its first line (an inode number is reused once its file is deleted).
+    saved_id: Option<((u64, u64), u64)>,
+}
+
+/// FNV-1a of a file's first line (up to 4 KiB; 0 while it has none): with the inode, what tells
+/// the cursor's file from a later one that got the same inode number.
+fn head_hash_at(file: &File) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 4096];
+    let n = file.read_at(&mut buf, 0).unwrap_or(0);
+    buf.truncate(n);
+    match buf.iter().position(|b| *b == b'\n') {
+        Some(end) => buf[..=end]
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)),
+        None => 0,
+    }
 }
 
 fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
@@ -298,9 +314,11 @@ impl Journal {
         let (offset, saved_id) = match std::fs::read_to_string(&cursor_path) {
             Ok(text) => {
                 let mut parts = text.split_whitespace().map(str::parse::<u64>);
-                match (parts.next(), parts.next(), parts.next()) {
-                    (Some(Ok(o)), Some(Ok(dev)), Some(Ok(ino))) => (o, Some((dev, ino))),
-                    (Some(Ok(o)), None, None) => (o, None),
+                match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                    (Some(Ok(o)), Some(Ok(dev)), Some(Ok(ino)), head) => {
+                        (o, Some(((dev, ino), head.and_then(Result::ok).unwrap_or(0))))
+                    }
+                    (Some(Ok(o)), None, None, None) => (o, None),
                     _ => {
                         tracing::warn!(
                             sink,
@@ -339,10 +357,17 @@ impl Journal {
                 }
                 None => None,
             };
+            let same = |f: &File, id: (u64, u64), saved: ((u64, u64), u64)| {
+                id == saved.0 && (saved.1 == 0 || head_hash_at(f) == saved.1)
+            };
             self.current = match (self.saved_id.take(), at_path) {
-                (Some(saved), Some((f, id))) if saved == id => Some((f, id)),
-                (Some(saved), at_path) => match find_moved(&self.path, saved).map(File::open).transpose()? {
-                    Some(f) => Some((f, saved)),
+                (Some(saved), Some((f, id))) if same(&f, id, saved) => Some((f, id)),
+                (Some(saved), at_path) => match find_moved(&self.path, saved.0)
+                    .map(File::open)
+                    .transpose()?
+                    .filter(|f| saved.1 == 0 || head_hash_at(f) == saved.1)
+                {
+                    Some(f) => Some((f, saved.0)),
                     None => {
                         if self.offset > 0 && at_path.is_some() {
                             tracing::warn!(
@@ -508,7 +533,7 @@ impl Journal {
         .open(&tmp)
         .map_err(context)?;
         let line = match &self.current {
-            Some((_, (dev, ino))) => format!("{} {dev} {ino}\n", self.offset),
+            Some((f, (dev, ino))) => format!("{} {dev} {ino} {}\n", self.offset, head_hash_at(f)),
             None => format!("{}\n", self.offset),
         };
         f.write_all(line.as_bytes()).map_err(context)?;
@@ -698,9 +723,11 @@ mod tests {
         assert_eq!(ids(&batch), ["a"]);
         j.commit(batch.end).unwrap();
         let saved = std::fs::read_to_string(dir.path().join("hook.cursor")).unwrap();
-        // `offset device inode`: the cursor names the file it points into.
+        // `offset device inode head`: the cursor names the file it points into.
         let id = file_id(&std::fs::metadata(&path).unwrap());
-        assert_eq!(saved.trim(), format!("{} {} {}", batch.end, id.0, id.1));
+        let head = head_hash_at(&File::open(&path).unwrap());
+        assert_ne!(head, 0);
+        assert_eq!(saved.trim(), format!("{} {} {} {head}", batch.end, id.0, id.1));
         assert!(!dir.path().join("hook.cursor.tmp").exists());
 
         let mut again = Journal::open(&path, dir.path(), "hook").unwrap();

@@ -10,7 +10,8 @@
 //!   exponential backoff and full jitter, wake-ups, shutdown) and [`spawn`], which starts them.
 //! - [`alertmanager`]: Alertmanager API v2, with the active alerts re-sent periodically.
 //! - [`webhook`]: JSON batches over HTTP, optionally signed (HMAC-SHA256).
-//! - [`syslog`]: RFC 5424 over UDP or TCP (RFC 6587 octet counting).
+//! - [`syslog`]: RFC 5424 over UDP, TCP (RFC 6587 octet counting) or TLS (RFC 5425).
+//! - [`tls`]: TLS and authentication settings to receivers (`tls_config`, `basic_auth`).
 
 pub mod alertmanager;
 pub mod config;

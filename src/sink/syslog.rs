@@ -1,30 +1,38 @@
-//! Syslog: RFC 5424 messages over UDP (one per datagram, at most 8 KiB) or TCP (RFC 6587 octet
-//! counting, `LEN SP MSG`). TCP reconnects after an error; neither transport acknowledges, so a
-//! message written just before the receiver dies can be lost there, as with any syslog sender.
+//! Syslog: RFC 5424 messages over UDP (one per datagram, at most 8 KiB), TCP (RFC 6587 octet
+//! counting, `LEN SP MSG`) or TLS (RFC 5425: the same octet-counted frames in a TLS connection,
+//! the receiver's certificate checked as `tls_config` says). TCP and TLS reconnect after an
+//! error; no transport acknowledges, so a message written just before the receiver dies can be
+//! lost there, as with any syslog sender.
 //!
-//! `<PRI>1 TIMESTAMP HOSTNAME camwatch - MSGID [camwatch@32473 rule=… severity=… device=…
-//! fingerprint=… status=…] MSG`, with MSGID `alert` or `resolved`, TIMESTAMP the record's, and MSG
-//! the journal line (`format: json`) or the summary (`format: text`).
+//! `<PRI>1 TIMESTAMP HOSTNAME camwatch - MSGID [SD] MSG`, with MSGID `alert` or `resolved`,
+//! TIMESTAMP the record's, and MSG the journal line (`format: json`) or the summary (`format:
+//! text`). SD is the IANA-registered `[origin software="camwatch" swVersion=…]` (RFC 5424
+//! §7.2); a site with its own IANA private enterprise number sets `enterprise_number: N` and
+//! gets `[camwatch@N rule=… severity=… device=… fingerprint=… status=…]` instead. camwatch has
+//! no number of its own, and an SD-ID with someone else's (or the documentation's, 32473) would
+//! be wrong.
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use rustls_pki_types::ServerName;
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::{rustls, TlsConnector};
 
 use super::journal::{Record, Status};
+use super::tls::TlsClientConfig;
 use super::{check_name, error_chain, Failure, Sink};
 use humantime_serde::re::humantime;
 
 /// Longest UDP message; longer ones are cut (on a character boundary).
 pub const MAX_DATAGRAM: usize = 8 << 10;
 
-/// Time allowed to connect, and to write one batch.
+/// Time allowed to connect, for the TLS handshake, and to write one batch.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The structured-data element's name (an example enterprise number, as RFC 5424 uses).
-const SD_ID: &str = "camwatch@32473";
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -32,6 +40,8 @@ pub enum SyslogProtocol {
     #[default]
     Udp,
     Tcp,
+    /// TCP with TLS (RFC 5425; the receiver's port is usually 6514).
+    Tls,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -57,6 +67,14 @@ pub struct SyslogConfig {
     pub format: SyslogFormat,
     /// HOSTNAME of the messages; default the sensor name.
     pub hostname: Option<String>,
+    /// The site's IANA private enterprise number: the alert's fields then go in a
+    /// `[camwatch@N …]` structured-data element. Without it only the registered `origin`
+    /// element is sent (the fields are in MSG).
+    pub enterprise_number: Option<u32>,
+    /// With `protocol: tls` only: the CA that signs the receiver's certificate (default the
+    /// public web roots), a client certificate, the name to check (default the host of
+    /// `address`), as Prometheus's `tls_config`.
+    pub tls_config: TlsClientConfig,
 }
 
 impl Default for SyslogConfig {
@@ -68,6 +86,8 @@ impl Default for SyslogConfig {
             facility: 16,
             format: SyslogFormat::Json,
             hostname: None,
+            enterprise_number: None,
+            tls_config: TlsClientConfig::default(),
         }
     }
 }
@@ -84,7 +104,29 @@ impl SyslogConfig {
         if self.facility > 23 {
             return Err(format!("{what}.facility: {} is not a syslog facility (0-23)", self.facility));
         }
+        if self.protocol == SyslogProtocol::Tls {
+            self.server_name().map_err(|e| format!("{what}.{e}"))?;
+        } else if self.tls_config != TlsClientConfig::default() {
+            return Err(format!("{what}.tls_config: only with protocol: tls"));
+        }
         Ok(())
+    }
+
+    /// The name the receiver's certificate must carry: `tls_config.server_name`, else the host of
+    /// `address` (a DNS name or an IP address). The error names the key it comes from.
+    fn server_name(&self) -> Result<ServerName<'static>, String> {
+        let (key, name) = match &self.tls_config.server_name {
+            Some(name) => ("tls_config.server_name", name.as_str()),
+            None => {
+                let host = self.address.rsplit_once(':').map_or(self.address.as_str(), |(host, _)| host);
+                ("address", host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host))
+            }
+        };
+        ServerName::try_from(name.to_string()).map_err(|_| {
+            format!(
+                "{key}: {name:?} is not a DNS name or IP address to check the receiver's certificate against"
+            )
+        })
     }
 }
 
@@ -140,7 +182,13 @@ fn truncate(text: &mut String, max: usize) {
 }
 
 /// The RFC 5424 message of `record`.
-pub(crate) fn message(record: &Record, facility: u8, hostname: &str, format: SyslogFormat) -> String {
+pub(crate) fn message(
+    record: &Record,
+    facility: u8,
+    hostname: &str,
+    format: SyslogFormat,
+    sd_id: Option<&str>,
+) -> String {
     let pri = u16::from(facility) * 8 + u16::from(severity(&record.rule.severity));
     let msgid = match record.status {
         Status::Firing => "alert",
@@ -162,7 +210,11 @@ pub(crate) fn message(record: &Record, facility: u8, hostname: &str, format: Sys
         SyslogFormat::Text => record.summary.as_str(),
     };
     let hostname = header_field(hostname, 255);
-    format!("<{pri}>1 {} {hostname} camwatch - {msgid} [{SD_ID}{params}] {msg}", timestamp(record))
+    let sd = match sd_id {
+        Some(id) => format!("[{id}{params}]"),
+        None => format!("[origin software=\"camwatch\" swVersion=\"{}\"]", env!("CARGO_PKG_VERSION")),
+    };
+    format!("<{pri}>1 {} {hostname} camwatch - {msgid} {sd} {msg}", timestamp(record))
 }
 
 enum Connection {
@@ -171,6 +223,11 @@ enum Connection {
         stream: TcpStream,
         /// The same socket as a std handle, to ask the kernel directly (tokio's `try_read`
         /// answers from readiness it may not have seen change yet).
+        probe: std::net::TcpStream,
+    },
+    Tls {
+        stream: Box<TlsStream<TcpStream>>,
+        /// The TCP socket under the TLS stream, as for `Tcp`.
         probe: std::net::TcpStream,
     },
 }
@@ -187,6 +244,79 @@ fn closed(probe: &std::net::TcpStream) -> bool {
     }
 }
 
+/// Whether the receiver has closed a TLS connection. A peek cannot tell: a TLS receiver does
+/// talk (TLS 1.3 session tickets after the handshake, a close_notify alert when it closes), so
+/// what waits in the socket is read into the TLS session, without waiting, and looked at.
+fn tls_closed(probe: &std::net::TcpStream, session: &mut rustls::ClientConnection) -> bool {
+    let mut socket = probe;
+    // Bounded, should a receiver send without end.
+    for _ in 0..64 {
+        match session.process_new_packets() {
+            Ok(state) if state.peer_has_closed() => return true,
+            // Records the receiver had no business sending, or an alert.
+            Err(_) => return true,
+            Ok(state) => {
+                if state.plaintext_bytes_to_read() > 0 {
+                    // Syslog receivers do not talk; whatever this is, it is dropped.
+                    let _ = io::copy(&mut session.reader(), &mut io::sink());
+                }
+            }
+        }
+        match session.read_tls(&mut socket) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) => return e.kind() != io::ErrorKind::WouldBlock,
+        }
+    }
+    false
+}
+
+/// `messages` octet-counted (RFC 6587 section 3.4.1, RFC 5425 section 4.3): `LEN SP MSG` each.
+fn frames(messages: &[String]) -> Vec<u8> {
+    let mut frames = Vec::with_capacity(messages.iter().map(|m| m.len() + 8).sum());
+    for m in messages {
+        frames.extend_from_slice(format!("{} ", m.len()).as_bytes());
+        frames.extend_from_slice(m.as_bytes());
+    }
+    frames
+}
+
+/// Writes `frames` and flushes them, within [`IO_TIMEOUT`].
+async fn write_frames(stream: &mut (impl AsyncWrite + Unpin), frames: &[u8]) -> io::Result<()> {
+    tokio::time::timeout(IO_TIMEOUT, async {
+        stream.write_all(frames).await?;
+        stream.flush().await
+    })
+    .await
+    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timed out"))?
+}
+
+/// What a TLS connection needs, made once at startup.
+struct Tls {
+    connector: TlsConnector,
+    server_name: ServerName<'static>,
+}
+
+impl Tls {
+    /// The TLS handshake over `stream`, within [`IO_TIMEOUT`]; a failure (a certificate not
+    /// trusted or not for the server name) says so.
+    async fn handshake(&self, stream: TcpStream) -> io::Result<TlsStream<TcpStream>> {
+        let name = self.server_name.to_str();
+        match tokio::time::timeout(IO_TIMEOUT, self.connector.connect(self.server_name.clone(), stream)).await
+        {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(io::Error::new(
+                e.kind(),
+                format!("TLS handshake (server name {name}) failed: {}", error_chain(&e)),
+            )),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("TLS handshake (server name {name}) timed out"),
+            )),
+        }
+    }
+}
+
 /// One syslog receiver.
 pub(crate) struct Syslog {
     address: String,
@@ -194,22 +324,52 @@ pub(crate) struct Syslog {
     facility: u8,
     format: SyslogFormat,
     hostname: String,
+    /// `camwatch@<enterprise_number>`, when the site has one.
+    sd_id: Option<String>,
+    /// With `protocol: tls`: the connector, or why it could not be made (see [`Syslog::new`]).
+    tls: Option<Result<Tls, String>>,
     connection: Option<Connection>,
 }
 
 impl Syslog {
-    pub fn new(cfg: &SyslogConfig, sensor: &str) -> Self {
+    /// The sink, its TLS settings read (CA, client certificate): an unreadable file is an error.
+    pub fn try_new(cfg: &SyslogConfig, sensor: &str) -> anyhow::Result<Self> {
+        let tls = Self::tls(cfg)?;
+        Ok(Self::with_tls(cfg, sensor, tls.map(Ok)))
+    }
+
+    /// The TLS connector of `protocol: tls`, its files read.
+    fn tls(cfg: &SyslogConfig) -> anyhow::Result<Option<Tls>> {
+        Ok(match cfg.protocol {
+            SyslogProtocol::Tls => {
+                let what = format!("sinks.syslog[{}]", cfg.name);
+                let server_name = cfg.server_name().map_err(|e| anyhow::anyhow!("{what}.{e}"))?;
+                let config = cfg.tls_config.client_config(&what)?;
+                Some(Tls { connector: TlsConnector::from(Arc::new(config)), server_name })
+            }
+            SyslogProtocol::Udp | SyslogProtocol::Tcp => None,
+        })
+    }
+
+    fn with_tls(cfg: &SyslogConfig, sensor: &str, tls: Option<Result<Tls, String>>) -> Self {
         Self {
             address: cfg.address.clone(),
             protocol: cfg.protocol,
             facility: cfg.facility,
             format: cfg.format,
             hostname: cfg.hostname.clone().unwrap_or_else(|| sensor.to_string()),
+            sd_id: cfg.enterprise_number.map(|n| format!("camwatch@{n}")),
+            tls,
             connection: None,
         }
     }
 
     async fn connect(&self) -> io::Result<Connection> {
+        let tls = match &self.tls {
+            Some(Err(reason)) => return Err(io::Error::other(reason.clone())),
+            Some(Ok(tls)) => Some(tls),
+            None => None,
+        };
         let addr = tokio::net::lookup_host(&self.address).await?.next().ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("{}: no address", self.address))
         })?;
@@ -220,23 +380,30 @@ impl Syslog {
                 socket.connect(addr).await?;
                 Connection::Udp(socket)
             }
-            SyslogProtocol::Tcp => {
+            SyslogProtocol::Tcp | SyslogProtocol::Tls => {
                 let stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
                     .await
                     .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
                 stream.set_nodelay(true)?;
                 let std = stream.into_std()?;
                 let probe = std.try_clone()?;
-                Connection::Tcp { stream: TcpStream::from_std(std)?, probe }
+                let stream = TcpStream::from_std(std)?;
+                match tls {
+                    None => Connection::Tcp { stream, probe },
+                    Some(tls) => Connection::Tls { stream: Box::new(tls.handshake(stream).await?), probe },
+                }
             }
         })
     }
 
     async fn send(&mut self, messages: Vec<String>) -> io::Result<()> {
-        if let Some(Connection::Tcp { probe, .. }) = &self.connection {
-            if closed(probe) {
-                self.connection = None;
-            }
+        let gone = match &mut self.connection {
+            Some(Connection::Tcp { probe, .. }) => closed(probe),
+            Some(Connection::Tls { stream, probe }) => tls_closed(probe, stream.get_mut().1),
+            Some(Connection::Udp(_)) | None => false,
+        };
+        if gone {
+            self.connection = None;
         }
         if self.connection.is_none() {
             self.connection = Some(self.connect().await?);
@@ -249,19 +416,8 @@ impl Syslog {
                 }
                 Ok(())
             }
-            Some(Connection::Tcp { stream, .. }) => {
-                let mut frames = Vec::with_capacity(messages.iter().map(|m| m.len() + 8).sum());
-                for m in &messages {
-                    frames.extend_from_slice(format!("{} ", m.len()).as_bytes());
-                    frames.extend_from_slice(m.as_bytes());
-                }
-                tokio::time::timeout(IO_TIMEOUT, async {
-                    stream.write_all(&frames).await?;
-                    stream.flush().await
-                })
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timed out"))?
-            }
+            Some(Connection::Tcp { stream, .. }) => write_frames(stream, &frames(&messages)).await,
+            Some(Connection::Tls { stream, .. }) => write_frames(stream, &frames(&messages)).await,
             None => Err(io::Error::new(io::ErrorKind::NotConnected, "not connected")),
         }
     }
@@ -273,8 +429,10 @@ impl Sink for Syslog {
     }
 
     async fn deliver(&mut self, records: &[Record]) -> Result<(), Failure> {
-        let messages =
-            records.iter().map(|r| message(r, self.facility, &self.hostname, self.format)).collect();
+        let messages = records
+            .iter()
+            .map(|r| message(r, self.facility, &self.hostname, self.format, self.sd_id.as_deref()))
+            .collect();
         match self.send(messages).await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -290,7 +448,10 @@ mod tests {
     use super::super::testing::*;
     use super::super::{RetryConfig, SinksConfig};
     use super::*;
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    use rustls_pki_types::PrivateKeyDer;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 
     fn config(address: String, protocol: SyslogProtocol) -> SinksConfig {
         SinksConfig {
@@ -332,31 +493,34 @@ mod tests {
     #[test]
     fn message_layout() {
         let mut r = Record::parse(&tricky_record().to_string()).unwrap();
-        let m = message(&r, 16, "site a", SyslogFormat::Json);
+        let m = message(&r, 16, "site a", SyslogFormat::Json, Some("camwatch@12345"));
         let (pri, header, sd, msg) = parse(&m);
         assert_eq!(pri, 16 * 8 + 2);
         assert_eq!(header, ["1", "2024-05-01T10:00:00.000000Z", "site_a", "camwatch", "-", "alert"]);
         assert_eq!(
             sd,
-            r#"[camwatch@32473 rule="a\"b\\c\]d" severity="critical" device="10.0.0.5" fingerprint="fp\"1" status="firing"]"#
+            r#"[camwatch@12345 rule="a\"b\\c\]d" severity="critical" device="10.0.0.5" fingerprint="fp\"1" status="firing"]"#
         );
         assert_eq!(msg, r.line);
 
         r.status = Status::Resolved;
         r.rule.severity = "low".into();
         r.timestamp = "garbage".into();
-        let m = message(&r, 4, "", SyslogFormat::Text);
+        let m = message(&r, 4, "", SyslogFormat::Text, None);
         let (pri, header, sd, msg) = parse(&m);
         assert_eq!(pri, 4 * 8 + 5);
         assert_eq!(header[2], "-");
         assert_eq!(header[5], "resolved");
         assert!(header[1].ends_with('Z') && header[1].len() == 27, "{}", header[1]);
-        assert!(sd.ends_with(r#"status="resolved"]"#));
+        // Without the site's enterprise number, only the registered `origin` element.
+        assert_eq!(sd, format!(r#"[origin software="camwatch" swVersion="{}"]"#, env!("CARGO_PKG_VERSION")));
+        let with_pen = message(&r, 4, "", SyslogFormat::Text, Some("camwatch@12345"));
+        assert!(parse(&with_pen).2.ends_with(r#"status="resolved"]"#), "{with_pen}");
         assert_eq!(msg, "Camera reached the internet: 10.0.0.5 (Hikvision) → 8.8.8.8:443/tcp");
 
         for (sev, want) in [("high", 3), ("medium", 4), ("info", 6), ("weird", 4)] {
             r.rule.severity = sev.into();
-            assert_eq!(parse(&message(&r, 0, "h", SyslogFormat::Text)).0, want, "{sev}");
+            assert_eq!(parse(&message(&r, 0, "h", SyslogFormat::Text, None)).0, want, "{sev}");
         }
     }
 
@@ -385,19 +549,19 @@ mod tests {
         let (pri, header, sd, msg) = parse(&first);
         assert_eq!(pri, 130);
         assert_eq!(header[2], "site-a");
-        assert!(sd.starts_with(r#"[camwatch@32473 rule="a\"b\\c\]d""#), "{sd}");
+        assert!(sd.starts_with(r#"[origin software="camwatch" swVersion=""#), "{sd}");
         assert_eq!(serde_json::from_str::<serde_json::Value>(msg).unwrap(), tricky_record());
 
         let n = within(receiver.recv(&mut buf)).await.unwrap();
         assert!(n <= MAX_DATAGRAM && n > MAX_DATAGRAM - 4, "{n}");
         let second = std::str::from_utf8(&buf[..n]).unwrap();
-        assert!(second.contains(r#"fingerprint="fp2""#));
+        assert!(second.contains(r#""fingerprint":"fp2""#), "the cut message is the record's JSON: {second}");
         fx.stop(tasks).await;
         assert_eq!(fx.cursor("syslog"), fx.journal_len());
     }
 
     /// Reads one octet-counted frame.
-    async fn frame(reader: &mut BufReader<TcpStream>) -> String {
+    async fn frame(reader: &mut (impl AsyncBufRead + Unpin)) -> String {
         let mut len = Vec::new();
         within(reader.read_until(b' ', &mut len)).await.unwrap();
         let len: usize = std::str::from_utf8(&len).unwrap().trim_end().parse().unwrap();
@@ -450,5 +614,318 @@ mod tests {
         assert!(frame(&mut reader).await.contains("\"a\""));
         fx.stop(tasks).await;
         assert_eq!(fx.cursor("syslog"), fx.journal_len());
+    }
+
+    /// A CA, and a certificate for `localhost` and 127.0.0.1 that it signed.
+    struct Pki {
+        ca_pem: String,
+        server: Arc<rustls::ServerConfig>,
+    }
+
+    fn pki(ca_name: &str) -> Pki {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, ca_name);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let server =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.der().clone()], PrivateKeyDer::Pkcs8(key.serialize_der().into()))
+                .unwrap();
+        Pki { ca_pem: ca.pem(), server: Arc::new(server) }
+    }
+
+    impl Pki {
+        /// The CA certificate as a PEM file in `dir`.
+        fn ca_file(&self, dir: &std::path::Path, name: &str) -> PathBuf {
+            let path = dir.join(name);
+            std::fs::write(&path, &self.ca_pem).unwrap();
+            path
+        }
+    }
+
+    type ServerStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+    /// A syslog receiver over TLS on loopback: hands over each connection whose handshake
+    /// succeeded, and counts those that failed.
+    struct TlsReceiver {
+        addr: std::net::SocketAddr,
+        accepted: tokio::sync::mpsc::UnboundedReceiver<ServerStream>,
+        failed: Arc<AtomicUsize>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl TlsReceiver {
+        async fn start(config: Arc<rustls::ServerConfig>) -> Self {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            let (tx, accepted) = tokio::sync::mpsc::unbounded_channel();
+            let failed = Arc::new(AtomicUsize::new(0));
+            let count = failed.clone();
+            let task = tokio::spawn(async move {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    match acceptor.accept(tcp).await {
+                        Ok(stream) => drop(tx.send(stream)),
+                        Err(_) => drop(count.fetch_add(1, Ordering::SeqCst)),
+                    }
+                }
+            });
+            Self { addr, accepted, failed, task }
+        }
+
+        /// The next connection that completed its handshake; fails the test after 10 s.
+        async fn next(&mut self) -> BufReader<ServerStream> {
+            BufReader::new(within(self.accepted.recv()).await.unwrap())
+        }
+    }
+
+    impl Drop for TlsReceiver {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    fn tls_config(address: String, tls_config: TlsClientConfig) -> SinksConfig {
+        let mut cfg = config(address, SyslogProtocol::Tls);
+        cfg.syslog[0].tls_config = tls_config;
+        cfg
+    }
+
+    /// The RFC 5424 message of a journal line, as the test sinks send it.
+    fn expected(record: &serde_json::Value) -> String {
+        message(&Record::parse(&record.to_string()).unwrap(), 16, "site-a", SyslogFormat::Json, None)
+    }
+
+    #[tokio::test]
+    async fn tls_sends_the_tcp_frames_and_reconnects() {
+        let fx = Fixture::new();
+        let pki = pki("camwatch test CA");
+        let mut receiver = TlsReceiver::start(pki.server.clone()).await;
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut long = record("big", "fp2", "firing");
+        long["summary"] = "x".repeat(20_000).into();
+        fx.append(&tricky_record());
+        fx.append(&long);
+        // The same journal to a TLS sink (the server name is the address's IP) and a TCP one.
+        let ca = Some(pki.ca_file(fx.dir(), "ca.pem"));
+        let mut cfg =
+            tls_config(receiver.addr.to_string(), TlsClientConfig { ca_file: ca, ..Default::default() });
+        cfg.syslog.push(SyslogConfig {
+            name: "plain".into(),
+            address: tcp.local_addr().unwrap().to_string(),
+            protocol: SyslogProtocol::Tcp,
+            ..SyslogConfig::default()
+        });
+        let tasks = fx.spawn(&cfg);
+
+        let want = frames(&[expected(&tricky_record()), expected(&long)]);
+        let mut over_tls = receiver.next().await;
+        let mut got = vec![0u8; want.len()];
+        within(over_tls.read_exact(&mut got)).await.unwrap();
+        assert!(got == want, "TLS frames differ:\n{}", String::from_utf8_lossy(&got));
+        let (conn, _) = within(tcp.accept()).await.unwrap();
+        let mut over_tcp = vec![0u8; want.len()];
+        within(BufReader::new(conn).read_exact(&mut over_tcp)).await.unwrap();
+        assert!(over_tcp == got, "TCP and TLS frames differ");
+        // And they are RFC 5424 with the record as MSG.
+        let first = frame(&mut &got[..]).await;
+        let (pri, header, sd, msg) = parse(&first);
+        assert_eq!(pri, 130);
+        assert_eq!(header, ["1", "2024-05-01T10:00:00.000000Z", "site-a", "camwatch", "-", "alert"]);
+        assert!(sd.starts_with(r#"[origin software="camwatch" swVersion=""#), "{sd}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(msg).unwrap(), tricky_record());
+
+        // The receiver's TLS 1.3 session tickets, unread, do not look like a closed connection:
+        // the next alert comes on the same one.
+        fx.until(|fx| fx.cursor("syslog") == fx.journal_len()).await;
+        fx.append(&record("same", "fp3", "firing"));
+        assert_eq!(frame(&mut over_tls).await, expected(&record("same", "fp3", "firing")));
+        // The receiver goes away; the next alert arrives on a new connection, without a failure.
+        drop(over_tls);
+        fx.append(&record("after", "fp4", "resolved"));
+        let mut again = receiver.next().await;
+        let m = frame(&mut again).await;
+        let (_, header, _, msg) = parse(&m);
+        assert_eq!(header[5], "resolved");
+        assert!(msg.contains("\"after\""), "{msg}");
+        fx.stop(tasks).await;
+        assert_eq!(fx.cursor("syslog"), fx.journal_len());
+        assert_eq!(fx.deliveries("syslog", "ok"), 4);
+        assert_eq!(fx.deliveries("syslog", "error"), 0);
+        assert_eq!(receiver.failed.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn tls_with_a_ca_that_did_not_sign_the_receiver_fails_and_retries() {
+        let fx = Fixture::new();
+        let (server, other) = (pki("camwatch test CA"), pki("another CA"));
+        let mut receiver = TlsReceiver::start(server.server.clone()).await;
+        fx.append(&record("a", "f", "firing"));
+        let ca = Some(other.ca_file(fx.dir(), "other-ca.pem"));
+        let cfg =
+            tls_config(receiver.addr.to_string(), TlsClientConfig { ca_file: ca, ..Default::default() });
+        let failed = receiver.failed.clone();
+        let tasks = fx.spawn(&cfg);
+        fx.until(|fx| {
+            fx.retries("syslog") >= 2
+                && fx.deliveries("syslog", "error") >= 2
+                && failed.load(Ordering::SeqCst) >= 2
+        })
+        .await;
+        fx.stop(tasks).await;
+        assert!(receiver.accepted.try_recv().is_err(), "a handshake succeeded");
+        assert_eq!(fx.deliveries("syslog", "ok"), 0);
+        assert_eq!(fx.cursor("syslog"), 0);
+
+        // The reason names the handshake and the certificate.
+        let mut sink = Syslog::try_new(&cfg.syslog[0], "site-a").unwrap();
+        let r = Record::parse(&record("a", "f", "firing").to_string()).unwrap();
+        match sink.deliver(&[r]).await {
+            Err(Failure::Transient(reason)) => {
+                assert!(reason.starts_with(&receiver.addr.to_string()), "{reason}");
+                assert!(reason.contains("TLS handshake (server name 127.0.0.1) failed"), "{reason}");
+                assert!(reason.contains("invalid peer certificate: UnknownIssuer"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(sink.connection.is_none());
+    }
+
+    #[tokio::test]
+    async fn tls_checks_the_server_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki("camwatch test CA");
+        let mut receiver = TlsReceiver::start(pki.server.clone()).await;
+        let ca = Some(pki.ca_file(dir.path(), "ca.pem"));
+        let r = Record::parse(&record("a", "f", "firing").to_string()).unwrap();
+        let sink = |server_name: &str| {
+            let cfg = SyslogConfig {
+                address: receiver.addr.to_string(),
+                protocol: SyslogProtocol::Tls,
+                tls_config: TlsClientConfig {
+                    ca_file: ca.clone(),
+                    server_name: Some(server_name.into()),
+                    ..Default::default()
+                },
+                ..SyslogConfig::default()
+            };
+            Syslog::try_new(&cfg, "site-a").unwrap()
+        };
+        match sink("siem.example").deliver(std::slice::from_ref(&r)).await {
+            Err(Failure::Transient(reason)) => {
+                assert!(reason.contains("TLS handshake (server name siem.example) failed"), "{reason}");
+                assert!(reason.contains(r#"certificate not valid for name "siem.example""#), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(receiver.accepted.try_recv().is_err());
+        sink("localhost").deliver(std::slice::from_ref(&r)).await.unwrap();
+        let mut conn = receiver.next().await;
+        assert_eq!(frame(&mut conn).await, message(&r, 16, "site-a", SyslogFormat::Json, None));
+    }
+
+    #[tokio::test]
+    async fn tls_insecure_skip_verify_takes_any_certificate() {
+        let fx = Fixture::new();
+        let mut receiver = TlsReceiver::start(pki("camwatch test CA").server).await;
+        fx.append(&tricky_record());
+        // No CA file: the public roots, which did not sign the receiver's certificate.
+        let insecure = TlsClientConfig {
+            insecure_skip_verify: true,
+            server_name: Some("siem.example".into()),
+            ..Default::default()
+        };
+        let tasks = fx.spawn(&tls_config(receiver.addr.to_string(), insecure));
+        let mut conn = receiver.next().await;
+        assert_eq!(frame(&mut conn).await, expected(&tricky_record()));
+        fx.stop(tasks).await;
+        assert_eq!(fx.cursor("syslog"), fx.journal_len());
+        assert_eq!(fx.deliveries("syslog", "error"), 0);
+    }
+
+    #[test]
+    fn tls_config_only_with_protocol_tls() {
+        let parse = |text: &str| serde_json::from_str::<SinksConfig>(text).unwrap();
+        let with_ca = r#""tls_config":{"ca_file":"/etc/camwatch/siem-ca.pem"}"#;
+        for protocol in ["udp", "tcp"] {
+            let cfg =
+                parse(&format!(r#"{{"syslog":[{{"address":"h:6514","protocol":"{protocol}",{with_ca}}}]}}"#));
+            let err = cfg.validate().unwrap_err();
+            assert!(err.contains("sinks.syslog[syslog].tls_config: only with protocol: tls"), "{err}");
+        }
+        let err = parse(r#"{"syslog":[{"address":"h:6514","tls_config":{"insecure_skip_verify":true}}]}"#)
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("tls_config"), "{err}");
+
+        let cfg =
+            parse(&format!(r#"{{"syslog":[{{"address":"siem.example:6514","protocol":"tls",{with_ca}}}]}}"#));
+        cfg.validate().unwrap();
+        let s = &cfg.syslog[0];
+        assert_eq!(s.protocol, SyslogProtocol::Tls);
+        assert_eq!(s.tls_config.ca_file.as_deref(), Some(std::path::Path::new("/etc/camwatch/siem-ca.pem")));
+        assert_eq!(s.server_name().unwrap().to_str(), "siem.example");
+        parse(r#"{"syslog":[{"address":"h:601","protocol":"tcp"}]}"#).validate().unwrap();
+
+        // The name to check: server_name, else the host of the address, a DNS name or an IP.
+        let tls = |address: &str, server_name: Option<&str>| SyslogConfig {
+            address: address.into(),
+            protocol: SyslogProtocol::Tls,
+            tls_config: TlsClientConfig { server_name: server_name.map(Into::into), ..Default::default() },
+            ..SyslogConfig::default()
+        };
+        let name = |cfg: SyslogConfig| cfg.server_name();
+        assert!(matches!(name(tls("[::1]:6514", None)), Ok(ServerName::IpAddress(_))));
+        assert!(matches!(name(tls("10.0.0.9:6514", None)), Ok(ServerName::IpAddress(_))));
+        assert_eq!(name(tls("10.0.0.9:6514", Some("siem.example"))).unwrap().to_str(), "siem.example");
+        let err = tls("not a host:6514", None).validate().unwrap_err();
+        assert!(err.contains("sinks.syslog[syslog].address: \"not a host\" is not a DNS name"), "{err}");
+        let err = tls("h:6514", Some("")).validate().unwrap_err();
+        assert!(err.contains("sinks.syslog[syslog].tls_config.server_name"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_ca_file_is_an_error_at_startup() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate\n").unwrap();
+        for ca in [dir.path().join("missing.pem"), garbage] {
+            let cfg = SyslogConfig {
+                address: "127.0.0.1:6514".into(),
+                protocol: SyslogProtocol::Tls,
+                tls_config: TlsClientConfig { ca_file: Some(ca.clone()), ..Default::default() },
+                ..SyslogConfig::default()
+            };
+            let err = format!("{:#}", Syslog::try_new(&cfg, "site-a").err().unwrap());
+            assert!(err.contains("sinks.syslog[syslog].tls_config.ca_file"), "{err}");
+            assert!(err.contains(&ca.display().to_string()), "{err}");
+        }
+    }
+
+    /// The README's `sinks:` example is a valid configuration, its syslog sink over TLS.
+    #[test]
+    fn readme_sinks_example_is_valid() {
+        #[derive(Deserialize)]
+        struct Example {
+            sinks: SinksConfig,
+        }
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let section = &readme[readme.find("### Where alerts go").unwrap()..];
+        let block = section.split("```yaml\n").nth(1).unwrap().split("```").next().unwrap();
+        let example: Example = serde_norway::from_str(block).unwrap();
+        example.sinks.validate().unwrap();
+        let siem = &example.sinks.syslog[0];
+        assert_eq!((siem.name.as_str(), siem.protocol), ("siem", SyslogProtocol::Tls));
+        assert!(siem.address.ends_with(":6514"), "{}", siem.address);
+        assert!(siem.tls_config.ca_file.is_some());
     }
 }
