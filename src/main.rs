@@ -212,6 +212,13 @@ struct SynthArgs {
     /// Also write the generator's ground truth (JSON) here.
     #[arg(long)]
     truth: Option<PathBuf>,
+    /// Instead of a site, write a flood of this many new flows (one spoofed TCP SYN each, from
+    /// sources across 10.0.0.0/8 to 50 cameras): the benchmark of a sensor's flow table.
+    #[arg(long, value_name = "FLOWS", conflicts_with_all = ["anomalies", "truth"])]
+    flood: Option<u64>,
+    /// SYNs per second of capture time in the flood.
+    #[arg(long, default_value_t = 100_000, requires = "flood")]
+    flood_rate: u64,
 }
 
 fn main() -> ExitCode {
@@ -430,7 +437,12 @@ fn rules_test(path: &Path, require_coverage: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn synth(a: &SynthArgs) -> anyhow::Result<ExitCode> {
-    use camwatch_synth::{generate, write_pcap, Anomalies, Scenario};
+    use camwatch_synth::{generate, write_flood, write_pcap, Anomalies, Scenario};
+    if let Some(flows) = a.flood {
+        let n = write_flood(&a.out, flows, a.flood_rate)?;
+        tracing::info!(packets = n, "Wrote a flood of {n} new flows to {}.", a.out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let scenario = Scenario {
         seed: a.seed,
         cameras: a.cameras,

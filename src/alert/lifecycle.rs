@@ -1,7 +1,8 @@
 //! The alert record (DESIGN.md's shape: one JSON object per line in the journal, and the element
 //! of webhook bodies).
 
-use std::collections::{BTreeSet, HashMap};
+use crate::model::FastMap as HashMap;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::Path;
@@ -324,7 +325,7 @@ pub enum Admit {
 impl Lifecycle {
     pub fn new(cap: usize) -> Self {
         Self {
-            active: HashMap::new(),
+            active: HashMap::default(),
             deadlines: BTreeSet::new(),
             cap: cap.max(1),
             forgotten: 0,
@@ -459,7 +460,7 @@ impl Lifecycle {
     ) -> usize {
         use std::io::BufRead as _;
         let Ok(f) = std::fs::File::open(journal) else { return 0 };
-        let mut firing: HashMap<u64, Alert> = HashMap::new();
+        let mut firing: HashMap<u64, Alert> = HashMap::default();
         // Byte lines, not `lines()`: a record torn by a crash (maybe inside a UTF-8 character)
         // is skipped, and the records after it still count.
         for line in std::io::BufReader::new(f).split(b'\n') {

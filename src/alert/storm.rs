@@ -12,7 +12,7 @@
 //! Nothing is dropped silently: every alert held back is counted by rule and reason
 //! (`camwatch_alerts_suppressed_total{rule,reason}`, reason `storm` or `ceiling`).
 
-use std::collections::HashMap;
+use crate::model::FastMap as HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -78,7 +78,7 @@ const MINUTE: Micros = 60_000_000;
 impl Storm {
     pub fn new(cfg: StormConfig) -> Self {
         let window = u64::try_from(cfg.window.as_micros()).unwrap_or(u64::MAX).max(1);
-        Self { cfg, window, groups: HashMap::new(), minute_start: 0, this_minute: 0 }
+        Self { cfg, window, groups: HashMap::default(), minute_start: 0, this_minute: 0 }
     }
 
     /// A new alert of rule `rule` (its fingerprint seed: any stable hash of the rule id) about

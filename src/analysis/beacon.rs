@@ -9,7 +9,8 @@
 //! (`beacon.score`, `beacon.connections`, `beacon.hours`, …) rules compare against their own
 //! thresholds.
 
-use std::collections::{HashMap, VecDeque};
+use crate::model::FastMap as HashMap;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -131,7 +132,14 @@ pub struct BeaconTracker {
 
 impl BeaconTracker {
     pub fn new(cfg: BeaconConfig) -> Self {
-        Self { cfg, pairs: HashMap::new(), dropped: 0, top_sources: Vec::new(), conns: 0, dropped_memory: 0 }
+        Self {
+            cfg,
+            pairs: HashMap::default(),
+            dropped: 0,
+            top_sources: Vec::new(),
+            conns: 0,
+            dropped_memory: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -275,7 +283,7 @@ fn score(device: IpAddr, dest: IpAddr, conns: &VecDeque<Conn>, hours: usize) -> 
 
     let mut sizes: Vec<f64> = conns.iter().map(|c| c.bytes as f64).collect();
     let (ds_skew, ds_madm, ds_mid) = skew_and_madm(&mut sizes);
-    let mut counts: HashMap<u64, usize> = HashMap::new();
+    let mut counts: HashMap<u64, usize> = HashMap::default();
     for c in conns {
         *counts.entry(c.bytes).or_default() += 1;
     }

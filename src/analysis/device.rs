@@ -2,7 +2,8 @@
 //! model, serial, firmware, each with its source), firmware history, the destinations it
 //! talked to and those rules found unexpected. Bounded by config; persisted by the state store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use crate::model::{FastMap as HashMap, FastSet as HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -201,16 +202,16 @@ impl Inventory {
     pub fn new(networks: NetSet, max_devices: usize, max_unexpected: usize) -> Self {
         Self {
             networks,
-            devices: HashMap::new(),
-            mac_hosts: HashMap::new(),
+            devices: HashMap::default(),
+            mac_hosts: HashMap::default(),
             max_devices,
             max_unexpected,
             evicted: 0,
-            dirty: HashSet::new(),
+            dirty: HashSet::default(),
             removed: Vec::new(),
-            arp_owner: HashMap::new(),
-            by_mac: HashMap::new(),
-            unbound: HashMap::new(),
+            arp_owner: HashMap::default(),
+            by_mac: HashMap::default(),
+            unbound: HashMap::default(),
             merged: Vec::new(),
         }
     }

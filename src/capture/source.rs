@@ -12,10 +12,10 @@ use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption
 use pcap_file::pcapng::{Block, PcapNgReader};
 
 use super::CaptureConfig;
-use crate::model::packet::{linktype, RawPacket};
+use crate::model::packet::{linktype, Frame, RawPacket};
 
-pub enum Next {
-    Packet(RawPacket),
+pub enum Next<T = RawPacket> {
+    Packet(T),
     /// A live read waited `read_timeout` without a packet.
     Timeout,
     /// The file ended.
@@ -150,7 +150,13 @@ impl Source {
         }
     }
 
+    /// The next packet, copied out.
     pub fn next_packet(&mut self) -> Result<Next, CaptureError> {
+        self.next_frame(|f| f.to_owned())
+    }
+
+    /// Hands the next packet to `take` where it lies in the capture buffer (no copy here).
+    pub fn next_frame<R>(&mut self, take: impl FnOnce(Frame<'_>) -> R) -> Result<Next<R>, CaptureError> {
         let name = &self.name;
         let err =
             |reason: &'static str, message: String| CaptureError { source: name.clone(), reason, message };
@@ -158,7 +164,7 @@ impl Source {
             Kind::Live(cap) => {
                 let lt = cap.get_datalink().0;
                 match cap.next_packet() {
-                    Ok(p) => Ok(Next::Packet(owned(&p, lt))),
+                    Ok(p) => Ok(Next::Packet(take(frame(&p, lt)))),
                     Err(pcap::Error::TimeoutExpired) => Ok(Next::Timeout),
                     Err(pcap::Error::NoMorePackets) => Ok(Next::End),
                     Err(e) => Err(err("read", format!("capture failed: {e}"))),
@@ -169,9 +175,8 @@ impl Source {
                 match cap.next_packet() {
                     Ok(p) => {
                         self.consumed += 16 + u64::from(p.header.caplen);
-                        let p = owned(&p, lt);
                         self.delivered += 1;
-                        Ok(Next::Packet(p))
+                        Ok(Next::Packet(take(frame(&p, lt))))
                     }
                     Err(pcap::Error::NoMorePackets) => Ok(Next::End),
                     Err(e) if e.to_string().contains("different from the type of the first interface") => {
@@ -179,13 +184,13 @@ impl Source {
                         // interface of another type: continue with pcap-file from there.
                         let mut ng = PcapNgFile::open(Path::new(name)).map_err(|m| err("read", m))?;
                         for _ in 0..self.delivered {
-                            if let Next::End = ng.next().map_err(|m| err("read", m))? {
+                            if let Next::End = ng.next(|_| ()).map_err(|m| err("read", m))? {
                                 break;
                             }
                         }
                         tracing::debug!(source = %name, "Mixed link types: reading on with pcap-file.");
                         self.kind = Kind::PcapNg(ng);
-                        self.next_packet()
+                        self.next_frame(take)
                     }
                     Err(e) => {
                         let text = e.to_string();
@@ -195,7 +200,7 @@ impl Source {
                 }
             }
             Kind::PcapNg(ng) => {
-                ng.next().map_err(|m| err("read", format!("{m}; the packets before it were analysed")))
+                ng.next(take).map_err(|m| err("read", format!("{m}; the packets before it were analysed")))
             }
         }
     }
@@ -212,14 +217,14 @@ impl Source {
     }
 }
 
-fn owned(p: &pcap::Packet<'_>, lt: i32) -> RawPacket {
+fn frame<'a>(p: &pcap::Packet<'a>, lt: i32) -> Frame<'a> {
     // A damaged file's header can carry any time: saturate rather than overflow (a fuzzer's
     // pcapng with a huge resolution found it).
     let ts = u64::try_from(p.header.ts.tv_sec)
         .unwrap_or(0)
         .saturating_mul(1_000_000)
         .saturating_add(u64::try_from(p.header.ts.tv_usec).unwrap_or(0));
-    RawPacket { ts, linktype: lt, wire_len: p.header.len, data: p.data.to_vec() }
+    Frame { ts, linktype: lt, wire_len: p.header.len, data: p.data }
 }
 
 fn is_pcapng(path: &Path) -> bool {
@@ -235,7 +240,7 @@ impl PcapNgFile {
         Ok(Self { reader, interfaces: Vec::new() })
     }
 
-    fn next(&mut self) -> Result<Next, String> {
+    fn next<R>(&mut self, take: impl FnOnce(Frame<'_>) -> R) -> Result<Next<R>, String> {
         loop {
             let Some(block) = self.reader.next_block() else { return Ok(Next::End) };
             match block.map_err(|e| format!("malformed pcapng block: {e}"))? {
@@ -264,21 +269,13 @@ impl PcapNgFile {
                     let ticks = epb.timestamp.as_nanos();
                     let ts = u64::try_from(ticks.saturating_mul(1_000_000) / u128::from(per_sec))
                         .unwrap_or(u64::MAX);
-                    return Ok(Next::Packet(RawPacket {
-                        ts,
-                        linktype: lt,
-                        wire_len: epb.original_len,
-                        data: epb.data.into_owned(),
-                    }));
+                    let f = Frame { ts, linktype: lt, wire_len: epb.original_len, data: &epb.data };
+                    return Ok(Next::Packet(take(f)));
                 }
                 Block::SimplePacket(spb) => {
                     let lt = self.interfaces.first().map_or(linktype::ETHERNET, |i| i.0);
-                    return Ok(Next::Packet(RawPacket {
-                        ts: 0,
-                        linktype: lt,
-                        wire_len: spb.original_len,
-                        data: spb.data.into_owned(),
-                    }));
+                    let f = Frame { ts: 0, linktype: lt, wire_len: spb.original_len, data: &spb.data };
+                    return Ok(Next::Packet(take(f)));
                 }
                 _ => {}
             }

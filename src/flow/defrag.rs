@@ -8,7 +8,7 @@
 //! and what the parsers see; fragments of a datagram that never completes are counted in
 //! `camwatch_fragments_dropped_total` only. IPv6 fragments are not reassembled.
 
-use std::collections::HashMap;
+use crate::model::FastMap as HashMap;
 use std::net::IpAddr;
 
 use etherparse::defrag::IpDefragBuf;

@@ -1,7 +1,7 @@
 //! The flow table: bidirectional 5-tuple flows with per-direction counters, timeouts and a hard
 //! cap on entries. Each worker owns one table; flows never move between workers.
 
-use std::collections::HashMap;
+use crate::model::FastMap as HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -70,10 +70,16 @@ impl FlowKey {
     /// out, so an IP fragment (no ports but in the first) reaches the worker that reassembles
     /// its datagram and owns its flow.
     pub fn shard(&self, shards: usize) -> usize {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (self.proto, self.lo.0.min(self.hi.0), self.lo.0.max(self.hi.0)).hash(&mut h);
-        (h.finish() % shards.max(1) as u64) as usize
+        use std::hash::BuildHasher;
+        // One seed for the process (every capture thread must agree), chosen at random so that
+        // nobody can aim a flood of flows at one worker.
+        static SEED: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
+        let h = SEED.get_or_init(Default::default).hash_one((
+            self.proto,
+            self.lo.0.min(self.hi.0),
+            self.lo.0.max(self.hi.0),
+        ));
+        (h % shards.max(1) as u64) as usize
     }
 }
 
@@ -164,7 +170,7 @@ impl FlowTable {
         let workers = workers.max(1);
         let max_entries = (cfg.max_flows / workers).max(16);
         Self {
-            index: HashMap::with_capacity(max_entries.saturating_mul(2)),
+            index: HashMap::with_capacity_and_hasher(max_entries.saturating_mul(2), Default::default()),
             slots: Vec::with_capacity(max_entries),
             free: Vec::new(),
             max_entries,

@@ -6,7 +6,7 @@
 //! and a flood from many spoofed sources (one entry each) falls back to least recently used.
 //! The sources holding the most are reported, for the `sensor_degraded` alert.
 
-use std::collections::HashMap;
+use crate::model::FastMap as HashMap;
 use std::net::IpAddr;
 
 use crate::model::time::Micros;
@@ -36,7 +36,7 @@ pub fn victims<K: Copy>(entries: impl Iterator<Item = (IpAddr, Micros, K)>, n: u
     if n == 0 {
         return Victims { keys: Vec::new(), top: Vec::new() };
     }
-    let mut counts: HashMap<IpAddr, u64> = HashMap::new();
+    let mut counts: HashMap<IpAddr, u64> = HashMap::default();
     for (src, _, _) in &all {
         *counts.entry(*src).or_default() += 1;
     }

@@ -9,9 +9,33 @@ use ipnet::IpNet;
 pub const BUILTINS: &[&str] = &["private", "multicast", "broadcast", "loopback", "any"];
 
 /// A set of IPv4/IPv6 networks.
+///
+/// Looked up for every packet (is this a device? is that peer internal?), so membership does
+/// not walk the list: the networks are grouped by prefix length, each group a sorted array of
+/// network addresses, and an address is masked once per length present and binary-searched. A
+/// site's sets have a handful of distinct lengths, so a lookup is a few searches whatever the
+/// number of networks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetSet {
     nets: Vec<IpNet>,
+    v4: Vec<(u8, Vec<u32>)>,
+    v6: Vec<(u8, Vec<u128>)>,
+}
+
+fn mask4(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(len.min(32))).unwrap_or(0)
+}
+
+fn mask6(len: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(len.min(128))).unwrap_or(0)
+}
+
+/// Adds `addr` (masked) to the group of prefix length `len`.
+fn index<T: Ord + Copy>(groups: &mut Vec<(u8, Vec<T>)>, len: u8, addr: T) {
+    match groups.iter_mut().find(|g| g.0 == len) {
+        Some(g) => g.1.push(addr),
+        None => groups.push((len, vec![addr])),
+    }
 }
 
 fn parse_all(cidrs: &[&str]) -> Vec<IpNet> {
@@ -20,10 +44,34 @@ fn parse_all(cidrs: &[&str]) -> Vec<IpNet> {
 
 impl NetSet {
     pub fn new(nets: Vec<IpNet>) -> Self {
-        let mut nets = nets;
-        nets.sort();
-        nets.dedup();
-        Self { nets }
+        let mut set = Self { nets, ..Self::default() };
+        set.reindex();
+        set
+    }
+
+    fn reindex(&mut self) {
+        self.nets.sort();
+        self.nets.dedup();
+        self.v4.clear();
+        self.v6.clear();
+        for n in &self.nets {
+            match n {
+                IpNet::V4(n) => {
+                    index(&mut self.v4, n.prefix_len(), u32::from(n.addr()) & mask4(n.prefix_len()))
+                }
+                IpNet::V6(n) => {
+                    index(&mut self.v6, n.prefix_len(), u128::from(n.addr()) & mask6(n.prefix_len()))
+                }
+            }
+        }
+        for g in self.v4.iter_mut() {
+            g.1.sort_unstable();
+            g.1.dedup();
+        }
+        for g in self.v6.iter_mut() {
+            g.1.sort_unstable();
+            g.1.dedup();
+        }
     }
 
     /// Private space: RFC 1918, RFC 6598 shared space, IPv6 unique-local and link-local, and the
@@ -70,13 +118,20 @@ impl NetSet {
 
     pub fn extend(&mut self, other: &NetSet) {
         self.nets.extend_from_slice(&other.nets);
-        self.nets.sort();
-        self.nets.dedup();
+        self.reindex();
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        self.nets.iter().any(|n| n.contains(&ip))
+        match canonical(ip) {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|(len, nets)| nets.binary_search(&(a & mask4(*len))).is_ok())
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|(len, nets)| nets.binary_search(&(a & mask6(*len))).is_ok())
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -205,5 +260,46 @@ mod tests {
         assert_eq!(DestClass::of(ip("239.255.255.250")), DestClass::Multicast);
         assert_eq!(DestClass::of(ip("255.255.255.255")), DestClass::Broadcast);
         assert_eq!(DestClass::of(ip("203.0.113.50")), DestClass::External);
+    }
+
+    #[test]
+    fn the_prefix_index_agrees_with_each_network_s_own_test() {
+        let nets: Vec<IpNet> = [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "192.168.1.77/24",
+            "203.0.113.9/32",
+            "172.16.0.0/12",
+            "2001:db8::/32",
+            "fe80::/10",
+            "::1/128",
+            "2001:db8:1::5/48",
+        ]
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for subset in 1..(1u32 << nets.len()) {
+            let chosen: Vec<IpNet> =
+                nets.iter().enumerate().filter(|(i, _)| subset & (1 << i) != 0).map(|(_, n)| *n).collect();
+            let set = NetSet::new(chosen.clone());
+            for _ in 0..8 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let probes = [
+                    IpAddr::from((x as u32).to_be_bytes()),
+                    IpAddr::from([10, 1, (x >> 8) as u8, x as u8]),
+                    IpAddr::from([192, 168, 1, x as u8]),
+                    IpAddr::from(((0x2001_0db8u128 << 96) | u128::from(x)).to_be_bytes()),
+                    IpAddr::from(((0xfe80u128 << 112) | u128::from(x)).to_be_bytes()),
+                ];
+                for p in probes {
+                    let expected = chosen.iter().any(|n| n.contains(&p));
+                    assert_eq!(set.contains(p), expected, "{p} in {set}");
+                }
+            }
+        }
     }
 }

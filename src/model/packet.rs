@@ -15,6 +15,31 @@ pub struct RawPacket {
     pub data: Vec<u8>,
 }
 
+impl RawPacket {
+    /// The packet as a borrowed frame.
+    pub fn frame(&self) -> Frame<'_> {
+        Frame { ts: self.ts, linktype: self.linktype, wire_len: self.wire_len, data: &self.data }
+    }
+}
+
+/// A captured frame as the packet path sees it: borrowed from the batch (or the capture buffer)
+/// that holds it, never copied on its way through a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    pub ts: Micros,
+    pub linktype: i32,
+    /// Length on the wire (may exceed `data.len()` when the snaplen cut it).
+    pub wire_len: u32,
+    pub data: &'a [u8],
+}
+
+impl Frame<'_> {
+    /// An owned copy (evidence rings and tests).
+    pub fn to_owned(&self) -> RawPacket {
+        RawPacket { ts: self.ts, linktype: self.linktype, wire_len: self.wire_len, data: self.data.to_vec() }
+    }
+}
+
 /// libpcap link-layer header types (DLT_* / LINKTYPE_* values) camwatch understands.
 pub mod linktype {
     pub const NULL: i32 = 0;

@@ -1,12 +1,16 @@
 //! The one path from packets to alerts, shared by live capture, `run --read` and `replay`.
 //!
 //! ```text
-//! capture thread per source ──► bounded queue per worker ──► workers (decode, flows) ──►
-//!     bounded event queue ──► analysis (inventory, rules, alerts, event log, metrics)
+//! capture thread per source ──► batches per worker ──► workers (decode, flows) ──►
+//!     bounded queue of event batches ──► analysis (inventory, rules, alerts, event log, metrics)
 //! ```
 //! Flows are sharded across workers by a symmetric hash of the flow key, so each flow lives in
-//! exactly one worker's table. A file source blocks when the queues are full (nothing is lost);
-//! a live source drops and counts (`camwatch_capture_dropped_packets_total{reason="queue"}`).
+//! exactly one worker's table. Packets travel in [`Batch`]es: copied once into a reused buffer,
+//! sent a few hundred at a time, and handed back empty by the worker (see
+//! [`crate::capture::batch`]); a worker's events travel to the analysis stage the same way, one
+//! vector per batch of packets. When every batch of a worker's ring is in flight, a file source
+//! waits (nothing is lost) and a live source drops and counts
+//! (`camwatch_capture_dropped_packets_total{reason="queue"}`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,16 +26,22 @@ use super::stage::Analysis;
 use super::worker::{shard_of, wall_micros, Worker};
 use crate::alert::evidence::{EvidenceConfig, EvidenceRecorder};
 use crate::capture::metrics::{DropLabels, SourceLabels};
-use crate::capture::{Drops, Next, Source};
+use crate::capture::{Batch, Drops, Next, Ring, Source};
 use crate::detect::RuleSet;
 use crate::model::event::Event;
 use crate::model::labels::ReasonLabels;
 use crate::model::netset::{self, NetSet};
-use crate::model::packet::RawPacket;
 use crate::model::time::Micros;
 use crate::runtime::config::Config;
 use crate::telemetry::metrics::StageLabels;
 use crate::telemetry::metrics::{Metrics, QueueLabels};
+
+/// Event vectors queued between the workers and the analysis stage (each is the events of one
+/// batch of packets).
+const EVENT_BATCHES: usize = 256;
+
+/// A live batch goes to its worker at the latest this long after its first packet.
+const LIVE_BATCH_WAIT: Duration = Duration::from_millis(20);
 
 /// Where the analysis stage writes.
 #[derive(Debug, Clone, Default)]
@@ -60,7 +70,7 @@ pub struct Summary {
 }
 
 pub(super) enum WorkerMsg {
-    Packet(RawPacket),
+    Packets(Batch),
     /// Wall-clock time from a quiet live source, so flows time out without packets.
     Tick(Micros),
 }
@@ -113,10 +123,11 @@ impl Sensor {
         let errors = std::sync::Mutex::new(Vec::new());
         let totals = (AtomicU64::new(0), AtomicU64::new(0));
         std::thread::scope(|scope| {
-            let (ev_tx, ev_rx) = bounded::<Event>(4096);
+            let (ev_tx, ev_rx) = bounded::<Vec<Event>>(EVENT_BATCHES);
             let mut worker_txs = Vec::new();
             for w in 0..workers {
-                let (tx, rx) = bounded::<WorkerMsg>(queue);
+                // Room for every batch of every source's ring, and the ticks between them.
+                let (tx, rx) = bounded::<WorkerMsg>(Ring::batches_for(queue) * self.sources_hint() + 64);
                 worker_txs.push(tx);
                 let ev_tx = ev_tx.clone();
                 let evidence = evidence_cfg.as_ref().zip(evidence_rxs.get_mut(w).and_then(Option::take));
@@ -148,12 +159,14 @@ impl Sensor {
             let panics =
                 self.metrics.analysis_panics.get_or_create(&StageLabels { stage: "analysis" }).clone();
             let mut guard = PanicGuard::new("analysis", panics);
-            for (n, ev) in ev_rx.iter().enumerate() {
-                let kind = ev.type_name();
-                guard.run(|| format!("a {kind} event"), || analysis.handle(ev));
-                if n % 256 == 0 {
-                    let depth = i64::try_from(ev_rx.len()).unwrap_or(i64::MAX);
-                    self.metrics.queue_depth.get_or_create(&QueueLabels { queue: "events" }).set(depth);
+            let depth = self.metrics.queue_depth.get_or_create(&QueueLabels { queue: "events" }).clone();
+            for (n, events) in ev_rx.iter().enumerate() {
+                for ev in events {
+                    let kind = ev.type_name();
+                    guard.run(|| format!("a {kind} event"), || analysis.handle(ev));
+                }
+                if n % 64 == 0 {
+                    depth.set(i64::try_from(ev_rx.len()).unwrap_or(i64::MAX));
                 }
             }
             anyhow::Ok(())
@@ -163,6 +176,11 @@ impl Sensor {
         summary.packets = totals.0.load(Ordering::Relaxed);
         summary.bytes = totals.1.load(Ordering::Relaxed);
         Ok(summary)
+    }
+
+    /// Capture threads per run, for sizing the workers' queues (one per interface and file).
+    fn sources_hint(&self) -> usize {
+        1
     }
 
     fn capture(
@@ -175,51 +193,61 @@ impl Sensor {
     ) -> Result<(), crate::capture::CaptureError> {
         let m = &self.metrics;
         let label = SourceLabels { source: src.label() };
-        let reasons: &[&'static str] =
-            if src.is_live() { &["queue", "kernel", "interface"] } else { &["queue"] };
-        for reason in reasons {
-            drop(m.capture.dropped.get_or_create(&DropLabels { source: label.source.clone(), reason }));
-        }
-        drop(m.capture.packets.get_or_create(&label));
-        drop(m.capture.bytes.get_or_create(&label));
-        let (mut pkts, mut bytes, mut queue_drops) = (0u64, 0u64, 0u64);
+        let packets_total = m.capture.packets.get_or_create(&label).clone();
+        let bytes_total = m.capture.bytes.get_or_create(&label).clone();
+        let queue_depth = m.queue_depth.get_or_create(&QueueLabels { queue: "packets" }).clone();
+        // One statement each: a family's read guard must not live while another entry is made.
+        let dropped = |reason| {
+            m.capture.dropped.get_or_create(&DropLabels { source: label.source.clone(), reason }).clone()
+        };
+        let queue_dropped = dropped("queue");
+        // A file has no kernel or interface drops: its series are not made.
+        let (kernel_dropped, interface_dropped) =
+            if src.is_live() { (dropped("kernel"), dropped("interface")) } else { Default::default() };
+        let live = src.is_live();
+        let ring_size = Ring::batches_for(self.config.capture.queue_packets.max(1));
+        let mut rings: Vec<Ring> = txs.iter().map(|_| Ring::new(ring_size)).collect();
+        let mut filling: Vec<Option<Batch>> = txs.iter().map(|_| None).collect();
+        let (mut pkts, mut bytes, mut queue_drops, mut consumed) = (0u64, 0u64, 0u64, 0u64);
         let mut last_drops = Drops::default();
         let mut last_flush = Instant::now();
-        let live = src.is_live();
         let tick_every = self.config.capture.read_timeout.max(Duration::from_millis(10));
         let mut last_tick: Option<Instant> = None;
-        let flush = |pkts: &mut u64,
-                     bytes: &mut u64,
-                     queue_drops: &mut u64,
-                     last_drops: &mut Drops,
-                     src: &mut Source| {
+        // A live batch goes at the latest this long after its first packet, however quiet the link.
+        let mut pending_since: Option<Instant> = None;
+        let shards = txs.len();
+        let mut flush = |pkts: &mut u64, bytes: &mut u64, queue_drops: &mut u64, src: &mut Source| {
             totals.0.fetch_add(*pkts, Ordering::Relaxed);
             totals.1.fetch_add(*bytes, Ordering::Relaxed);
-            m.capture.packets.get_or_create(&label).inc_by(std::mem::take(pkts));
+            packets_total.inc_by(std::mem::take(pkts));
+            bytes_total.inc_by(std::mem::take(bytes));
             let queued: usize = txs.iter().map(Sender::len).sum();
-            m.queue_depth
-                .get_or_create(&QueueLabels { queue: "packets" })
-                .set(i64::try_from(queued).unwrap_or(i64::MAX));
-            m.capture.bytes.get_or_create(&label).inc_by(std::mem::take(bytes));
-            let q = std::mem::take(queue_drops);
-            if q > 0 {
-                m.capture
-                    .dropped
-                    .get_or_create(&DropLabels { source: label.source.clone(), reason: "queue" })
-                    .inc_by(q);
-            }
+            queue_depth.set(
+                i64::try_from(queued.saturating_mul(crate::capture::batch::BATCH_PACKETS))
+                    .unwrap_or(i64::MAX),
+            );
+            queue_dropped.inc_by(std::mem::take(queue_drops));
             if let Some(d) = src.drops() {
-                let k = d.kernel.saturating_sub(last_drops.kernel);
-                let i = d.interface.saturating_sub(last_drops.interface);
-                m.capture
-                    .dropped
-                    .get_or_create(&DropLabels { source: label.source.clone(), reason: "kernel" })
-                    .inc_by(k);
-                m.capture
-                    .dropped
-                    .get_or_create(&DropLabels { source: label.source.clone(), reason: "interface" })
-                    .inc_by(i);
-                *last_drops = d;
+                kernel_dropped.inc_by(d.kernel.saturating_sub(last_drops.kernel));
+                interface_dropped.inc_by(d.interface.saturating_sub(last_drops.interface));
+                last_drops = d;
+            }
+        };
+        // Sends a worker's batch; false when the workers are gone (shutdown).
+        let send = |shard: usize, batch: Batch, queue_drops: &mut u64| -> bool {
+            let Some(tx) = txs.get(shard) else { return true };
+            if live {
+                match tx.try_send(WorkerMsg::Packets(batch)) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(WorkerMsg::Packets(b))) => {
+                        *queue_drops += b.len() as u64;
+                        b.recycle();
+                        true
+                    }
+                    Err(_) => false,
+                }
+            } else {
+                tx.send(WorkerMsg::Packets(batch)).is_ok()
             }
         };
         let result = loop {
@@ -227,41 +255,87 @@ impl Sensor {
                 break Ok(());
             }
             let before = src.consumed;
-            let next = src.next_packet();
-            progress.fetch_add(src.consumed.saturating_sub(before), Ordering::Relaxed);
+            let next = src.next_frame(|f| {
+                let shard = if shards == 1 { 0 } else { shard_of(&f, shards) };
+                let slot = filling.get_mut(shard)?;
+                if slot.is_none() {
+                    *slot = rings.get_mut(shard).and_then(|r| r.take(!live));
+                }
+                let batch = slot.as_mut()?;
+                batch.push(f);
+                Some((shard, f.wire_len))
+            });
+            consumed += src.consumed.saturating_sub(before);
             match next {
-                Ok(Next::Packet(p)) => {
+                Ok(Next::Packet(pushed)) => {
                     pkts += 1;
-                    bytes += u64::from(p.wire_len);
-                    let shard = if txs.len() == 1 { 0 } else { shard_of(&p, txs.len()) };
-                    let Some(tx) = txs.get(shard) else { continue };
-                    if live {
-                        if let Err(TrySendError::Full(_)) = tx.try_send(WorkerMsg::Packet(p)) {
-                            queue_drops += 1;
+                    match pushed {
+                        Some((shard, wire_len)) => {
+                            bytes += u64::from(wire_len);
+                            if live && pending_since.is_none() {
+                                pending_since = Some(Instant::now());
+                            }
+                            let full =
+                                filling.get(shard).and_then(Option::as_ref).is_some_and(Batch::is_full);
+                            if full {
+                                if let Some(b) = filling.get_mut(shard).and_then(Option::take) {
+                                    if !send(shard, b, &mut queue_drops) {
+                                        break Ok(());
+                                    }
+                                }
+                            }
                         }
-                    } else if tx.send(WorkerMsg::Packet(p)).is_err() {
-                        break Ok(());
+                        // Every batch of that worker's ring is in flight: a live packet is lost.
+                        None => queue_drops += 1,
                     }
                 }
                 Ok(Next::Timeout) => last_tick = None,
                 Ok(Next::End) => break Ok(()),
                 Err(e) => break Err(e),
             }
-            // A live link ticks every read timeout, busy or quiet: a worker whose flows are
-            // quiet still times them out and finishes its evidence captures.
-            if live && last_tick.is_none_or(|t| t.elapsed() >= tick_every) {
-                let now = wall_micros();
-                for tx in txs {
-                    let _ = tx.try_send(WorkerMsg::Tick(now));
+            if live {
+                // Partly filled batches go when the link is quiet or their first packet waited.
+                let now = Instant::now();
+                if pending_since.is_some_and(|t| now.duration_since(t) >= LIVE_BATCH_WAIT)
+                    || last_tick.is_none()
+                {
+                    let mut gone = false;
+                    for (shard, slot) in filling.iter_mut().enumerate() {
+                        if let Some(b) = slot.take_if(|b| !b.is_empty()) {
+                            gone |= !send(shard, b, &mut queue_drops);
+                        }
+                    }
+                    pending_since = None;
+                    if gone {
+                        break Ok(());
+                    }
                 }
-                last_tick = Some(Instant::now());
-            }
-            if pkts >= 1024 || last_flush.elapsed() >= Duration::from_millis(250) {
-                flush(&mut pkts, &mut bytes, &mut queue_drops, &mut last_drops, src);
-                last_flush = Instant::now();
+                // A live link ticks every read timeout, busy or quiet: a worker whose flows are
+                // quiet still times them out and finishes its evidence captures.
+                if last_tick.is_none_or(|t| now.duration_since(t) >= tick_every) {
+                    let wall = wall_micros();
+                    for tx in txs {
+                        let _ = tx.try_send(WorkerMsg::Tick(wall));
+                    }
+                    last_tick = Some(now);
+                }
+                if pkts >= 4096 || now.duration_since(last_flush) >= Duration::from_millis(250) {
+                    progress.fetch_add(std::mem::take(&mut consumed), Ordering::Relaxed);
+                    flush(&mut pkts, &mut bytes, &mut queue_drops, src);
+                    last_flush = now;
+                }
+            } else if pkts >= 65_536 {
+                progress.fetch_add(std::mem::take(&mut consumed), Ordering::Relaxed);
+                flush(&mut pkts, &mut bytes, &mut queue_drops, src);
             }
         };
-        flush(&mut pkts, &mut bytes, &mut queue_drops, &mut last_drops, src);
+        for (shard, slot) in filling.iter_mut().enumerate() {
+            if let Some(b) = slot.take_if(|b| !b.is_empty()) {
+                send(shard, b, &mut queue_drops);
+            }
+        }
+        progress.fetch_add(consumed, Ordering::Relaxed);
+        flush(&mut pkts, &mut bytes, &mut queue_drops, src);
         result
     }
 

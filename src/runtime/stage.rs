@@ -1,7 +1,7 @@
 //! The analysis stage: one thread that consumes every worker's events and owns the inventory,
 //! the rules, the alert lifecycle, the event log, the state database and the device metrics.
 
-use std::collections::HashMap;
+use crate::model::FastMap as HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -145,12 +145,12 @@ impl<'s> Analysis<'s> {
             journal: open(&outputs.alerts)?,
             events: open(&outputs.events)?,
             log_alerts: outputs.log_alerts,
-            labels: HashMap::new(),
+            labels: HashMap::default(),
             summary: Summary::default(),
             last_event_flush: Instant::now(),
             passive_dns: PassiveDns::new(PASSIVE_DNS_ENTRIES),
             clock: 0,
-            flow_names: HashMap::new(),
+            flow_names: HashMap::default(),
             store,
             beacons: BeaconTracker::new(sensor.config.beacon.clone()),
             evidence: None,
@@ -221,7 +221,12 @@ impl<'s> Analysis<'s> {
         }
         let cfg = EvidenceConfig { dir, ..cfg.clone() };
         self.prune_evidence(&cfg);
-        Ok(EvidenceState { cfg, txs: Vec::new(), pending: HashMap::new(), last_prune: Some(Instant::now()) })
+        Ok(EvidenceState {
+            cfg,
+            txs: Vec::new(),
+            pending: HashMap::default(),
+            last_prune: Some(Instant::now()),
+        })
     }
 
     /// Retention by age and total size; the gauges say what is kept.

@@ -2,7 +2,7 @@
 //! runs the application layer and batches per-device traffic, and sends events to the analysis
 //! stage. Each worker owns a disjoint share of the flows.
 
-use std::collections::HashMap;
+use crate::model::FastMap as HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,46 +20,30 @@ use crate::flow::{FlowKey, FlowTable};
 use crate::model::event::{Event, FlowEndReason, FlowRecord, TableEvictions, TrafficBatch, TrafficKey};
 use crate::model::labels::{ReasonLabels, ResultLabels, TableLabels};
 use crate::model::netset::DestClass;
-use crate::model::packet::{IpPacket, RawPacket};
+use crate::model::packet::{Frame, IpPacket};
 use crate::model::time::rfc3339;
 use crate::model::time::Micros;
 use crate::telemetry::metrics::StageLabels;
 
-/// The first bytes of a packet, kept (on the stack) while it is analysed, so that a panic can be
-/// reported with the packet it happened on after the packet itself has moved on.
-struct PacketHead {
-    ts: Micros,
-    linktype: i32,
-    wire_len: u32,
-    len: usize,
-    bytes: [u8; 128],
-}
-
-impl PacketHead {
-    fn of(p: &RawPacket) -> Self {
-        let mut bytes = [0; 128];
-        let len = p.data.len().min(bytes.len());
-        bytes[..len].copy_from_slice(&p.data[..len]);
-        Self { ts: p.ts, linktype: p.linktype, wire_len: p.wire_len, len, bytes }
-    }
-
-    fn describe(&self) -> String {
-        let at = format!("{} ({} bytes, link type {})", rfc3339(self.ts), self.wire_len, self.linktype);
-        match decode(self.linktype, &self.bytes[..self.len]) {
-            Ok(Decoded::Ip(ip)) => format!(
+/// What a panic report says of the packet it happened on.
+fn describe(f: &Frame<'_>) -> String {
+    let at = format!("{} ({} bytes, link type {})", rfc3339(f.ts), f.wire_len, f.linktype);
+    match decode(f.linktype, f.data) {
+        Ok(Decoded::Ip(ip)) => {
+            format!(
                 "{}:{} -> {}:{} proto {} at {at}",
                 ip.src_ip, ip.src_port, ip.dst_ip, ip.dst_port, ip.proto
-            ),
-            _ => format!("frame at {at}"),
+            )
         }
+        _ => format!("frame at {at}"),
     }
 }
 
 /// Bound on a worker's per-device traffic batch between flushes.
 const MAX_TRAFFIC_KEYS: usize = 16_384;
 
-pub(super) fn shard_of(p: &RawPacket, shards: usize) -> usize {
-    match decode(p.linktype, &p.data) {
+pub(super) fn shard_of(p: &Frame<'_>, shards: usize) -> usize {
+    match decode(p.linktype, p.data) {
         Ok(Decoded::Ip(ip)) => FlowKey::of(&ip).shard(shards),
         _ => 0,
     }
@@ -82,7 +66,9 @@ pub(super) fn wall_micros() -> Micros {
 pub(super) struct Worker<'s> {
     sensor: &'s Sensor,
     table: FlowTable,
-    events: Sender<Event>,
+    events: Sender<Vec<Event>>,
+    /// Events of the batch being handled, sent together when it is done.
+    out: Vec<Event>,
     now: Micros,
     last_flush: Micros,
     traffic: HashMap<TrafficKey, u64>,
@@ -114,17 +100,18 @@ impl<'s> Worker<'s> {
         sensor: &'s Sensor,
         index: usize,
         workers: usize,
-        events: Sender<Event>,
+        events: Sender<Vec<Event>>,
         evidence: Option<(EvidenceRecorder, Receiver<EvidenceRequest>)>,
     ) -> Self {
         Self {
             sensor,
             table: FlowTable::new(sensor.config.flow.clone(), index, workers),
             events,
+            out: Vec::new(),
             now: 0,
             last_flush: 0,
-            traffic: HashMap::new(),
-            last_seen: HashMap::new(),
+            traffic: HashMap::default(),
+            last_seen: HashMap::default(),
             decode_errors: [0; 3],
             flows_opened: 0,
             seen: 0,
@@ -170,9 +157,11 @@ impl<'s> Worker<'s> {
                 },
             };
             match msg {
-                WorkerMsg::Packet(p) => {
-                    let head = PacketHead::of(&p);
-                    guard.run(|| head.describe(), || self.packet(p));
+                WorkerMsg::Packets(batch) => {
+                    for f in batch.frames() {
+                        guard.run(|| describe(&f), || self.packet(f));
+                    }
+                    batch.recycle();
                 }
                 WorkerMsg::Tick(t) => {
                     self.now = self.now.max(t);
@@ -184,6 +173,7 @@ impl<'s> Worker<'s> {
                 }
             }
             self.send_evidence();
+            self.send_out();
         }
         let reason =
             if stop.load(Ordering::Relaxed) { FlowEndReason::Shutdown } else { FlowEndReason::EndOfCapture };
@@ -192,13 +182,16 @@ impl<'s> Worker<'s> {
         for keys in order.chunks(1024) {
             self.table.end(keys, reason, &mut self.ended);
             self.send_ended();
+            self.send_out();
         }
         if let Some(req_rx) = requests {
             // Alerts on this worker's flows may still be raised from events queued ahead of this
             // marker: serve their requests until the analysis stage has read them all.
-            let _ = self.events.send(Event::WorkerDone(self.index));
+            self.out.push(Event::WorkerDone(self.index));
+            self.send_out();
             while let Ok(req) = req_rx.recv() {
                 self.take_request(req);
+                self.send_out();
             }
         }
         if let Some((rec, _)) = &mut self.evidence {
@@ -206,6 +199,14 @@ impl<'s> Worker<'s> {
         }
         self.send_evidence();
         self.flush();
+        self.send_out();
+    }
+
+    /// Sends the events gathered since the last call, as one message.
+    fn send_out(&mut self) {
+        if !self.out.is_empty() {
+            let _ = self.events.send(std::mem::take(&mut self.out));
+        }
     }
 
     fn take_request(&mut self, req: EvidenceRequest) {
@@ -217,11 +218,11 @@ impl<'s> Worker<'s> {
 
     fn send_evidence(&mut self) {
         for o in self.evidence_out.drain(..) {
-            let _ = self.events.send(Event::Evidence(o));
+            self.out.push(Event::Evidence(o));
         }
     }
 
-    fn packet(&mut self, p: RawPacket) {
+    fn packet(&mut self, p: Frame<'_>) {
         self.seen += 1;
         if self.seen % 1024 == 1 {
             self.wall = wall_micros();
@@ -232,7 +233,7 @@ impl<'s> Worker<'s> {
             self.future += 1;
         }
         let mut flow = None;
-        match decode(p.linktype, &p.data) {
+        match decode(p.linktype, p.data) {
             Err(e) => {
                 let i = ErrorLayer::ALL.iter().position(|l| *l == e.layer).unwrap_or(0);
                 self.decode_errors[i] += 1;
@@ -240,7 +241,7 @@ impl<'s> Worker<'s> {
             Ok(Decoded::Other) => {}
             Ok(Decoded::SadpL2 { payload, .. }) => match crate::analysis::app::sadp_l2(payload, p.ts) {
                 Ok(e) => {
-                    let _ = self.events.send(Event::App(Box::new(e)));
+                    self.out.push(Event::App(Box::new(e)));
                 }
                 Err(reason) => {
                     let labels = ParseErrorLabels { protocol: "sadp", reason };
@@ -248,7 +249,7 @@ impl<'s> Worker<'s> {
                 }
             },
             Ok(Decoded::Arp(arp)) => {
-                let _ = self.events.send(Event::Arp { ts: p.ts, arp });
+                self.out.push(Event::Arp { ts: p.ts, arp });
             }
             // A fragment waits for the rest of its datagram; the datagram then goes on whole.
             Ok(Decoded::Ip(ip)) if ip.frag.is_some() => {
@@ -260,7 +261,7 @@ impl<'s> Worker<'s> {
                     {
                         Some(Decoded::Ip(whole)) => flow = Some(self.ip_packet(&whole, p.ts, d.fragments)),
                         Some(Decoded::Arp(arp)) => {
-                            let _ = self.events.send(Event::Arp { ts: p.ts, arp });
+                            self.out.push(Event::Arp { ts: p.ts, arp });
                         }
                         Some(_) => {}
                         None => self.decode_errors[2] += 1,
@@ -280,7 +281,7 @@ impl<'s> Worker<'s> {
             }
         }
         if let Some((rec, _)) = &mut self.evidence {
-            rec.packet(flow, p, &mut self.evidence_out);
+            rec.packet(flow, &p, &mut self.evidence_out);
         }
         self.expire();
         // Once a second of packet time, or sooner when many hosts keep the batch large.
@@ -297,7 +298,7 @@ impl<'s> Worker<'s> {
             self.flows_opened += 1;
             let mut start = rec.clone();
             start.reason = FlowEndReason::Active;
-            let _ = self.events.send(Event::FlowStart(start));
+            self.out.push(Event::FlowStart(start));
         }
         self.app.packet(rec, ip, tracked.to_server, ts, &mut self.app_out);
         self.send_app();
@@ -325,7 +326,7 @@ impl<'s> Worker<'s> {
         let mut ended = std::mem::take(&mut self.ended);
         for rec in ended.drain(..) {
             if rec.reason == FlowEndReason::Progress {
-                let _ = self.events.send(Event::FlowProgress(rec));
+                self.out.push(Event::FlowProgress(rec));
                 continue;
             }
             if rec.reason != FlowEndReason::Active {
@@ -337,7 +338,7 @@ impl<'s> Worker<'s> {
                     r.flow_ended(rec.flow_id, &mut self.evidence_out);
                 }
             }
-            let _ = self.events.send(Event::Flow(rec));
+            self.out.push(Event::Flow(rec));
         }
         self.ended = ended;
         self.send_evidence();
@@ -349,7 +350,7 @@ impl<'s> Worker<'s> {
             self.sensor.metrics.app.parse_errors.get_or_create(&labels).inc();
         }
         for e in self.app_out.events.drain(..) {
-            let _ = self.events.send(Event::App(Box::new(e)));
+            self.out.push(Event::App(Box::new(e)));
         }
     }
 
@@ -385,7 +386,7 @@ impl<'s> Worker<'s> {
             if now > *before {
                 counter.inc_by(now - *before);
                 let e = TableEvictions { ts: self.now, table, evicted: now - *before, top: top.clone() };
-                let _ = self.events.send(Event::Evictions(e));
+                self.out.push(Event::Evictions(e));
                 *before = now;
             }
         }
@@ -399,7 +400,7 @@ impl<'s> Worker<'s> {
             };
             batch.bytes.sort_unstable();
             batch.last_seen.sort_unstable();
-            let _ = self.events.send(Event::Traffic(batch));
+            self.out.push(Event::Traffic(batch));
         }
     }
 }

@@ -21,6 +21,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use serde::Serialize;
 
+mod flood;
 mod mgmt;
 mod net;
 mod payloads;
@@ -30,6 +31,8 @@ mod wire;
 
 #[cfg(test)]
 mod tests;
+
+pub use flood::write_flood;
 
 /// Start of the default capture: 2026-01-01T00:00:00Z.
 pub const DEFAULT_START_UNIX: u64 = 1_767_225_600;

@@ -1,14 +1,15 @@
 //! The per-worker recorder: a byte-bounded ring of recent flow packets, and the captures it is
 //! writing for alerts that asked.
 
-use std::collections::{HashMap, VecDeque};
+use crate::model::FastMap as HashMap;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::model::evidence::{EvidenceOutcome, EvidenceRequest};
-use crate::model::packet::RawPacket;
+use crate::model::packet::{Frame, RawPacket};
 use crate::model::time::Micros;
 
 use super::closer::Closer;
@@ -99,7 +100,7 @@ impl EvidenceRecorder {
             ring: VecDeque::new(),
             ring_cost: 0,
             open: Vec::new(),
-            open_flows: HashMap::new(),
+            open_flows: HashMap::default(),
             next_deadline: Micros::MAX,
             closer: None,
         }
@@ -141,7 +142,7 @@ impl EvidenceRecorder {
     /// not kept). The packet is moved into the ring. Pushes the outcomes of captures this
     /// packet finished: its flow's after-budget reached, or others idle past `after_timeout`
     /// by its timestamp.
-    pub fn packet(&mut self, flow_id: Option<u64>, p: RawPacket, out: &mut Vec<EvidenceOutcome>) {
+    pub fn packet(&mut self, flow_id: Option<u64>, p: &Frame<'_>, out: &mut Vec<EvidenceOutcome>) {
         if !self.cfg.enabled {
             return;
         }
@@ -153,9 +154,9 @@ impl EvidenceRecorder {
         }
         let Some(flow) = flow_id else { return };
         if self.open_flows.contains_key(&flow) {
-            self.feed(flow, &p, out);
+            self.feed(flow, p, out);
         }
-        self.remember(flow, p);
+        self.remember(flow, p.to_owned());
     }
 
     /// An alert asked for evidence: writes the ring's packets of the flow (the last
@@ -201,7 +202,7 @@ impl EvidenceRecorder {
         }
         let after_taken = after.len().min(self.cfg.packets_after);
         let from_ring = before.iter().rev().chain(after.iter().rev().take(after_taken));
-        let written = from_ring.map(|p| cap.write(p)).find(Result::is_err).unwrap_or(Ok(()));
+        let written = from_ring.map(|p| cap.write(&p.frame())).find(Result::is_err).unwrap_or(Ok(()));
         cap.after_left = self.cfg.packets_after - after_taken;
         match written {
             Err(e) => out.push(cap.abandon(e)),
@@ -269,7 +270,7 @@ impl EvidenceRecorder {
     }
 
     /// Writes a packet of `flow` to its open captures, finishing those it completes.
-    pub(super) fn feed(&mut self, flow: u64, p: &RawPacket, out: &mut Vec<EvidenceOutcome>) {
+    pub(super) fn feed(&mut self, flow: u64, p: &Frame<'_>, out: &mut Vec<EvidenceOutcome>) {
         let mut i = 0;
         while let Some(cap) = self.open.get_mut(i) {
             if cap.flow_id != flow {
@@ -433,10 +434,10 @@ mod tests {
         let cfg = EvidenceConfig { packets_after: 1, max_open: 1, ..config(tmp.path()) };
         let mut rec = EvidenceRecorder::new(&cfg).in_background();
         let mut out = Vec::new();
-        rec.packet(Some(7), pkt(7, 100 * S), &mut out);
+        rec.packet(Some(7), &pkt(7, 100 * S).frame(), &mut out);
         rec.request(req("b1", 7, 100 * S), &mut out);
         // The next packet of the flow completes it: handed to the closer, not finished here.
-        rec.packet(Some(7), pkt(7, 100 * S + 1), &mut out);
+        rec.packet(Some(7), &pkt(7, 100 * S + 1).frame(), &mut out);
         assert_eq!(rec.open_captures(), 0);
         let closing = rec.closing();
         assert!(out.len() + closing == 1, "{out:?} {closing}");
@@ -473,9 +474,9 @@ mod tests {
         for i in 0..6u64 {
             let p = pkt(7, 100 * S + i * 1000 + 1);
             flow7.push(p.clone());
-            rec.packet(Some(7), p, &mut out);
-            rec.packet(Some(8), pkt(8, 100 * S + i * 1000 + 2), &mut out);
-            rec.packet(None, pkt(7, 100 * S + i * 1000 + 3), &mut out);
+            rec.packet(Some(7), &p.frame(), &mut out);
+            rec.packet(Some(8), &pkt(8, 100 * S + i * 1000 + 2).frame(), &mut out);
+            rec.packet(None, &pkt(7, 100 * S + i * 1000 + 3).frame(), &mut out);
         }
         rec.request(req("a1", 7, 100 * S + 5001), &mut out);
         assert!(out.is_empty(), "{out:?}");
@@ -484,12 +485,12 @@ mod tests {
         assert!(part.exists());
 
         for i in 6..9u64 {
-            rec.packet(Some(8), pkt(8, 100 * S + i * 1000 + 2), &mut out);
+            rec.packet(Some(8), &pkt(8, 100 * S + i * 1000 + 2).frame(), &mut out);
             let p = pkt(7, 100 * S + i * 1000 + 1);
             if i < 8 {
                 flow7.push(p.clone());
             }
-            rec.packet(Some(7), p, &mut out);
+            rec.packet(Some(7), &p.frame(), &mut out);
             assert_eq!(out.len(), usize::from(i >= 7), "after packet {i}: {out:?}");
         }
         let done = written(&out[0]);
@@ -514,7 +515,7 @@ mod tests {
         let mut out = Vec::new();
         let ps: Vec<_> = (1..=6).map(|i| pkt(3, i * S)).collect();
         for p in &ps {
-            rec.packet(Some(3), p.clone(), &mut out);
+            rec.packet(Some(3), &p.frame(), &mut out);
         }
         // The alert was raised on packet 4; by the time the request arrives 5 and 6 are in.
         rec.request(req("late", 3, 4 * S), &mut out);
@@ -529,7 +530,7 @@ mod tests {
         let mut rec = EvidenceRecorder::new(&config(tmp.path()));
         let mut out = Vec::new();
         for i in 0..4 {
-            rec.packet(Some(1), pkt(1, S + i), &mut out);
+            rec.packet(Some(1), &pkt(1, S + i).frame(), &mut out);
         }
         rec.request(req("h", 1, S + 3), &mut out);
         rec.request(req("empty", 99, S + 3), &mut out);
@@ -554,7 +555,7 @@ mod tests {
         cfg.dir = tmp.path().join("var/evidence");
         let mut rec = EvidenceRecorder::new(&cfg);
         let mut out = Vec::new();
-        rec.packet(Some(1), pkt(1, S), &mut out);
+        rec.packet(Some(1), &pkt(1, S).frame(), &mut out);
         rec.request(req("m", 1, S), &mut out);
         let part_mode = fs::metadata(cfg.dir.join("m.pcap.part")).unwrap().permissions().mode();
         assert_eq!(part_mode & 0o777, 0o600);
@@ -573,10 +574,10 @@ mod tests {
         rec.request(req("trickle", 1, 0), &mut out);
         // A packet every 9 s (under the 10 s idle timeout) would keep it open 32 × 9 s.
         for i in 1..=3u64 {
-            rec.packet(Some(1), pkt(1, i * 9 * S), &mut out);
+            rec.packet(Some(1), &pkt(1, i * 9 * S).frame(), &mut out);
         }
         assert!(out.is_empty(), "{out:?}");
-        rec.packet(Some(1), pkt(1, 30 * S), &mut out);
+        rec.packet(Some(1), &pkt(1, 30 * S).frame(), &mut out);
         assert_eq!(out.len(), 1, "ended at 3 × 10 s");
         assert_eq!(written(&out[0]).id, "trickle");
     }
@@ -586,11 +587,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut rec = EvidenceRecorder::new(&config(tmp.path()));
         let mut out = Vec::new();
-        rec.packet(Some(1), pkt(1, 10 * S), &mut out);
-        rec.packet(Some(2), pkt(2, 10 * S), &mut out);
+        rec.packet(Some(1), &pkt(1, 10 * S).frame(), &mut out);
+        rec.packet(Some(2), &pkt(2, 10 * S).frame(), &mut out);
         rec.request(req("ended", 1, 10 * S), &mut out);
         rec.request(req("idle", 2, 10 * S), &mut out);
-        rec.packet(Some(2), pkt(2, 12 * S), &mut out);
+        rec.packet(Some(2), &pkt(2, 12 * S).frame(), &mut out);
 
         rec.flow_ended(3, &mut out);
         assert!(out.is_empty());
@@ -609,9 +610,9 @@ mod tests {
 
         // Packet time of another flow ends an idle capture too (a replay has no ticks).
         rec.request(req("by-packet", 1, 30 * S), &mut out);
-        rec.packet(Some(5), pkt(5, 40 * S - 1), &mut out);
+        rec.packet(Some(5), &pkt(5, 40 * S - 1).frame(), &mut out);
         assert!(out.is_empty());
-        rec.packet(Some(5), pkt(5, 40 * S), &mut out);
+        rec.packet(Some(5), &pkt(5, 40 * S).frame(), &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(written(&out[0]).id, "by-packet");
         out.clear();
@@ -633,12 +634,12 @@ mod tests {
         let mut rec = EvidenceRecorder::new(&config(tmp.path()));
         let mut out = Vec::new();
         rec.request(req("w1", 1, 10 * S), &mut out);
-        rec.packet(Some(2), pkt(2, u64::MAX), &mut out);
+        rec.packet(Some(2), &pkt(2, u64::MAX).frame(), &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(written(&out[0]).id, "w1");
         out.clear();
         rec.request(req("w2", 1, 11 * S), &mut out);
-        rec.packet(Some(2), pkt(2, 12 * S), &mut out);
+        rec.packet(Some(2), &pkt(2, 12 * S).frame(), &mut out);
         rec.tick(12 * S, &mut out);
         assert!(out.is_empty(), "{out:?}");
         assert_eq!(rec.open_captures(), 1);
@@ -652,13 +653,13 @@ mod tests {
         rec.request(req("x1", 4, S), &mut out);
         rec.request(req("x2", 4, S), &mut out);
         let ps = [pkt(4, 2 * S), pkt(4, 3 * S)];
-        rec.packet(Some(4), ps[0].clone(), &mut out);
-        rec.packet(Some(4), ps[1].clone(), &mut out);
+        rec.packet(Some(4), &ps[0].clone().frame(), &mut out);
+        rec.packet(Some(4), &ps[1].clone().frame(), &mut out);
         assert_eq!(out.len(), 2);
         for o in &out {
             assert_eq!(read_back(&written(o).path).1, expected(&ps));
         }
-        rec.packet(Some(4), pkt(4, 4 * S), &mut out);
+        rec.packet(Some(4), &pkt(4, 4 * S).frame(), &mut out);
         assert_eq!(out.len(), 2);
     }
 
@@ -669,12 +670,12 @@ mod tests {
         cfg.ring_bytes = 20_000;
         let mut rec = EvidenceRecorder::new(&cfg);
         let mut out = Vec::new();
-        rec.packet(Some(1_000), pkt(1_000, S), &mut out);
+        rec.packet(Some(1_000), &pkt(1_000, S).frame(), &mut out);
         for i in 0..20_000u64 {
             let mut p = pkt(i % 7, S + i);
             p.data.resize(((i * 7919) % 1600) as usize, 0xab);
             p.data.shrink_to_fit();
-            rec.packet(Some(i % 7), p, &mut out);
+            rec.packet(Some(i % 7), &p.frame(), &mut out);
             assert!(rec.ring_bytes() <= 20_000, "packet {i}: {}", rec.ring_bytes());
         }
         assert!(rec.ring_bytes() > 15_000, "the ring is used: {}", rec.ring_bytes());
@@ -685,7 +686,7 @@ mod tests {
         let before = (rec.ring_packets(), rec.ring_bytes());
         rec.packet(
             Some(1),
-            RawPacket { ts: 2 * S, linktype: 1, wire_len: 30_000, data: vec![0; 30_000] },
+            &RawPacket { ts: 2 * S, linktype: 1, wire_len: 30_000, data: vec![0; 30_000] }.frame(),
             &mut out,
         );
         assert_eq!((rec.ring_packets(), rec.ring_bytes()), before);
@@ -701,13 +702,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut rec = EvidenceRecorder::new(&config(tmp.path()));
         let mut out = Vec::new();
-        rec.packet(None, pkt(1, S), &mut out);
+        rec.packet(None, &pkt(1, S).frame(), &mut out);
         assert_eq!(rec.ring_packets(), 0);
 
         let mut cfg = config(tmp.path());
         cfg.enabled = false;
         let mut rec = EvidenceRecorder::new(&cfg);
-        rec.packet(Some(1), pkt(1, S), &mut out);
+        rec.packet(Some(1), &pkt(1, S).frame(), &mut out);
         rec.request(req("off", 1, S), &mut out);
         assert_eq!(rec.ring_packets(), 0);
         assert_eq!(out, [EvidenceOutcome::Skipped { id: "off".into(), reason: "disabled" }]);
@@ -742,13 +743,13 @@ mod tests {
         let cfg = config(tmp.path());
         let mut rec = EvidenceRecorder::new(&cfg);
         let mut out = Vec::new();
-        rec.packet(Some(1), pkt(1, S), &mut out);
+        rec.packet(Some(1), &pkt(1, S).frame(), &mut out);
         rec.request(req("dup", 1, S), &mut out);
         rec.finish(&mut out);
         let first = written(&out[0]).clone();
         out.clear();
 
-        rec.packet(Some(1), pkt(1, 2 * S), &mut out);
+        rec.packet(Some(1), &pkt(1, 2 * S).frame(), &mut out);
         rec.request(req("dup", 1, 2 * S), &mut out);
         let refused = |o: &[EvidenceOutcome]| match o {
             [EvidenceOutcome::Failed { id, error }] => id == "dup" && error.contains("already exists"),
@@ -829,7 +830,7 @@ mod tests {
         let far_future = RawPacket { ts: after_2106, linktype: 1, wire_len: 4, data: vec![8; 4] };
         let negative_link = RawPacket { ts: 5 * S, linktype: -1, wire_len: 4, data: vec![6; 4] };
         for p in [jumbo, liar, other_link, far_future, negative_link] {
-            rec.packet(Some(1), p, &mut out);
+            rec.packet(Some(1), &p.frame(), &mut out);
         }
         assert!(out.is_empty(), "{out:?}");
         rec.finish(&mut out);

@@ -12,7 +12,7 @@ use pcap_file::{DataLink, Endianness, TsResolution};
 use sha2::{Digest, Sha256};
 
 use crate::model::evidence::{EvidenceDone, EvidenceOutcome};
-use crate::model::packet::RawPacket;
+use crate::model::packet::Frame;
 use crate::model::time::Micros;
 
 use super::recorder::*;
@@ -96,7 +96,7 @@ impl Capture {
         })
     }
 
-    pub(super) fn write(&mut self, p: &RawPacket) -> Result<(), String> {
+    pub(super) fn write(&mut self, p: &Frame<'_>) -> Result<(), String> {
         self.last_ts = self.last_ts.max(p.ts);
         let fits_pcap = p.ts / 1_000_000 <= u64::from(u32::MAX);
         if !fits_pcap || self.linktype.is_some_and(|lt| lt != p.linktype) {
@@ -107,7 +107,7 @@ impl Capture {
         let Some(Sink::Pcap(w)) = &mut self.sink else {
             return Err(format!("{}: capture already closed", self.part.display()));
         };
-        let data = p.data.get(..SNAPLEN as usize).unwrap_or(&p.data);
+        let data = p.data.get(..SNAPLEN as usize).unwrap_or(p.data);
         let incl_len = u32::try_from(data.len()).unwrap_or(SNAPLEN);
         // A wire length below the bytes captured is nonsense; pcap needs orig_len >= incl_len.
         let pkt = PcapPacket::new(Duration::from_micros(p.ts), p.wire_len.max(incl_len), data);

@@ -4,7 +4,7 @@
 //! identity (ISAPI, ONVIF, magicBox) are kept up to a bound, and firmware images are streamed
 //! through SHA-256 without being buffered. Video after an RTSP `PLAY` is not buffered.
 
-use std::collections::HashMap;
+use crate::model::FastMap as HashMap;
 use std::net::IpAddr;
 
 use sha2::Sha256;
