@@ -54,6 +54,8 @@ pub struct JsonLines {
     rotation: Option<Rotation>,
     /// Times the file was reopened or rotated.
     pub reopened: u64,
+    /// The line being serialized, reused.
+    line: Vec<u8>,
 }
 
 fn open_append(path: &Path) -> std::io::Result<(File, (u64, u64), u64)> {
@@ -82,6 +84,7 @@ impl JsonLines {
             size,
             rotation: None,
             reopened: 0,
+            line: Vec::with_capacity(1024),
         })
     }
 
@@ -152,10 +155,12 @@ impl JsonLines {
                 self.rotate(r.keep)?;
             }
         }
-        let mut line = serde_json::to_vec(record)?;
-        line.push(b'\n');
-        self.out.write_all(&line)?;
-        self.size += line.len() as u64;
+        // Serialized into a line buffer kept for the next one, then written whole.
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, record)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        self.size += self.line.len() as u64;
         Ok(())
     }
 
@@ -187,80 +192,170 @@ fn tcp_flags_hex(f: u8) -> String {
     format!("{f:02x}")
 }
 
-/// A flow record as a Suricata EVE `flow` event.
+/// A flow record as a Suricata EVE `flow` event (see [`EveFlow`]).
 pub fn eve_flow(f: &FlowRecord, sensor: &str) -> Value {
-    let mut v = json!({
-        "timestamp": eve_time(f.start),
-        "flow_id": f.flow_id,
-        "event_type": "flow",
-        "src_ip": f.src_ip,
-        "src_port": f.src_port,
-        "dest_ip": f.dest_ip,
-        "dest_port": f.dest_port,
-        "proto": proto_name(f.proto),
-        "community_id": f.community_id,
-        "flow": {
-            "pkts_toserver": f.pkts_toserver,
-            "pkts_toclient": f.pkts_toclient,
-            "bytes_toserver": f.bytes_toserver,
-            "bytes_toclient": f.bytes_toclient,
-            "start": eve_time(f.start),
-            "end": eve_time(f.end),
-            "age": (f.end.saturating_sub(f.start)) / 1_000_000,
-            "reason": f.reason.eve(),
-        },
-        "camwatch": { "flow": { "reason": f.reason.as_str() } },
-        "host": sensor,
-    });
-    if let Some(obj) = v.as_object_mut() {
-        if let Some(vlan) = f.vlan {
-            obj.insert("vlan".into(), json!([vlan]));
-        }
-        // Decapsulated: Suricata's `tunnel` object (the outer protocol), and which tunnel.
-        if let Some(t) = f.tunnel {
-            obj.insert("tunnel".into(), json!({ "proto": t.outer_proto() }));
-            obj.insert("encapsulation".into(), json!(t.as_str()));
-        }
-        if f.proto == crate::model::packet::PROTO_TCP {
-            obj.insert(
-                "tcp".into(),
-                json!({
-                    "tcp_flags": tcp_flags_hex(f.tcp_flags_ts | f.tcp_flags_tc),
-                    "tcp_flags_ts": tcp_flags_hex(f.tcp_flags_ts),
-                    "tcp_flags_tc": tcp_flags_hex(f.tcp_flags_tc),
-                }),
-            );
-        }
-        let macs: Vec<(&str, [u8; 6])> = [("src_mac", f.src_mac), ("dest_mac", f.dest_mac)]
-            .into_iter()
-            .filter_map(|(k, m)| m.map(|m| (k, m)))
-            .collect();
-        if !macs.is_empty() {
-            let ether: serde_json::Map<String, Value> =
-                macs.into_iter().map(|(k, m)| (k.to_string(), Value::String(format_mac(m)))).collect();
-            obj.insert("ether".into(), Value::Object(ether));
+    serde_json::to_value(EveFlow::of(f, sensor, None)).unwrap_or(Value::Null)
+}
+
+/// A Suricata EVE `flow` event, serialized straight from the record: a flood writes one per
+/// flow, so no JSON tree is built on the way (keys as Suricata orders them).
+#[derive(Debug, Serialize)]
+pub struct EveFlow<'a> {
+    timestamp: String,
+    flow_id: u64,
+    event_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vlan: Option<[u16; 1]>,
+    src_ip: std::net::IpAddr,
+    src_port: u16,
+    dest_ip: std::net::IpAddr,
+    dest_port: u16,
+    proto: String,
+    community_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_name: Option<&'a str>,
+    /// Decapsulated: Suricata's `tunnel` object (the outer protocol), and which tunnel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tunnel: Option<EveTunnel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encapsulation: Option<&'static str>,
+    flow: EveFlowCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp: Option<EveTcp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ether: Option<EveEther>,
+    camwatch: EveFlowExtra,
+    host: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct EveTunnel {
+    proto: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct EveFlowCounts {
+    pkts_toserver: u64,
+    pkts_toclient: u64,
+    bytes_toserver: u64,
+    bytes_toclient: u64,
+    start: String,
+    end: String,
+    age: u64,
+    reason: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct EveTcp {
+    tcp_flags: String,
+    tcp_flags_ts: String,
+    tcp_flags_tc: String,
+}
+
+#[derive(Debug, Serialize)]
+struct EveEther {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_mac: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_mac: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct EveFlowExtra {
+    flow: EveFlowReason,
+}
+
+#[derive(Debug, Serialize)]
+struct EveFlowReason {
+    reason: &'static str,
+}
+
+impl<'a> EveFlow<'a> {
+    /// The event of `f`; `dest_name` is the name the responder was reached by, when known.
+    pub fn of(f: &'a FlowRecord, sensor: &'a str, dest_name: Option<&'a str>) -> Self {
+        let ether = (f.src_mac.is_some() || f.dest_mac.is_some())
+            .then(|| EveEther { src_mac: f.src_mac.map(format_mac), dest_mac: f.dest_mac.map(format_mac) });
+        Self {
+            timestamp: eve_time(f.start),
+            flow_id: f.flow_id,
+            event_type: "flow",
+            vlan: f.vlan.map(|v| [v]),
+            src_ip: f.src_ip,
+            src_port: f.src_port,
+            dest_ip: f.dest_ip,
+            dest_port: f.dest_port,
+            proto: proto_name(f.proto),
+            community_id: &f.community_id,
+            dest_name,
+            tunnel: f.tunnel.map(|t| EveTunnel { proto: t.outer_proto() }),
+            encapsulation: f.tunnel.map(|t| t.as_str()),
+            flow: EveFlowCounts {
+                pkts_toserver: f.pkts_toserver,
+                pkts_toclient: f.pkts_toclient,
+                bytes_toserver: f.bytes_toserver,
+                bytes_toclient: f.bytes_toclient,
+                start: eve_time(f.start),
+                end: eve_time(f.end),
+                age: f.end.saturating_sub(f.start) / 1_000_000,
+                reason: f.reason.eve(),
+            },
+            tcp: (f.proto == crate::model::packet::PROTO_TCP).then(|| EveTcp {
+                tcp_flags: tcp_flags_hex(f.tcp_flags_ts | f.tcp_flags_tc),
+                tcp_flags_ts: tcp_flags_hex(f.tcp_flags_ts),
+                tcp_flags_tc: tcp_flags_hex(f.tcp_flags_tc),
+            }),
+            ether,
+            camwatch: EveFlowExtra { flow: EveFlowReason { reason: f.reason.as_str() } },
+            host: sensor,
         }
     }
-    v
 }
 
 /// A device inventory change as camwatch's own `device` event.
 pub fn eve_device(d: &DeviceEvent, sensor: &str) -> Value {
-    json!({
-        "timestamp": eve_time(d.ts),
-        "event_type": "device",
-        "src_ip": d.ip,
-        "device": {
-            "event": d.kind.as_str(),
-            "ip": d.ip,
-            "mac": d.mac.map(format_mac),
-            "vendor": d.vendor,
-            "organization": d.organization,
-            "change": d.change,
-            "previous_ip": d.previous_ip,
-        },
-        "host": sensor,
-    })
+    serde_json::to_value(EveDevice::of(d, sensor)).unwrap_or(Value::Null)
+}
+
+/// camwatch's `device` event, serialized straight from the record (a flood of new addresses
+/// writes one per address).
+#[derive(Debug, Serialize)]
+pub struct EveDevice<'a> {
+    timestamp: String,
+    event_type: &'static str,
+    src_ip: std::net::IpAddr,
+    device: EveDeviceBody<'a>,
+    host: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct EveDeviceBody<'a> {
+    event: &'static str,
+    ip: std::net::IpAddr,
+    mac: Option<String>,
+    vendor: Option<&'a str>,
+    organization: Option<&'a str>,
+    change: Option<&'a crate::model::identity::Change>,
+    previous_ip: Option<std::net::IpAddr>,
+}
+
+impl<'a> EveDevice<'a> {
+    pub fn of(d: &'a DeviceEvent, sensor: &'a str) -> Self {
+        Self {
+            timestamp: eve_time(d.ts),
+            event_type: "device",
+            src_ip: d.ip,
+            device: EveDeviceBody {
+                event: d.kind.as_str(),
+                ip: d.ip,
+                mac: d.mac.map(format_mac),
+                vendor: d.vendor.as_deref(),
+                organization: d.organization.as_deref(),
+                change: d.change.as_ref(),
+                previous_ip: d.previous_ip,
+            },
+            host: sensor,
+        }
+    }
 }
 
 fn header(

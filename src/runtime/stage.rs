@@ -29,7 +29,7 @@ use crate::model::event::{
 use crate::model::identity::{FirmwareChangeKind, Source as IdentitySource};
 use crate::model::labels::{ResultLabels, TableLabels};
 use crate::model::time::Micros;
-use crate::output::{eve_app, eve_device, eve_firmware, eve_flow, JsonLines};
+use crate::output::{eve_app, eve_firmware, EveDevice, EveFlow, JsonLines};
 use crate::proto::dns::PassiveDns;
 use crate::store::Store;
 use crate::telemetry::metrics::{EventLabels, Metrics};
@@ -459,7 +459,7 @@ impl<'s> Analysis<'s> {
                         previous_ip: None,
                     };
                     self.metrics().events.get_or_create(&EventLabels { event: "device" }).inc();
-                    let line = eve_device(&ev, &self.sensor.config.sensor);
+                    let line = EveDevice::of(&ev, &self.sensor.config.sensor);
                     self.log(&line);
                 }
                 crate::analysis::device::Update::Firmware(change) => {
@@ -679,12 +679,13 @@ impl<'s> Analysis<'s> {
         if f.reason != FlowEndReason::Active {
             self.summary.flows += 1;
         }
-        let mut line = eve_flow(f, &self.sensor.config.sensor);
         let name = self.dest_name(f.flow_id, f.dest_ip, f.end);
-        if let (Some(name), Some(o)) = (&name, line.as_object_mut()) {
-            o.insert("dest_name".into(), serde_json::Value::String(name.clone()));
+        if let Some(out) = &mut self.events {
+            let line = EveFlow::of(f, &self.sensor.config.sensor, name.as_deref());
+            if out.write(&line).is_err() {
+                self.sensor.metrics.output.event_log_errors.inc();
+            }
         }
-        self.log(&line);
         // The responder answered: a TCP SYN-ACK, or a UDP reply from a well-known port (replies
         // from high ports are mostly media and callbacks on negotiated ports).
         let answered = match f.proto {
@@ -731,7 +732,7 @@ impl<'s> Analysis<'s> {
                 self.metrics().inventory.info.remove(&label);
             }
         }
-        let line = eve_device(dev, &self.sensor.config.sensor);
+        let line = EveDevice::of(dev, &self.sensor.config.sensor);
         self.log(&line);
         self.publish_device(dev.ip);
     }
@@ -910,7 +911,7 @@ impl<'s> Analysis<'s> {
         }
     }
 
-    fn log(&mut self, line: &serde_json::Value) {
+    fn log(&mut self, line: &impl serde::Serialize) {
         if let Some(out) = &mut self.events {
             if out.write(line).is_err() {
                 self.sensor.metrics.output.event_log_errors.inc();
