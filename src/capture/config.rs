@@ -22,8 +22,9 @@ pub struct CaptureConfig {
     /// How long a read waits on a quiet link before the loop ticks (flow timeouts, stats).
     #[serde(with = "humantime_serde")]
     pub read_timeout: Duration,
-    /// Packets queued between a live capture thread and the workers; beyond it packets are
-    /// dropped and counted (`reason="queue"`). About 1.6 KB each.
+    /// Packets in flight between a capture thread and each worker, in batches of 256 (see
+    /// `capture::batch`): a live source drops and counts (`reason="queue"`) beyond it, a file
+    /// waits. Each batch holds up to 256 KiB of packet data, touched only as it fills.
     pub queue_packets: usize,
 }
 

@@ -127,7 +127,7 @@ impl Sensor {
             let mut worker_txs = Vec::new();
             for w in 0..workers {
                 // Room for every batch of every source's ring, and the ticks between them.
-                let (tx, rx) = bounded::<WorkerMsg>(Ring::batches_for(queue) * self.sources_hint() + 64);
+                let (tx, rx) = bounded::<WorkerMsg>(Ring::batches_for(queue) * sources.len().max(1) + 64);
                 worker_txs.push(tx);
                 let ev_tx = ev_tx.clone();
                 let evidence = evidence_cfg.as_ref().zip(evidence_rxs.get_mut(w).and_then(Option::take));
@@ -178,11 +178,6 @@ impl Sensor {
         Ok(summary)
     }
 
-    /// Capture threads per run, for sizing the workers' queues (one per interface and file).
-    fn sources_hint(&self) -> usize {
-        1
-    }
-
     fn capture(
         &self,
         src: &mut Source,
@@ -222,10 +217,7 @@ impl Sensor {
             packets_total.inc_by(std::mem::take(pkts));
             bytes_total.inc_by(std::mem::take(bytes));
             let queued: usize = txs.iter().map(Sender::len).sum();
-            queue_depth.set(
-                i64::try_from(queued.saturating_mul(crate::capture::batch::BATCH_PACKETS))
-                    .unwrap_or(i64::MAX),
-            );
+            queue_depth.set(i64::try_from(queued).unwrap_or(i64::MAX));
             queue_dropped.inc_by(std::mem::take(queue_drops));
             if let Some(d) = src.drops() {
                 kernel_dropped.inc_by(d.kernel.saturating_sub(last_drops.kernel));

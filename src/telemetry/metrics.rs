@@ -50,7 +50,7 @@ pub struct Metrics {
     pub flow: FlowMetrics,
     /// Events produced by the workers and the analysis stage, by type.
     pub events: Family<EventLabels, Counter>,
-    /// Items waiting in the packet and event queues.
+    /// Batches waiting in the packet and event queues.
     pub queue_depth: Family<QueueLabels, Gauge>,
     /// Entries a full table evicted to make room for a new one, by table.
     pub table_evictions: Family<TableLabels, Counter>,
@@ -77,7 +77,7 @@ impl Metrics {
         let events = Family::<EventLabels, Counter>::default();
         r.register("events", "Events produced, by type", events.clone());
         let queue_depth = Family::<QueueLabels, Gauge>::default();
-        r.register("queue_depth", "Items waiting in a pipeline queue", queue_depth.clone());
+        r.register("queue_depth", "Batches waiting in a pipeline queue", queue_depth.clone());
         for queue in ["packets", "events"] {
             drop(queue_depth.get_or_create(&QueueLabels { queue }));
         }
