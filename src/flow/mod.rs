@@ -8,4 +8,4 @@ mod table;
 
 pub use defrag::Defrag;
 pub use stream::Stream;
-pub use table::{FlowConfig, FlowKey, FlowTable};
+pub use table::{shard_of_endpoints, FlowConfig, FlowKey, FlowTable};

@@ -70,17 +70,19 @@ impl FlowKey {
     /// out, so an IP fragment (no ports but in the first) reaches the worker that reassembles
     /// its datagram and owns its flow.
     pub fn shard(&self, shards: usize) -> usize {
-        use std::hash::BuildHasher;
-        // One seed for the process (every capture thread must agree), chosen at random so that
-        // nobody can aim a flood of flows at one worker.
-        static SEED: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
-        let h = SEED.get_or_init(Default::default).hash_one((
-            self.proto,
-            self.lo.0.min(self.hi.0),
-            self.lo.0.max(self.hi.0),
-        ));
-        (h % shards.max(1) as u64) as usize
+        shard_of_endpoints(self.proto, self.lo.0, self.hi.0, shards)
     }
+}
+
+/// The worker of a flow between `a` and `b` (either order) over `proto`: what
+/// [`FlowKey::shard`] computes, for callers that read the addresses without decoding.
+pub fn shard_of_endpoints(proto: u8, a: IpAddr, b: IpAddr, shards: usize) -> usize {
+    use std::hash::BuildHasher;
+    // One seed for the process (every capture thread must agree), chosen at random so that
+    // nobody can aim a flood of flows at one worker.
+    static SEED: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
+    let h = SEED.get_or_init(Default::default).hash_one((proto, a.min(b), a.max(b)));
+    (h % shards.max(1) as u64) as usize
 }
 
 fn is_icmp(proto: u8) -> bool {

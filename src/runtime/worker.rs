@@ -20,6 +20,8 @@ use crate::flow::{FlowKey, FlowTable};
 use crate::model::event::{Event, FlowEndReason, FlowRecord, TableEvictions, TrafficBatch, TrafficKey};
 use crate::model::labels::{ReasonLabels, ResultLabels, TableLabels};
 use crate::model::netset::DestClass;
+#[cfg(test)]
+use crate::model::packet::RawPacket;
 use crate::model::packet::{Frame, IpPacket};
 use crate::model::time::rfc3339;
 use crate::model::time::Micros;
@@ -42,11 +44,65 @@ fn describe(f: &Frame<'_>) -> String {
 /// Bound on a worker's per-device traffic batch between flushes.
 const MAX_TRAFFIC_KEYS: usize = 16_384;
 
+/// The worker that owns a packet's flow. The capture thread asks this for every packet when
+/// there are several workers, so the common case (Ethernet, up to two VLAN tags, IPv4, TCP or
+/// UDP that is not a tunnel) is read from fixed offsets; anything else is decoded in full, as
+/// the worker will. A test holds both ways to the same answer on every capture in the
+/// repository.
 pub(super) fn shard_of(p: &Frame<'_>, shards: usize) -> usize {
+    if let Some((proto, a, b)) = plain_ipv4(p) {
+        return crate::flow::shard_of_endpoints(proto, a, b, shards);
+    }
     match decode(p.linktype, p.data) {
         Ok(Decoded::Ip(ip)) => FlowKey::of(&ip).shard(shards),
         _ => 0,
     }
+}
+
+/// UDP ports decapsulation looks inside (see `decode::tunnel`) and Teredo: such datagrams take
+/// the full path.
+const TUNNEL_PORTS: [u16; 6] = [4789, 6081, 4754, 2152, 5072, 3544];
+
+/// Protocol and addresses of an untunnelled IPv4 TCP or UDP packet on Ethernet, read in place.
+fn plain_ipv4(p: &Frame<'_>) -> Option<(u8, IpAddr, IpAddr)> {
+    if p.linktype != crate::model::packet::linktype::ETHERNET {
+        return None;
+    }
+    let d = p.data;
+    let mut off = 12;
+    for _ in 0..3 {
+        match u16::from_be_bytes([*d.get(off)?, *d.get(off + 1)?]) {
+            0x8100 | 0x88a8 => off += 4,
+            0x0800 => {
+                let ip = d.get(off + 2..)?;
+                let &[vihl, ..] = ip else { return None };
+                let ihl = usize::from(vihl & 0x0f) * 4;
+                if vihl >> 4 != 4 || ihl < 20 || ip.len() < ihl {
+                    return None;
+                }
+                let proto = ip[9];
+                let src = IpAddr::from([ip[12], ip[13], ip[14], ip[15]]);
+                let dst = IpAddr::from([ip[16], ip[17], ip[18], ip[19]]);
+                let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+                return match proto {
+                    crate::model::packet::PROTO_TCP => Some((proto, src, dst)),
+                    // A fragment is sharded by its addresses whatever it carries (reassembly
+                    // looks inside the whole datagram later, on the worker its addresses chose).
+                    crate::model::packet::PROTO_UDP if fragment => Some((proto, src, dst)),
+                    crate::model::packet::PROTO_UDP => {
+                        let udp = ip.get(ihl..ihl + 4)?;
+                        let sp = u16::from_be_bytes([udp[0], udp[1]]);
+                        let dp = u16::from_be_bytes([udp[2], udp[3]]);
+                        let tunnel = TUNNEL_PORTS.iter().any(|t| *t == sp || *t == dp);
+                        (!tunnel).then_some((proto, src, dst))
+                    }
+                    _ => None,
+                };
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Packet times further ahead of the sensor's wall clock than this move neither flow nor alert
@@ -402,5 +458,69 @@ impl<'s> Worker<'s> {
             batch.last_seen.sort_unstable();
             self.out.push(Event::Traffic(batch));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every packet of every capture in the repository (real third-party ones, tunnels, fuzz
+    /// seeds) and of a generated site: the fast path and a full decode pick the same worker.
+    #[test]
+    fn the_fast_shard_agrees_with_a_full_decode() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        let mut dirs = vec![root.join("tests/data"), root.join("rules/tests")];
+        while let Some(dir) = dirs.pop() {
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut packets: Vec<RawPacket> = Vec::new();
+        for f in &files {
+            let Ok(mut src) = crate::capture::Source::file(f) else { continue };
+            while let Ok(crate::capture::Next::Packet(p)) = src.next_packet() {
+                packets.push(p);
+            }
+        }
+        let cap = camwatch_synth::generate(&camwatch_synth::Scenario {
+            anomalies: camwatch_synth::Anomalies::all(),
+            ..Default::default()
+        });
+        packets.extend(cap.packets.iter().map(|p| RawPacket {
+            ts: p.ts_micros,
+            linktype: 1,
+            wire_len: p.data.len() as u32,
+            data: p.data.clone(),
+        }));
+        assert!(
+            files.len() > 50 && packets.len() > 20_000,
+            "{} files, {} packets",
+            files.len(),
+            packets.len()
+        );
+        let (mut fast, mut checked) = (0, 0);
+        for p in &packets {
+            let f = p.frame();
+            let full = |shards| match decode(f.linktype, f.data) {
+                Ok(Decoded::Ip(ip)) => FlowKey::of(&ip).shard(shards),
+                _ => 0,
+            };
+            if plain_ipv4(&f).is_some() {
+                fast += 1;
+            }
+            for shards in [2, 3, 7] {
+                assert_eq!(shard_of(&f, shards), full(shards), "{}", describe(&f));
+                checked += 1;
+            }
+        }
+        assert!(fast > packets.len() / 2, "the fast path took {fast} of {} packets", packets.len());
+        assert!(checked > 0);
     }
 }
