@@ -246,3 +246,22 @@ fn flows_and_alerts_carry_the_destination_name_from_dns_sni_or_host() {
         .unwrap_or_else(|| panic!("no flow to 203.0.113.50"));
     assert_eq!(flow["dest_name"], "update.example.net", "the flow record has its TLS SNI");
 }
+
+/// A flood of forged sources (one SYN each from 10.0.0.0/8, inside the default device networks)
+/// is counted and logged as flows, flow by flow, but makes no devices: only the four first
+/// sources, which came with a MAC address not yet seen to carry many hosts, enter the inventory.
+#[test]
+fn a_flood_of_forged_sources_is_flows_not_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("flood.pcap");
+    camwatch_synth::write_flood(&pcap, 20_000, 100_000).unwrap();
+    for workers in ["1", "2"] {
+        let r = replay(&pcap, dir.path(), &["-q", "--workers", workers]);
+        let flows = r.events.iter().filter(|e| e["event_type"] == "flow").count();
+        let devices = r.events.iter().filter(|e| e["event_type"] == "device").count();
+        assert_eq!(flows, 20_000, "{}", r.stdout);
+        assert!(devices <= 4, "{devices} device events from a flood of forged sources");
+        assert!(metric(&r.metrics, "camwatch_devices") <= 4.0, "{}", keys(&r.metrics));
+        assert!(r.stdout.contains("flows    20000"), "{}", r.stdout);
+    }
+}

@@ -467,7 +467,29 @@ impl Inventory {
 
     /// Records that `ip` was seen at `ts`, sending from `mac` when known. Returns the inventory
     /// change, if any. Hosts outside the device networks are ignored.
+    ///
+    /// A host not yet in the inventory enters it here only with its own MAC address (a frame
+    /// from the local segment): an address behind a router, or in a capture without MACs, is
+    /// taken on the word of a single packet that anyone can forge, and a flood of spoofed sources
+    /// would fill the inventory. Such hosts enter through [`Inventory::admit`] once a flow of
+    /// theirs is answered, or through [`Inventory::identify`] when a message names them.
     pub fn observe(&mut self, ip: IpAddr, mac: Option<[u8; 6]>, ts: Micros) -> Option<DeviceEvent> {
+        self.observe_or_admit(ip, mac, ts, false)
+    }
+
+    /// As [`Inventory::observe`], for an endpoint of an answered flow: created even without a
+    /// MAC address of its own.
+    pub fn admit(&mut self, ip: IpAddr, mac: Option<[u8; 6]>, ts: Micros) -> Option<DeviceEvent> {
+        self.observe_or_admit(ip, mac, ts, true)
+    }
+
+    fn observe_or_admit(
+        &mut self,
+        ip: IpAddr,
+        mac: Option<[u8; 6]>,
+        ts: Micros,
+        answered: bool,
+    ) -> Option<DeviceEvent> {
         if !self.is_device(ip) || !host_address(ip, mac.is_some()) {
             return None;
         }
@@ -502,6 +524,9 @@ impl Inventory {
             self.dirty.insert(ip);
             self.bound(ip, mac);
             return Some(ev);
+        }
+        if mac.is_none() && !answered {
+            return None;
         }
         self.make_room();
         let mut d = Device::new(ip, ts);
@@ -728,7 +753,7 @@ mod tests {
         }
         assert!(i.observe("fe80::1".parse().unwrap_or_else(|e| panic!("{e}")), mac, 1).is_none());
         assert!(i.observe("192.168.0.255".parse().unwrap_or_else(|e| panic!("{e}")), mac, 1).is_some());
-        assert!(i.observe("192.168.1.20".parse().unwrap_or_else(|e| panic!("{e}")), None, 1).is_some());
+        assert!(i.admit("192.168.1.20".parse().unwrap_or_else(|e| panic!("{e}")), None, 1).is_some());
         assert_eq!(i.len(), 2);
     }
 
@@ -910,7 +935,7 @@ mod tests {
     fn mac_change_and_late_mac_are_events() {
         let mut i = inv();
         let ip = IpAddr::from([10, 0, 0, 5]);
-        assert!(i.observe(ip, None, 1).is_some());
+        assert!(i.admit(ip, None, 1).is_some());
         let late = i.observe(ip, Some([0x08, 0xed, 0xed, 0, 0, 1]), 2);
         assert_eq!(late.map(|e| e.kind), Some(DeviceEventKind::MacLearned));
         let moved = i.observe(ip, Some([0x08, 0xed, 0xed, 0, 0, 2]), 3);
@@ -933,7 +958,7 @@ mod tests {
     fn capacity_is_enforced_by_evicting_and_counted() {
         let mut i = inv();
         for n in 1..=5u8 {
-            i.observe(IpAddr::from([10, 0, 0, n]), None, u64::from(n));
+            i.admit(IpAddr::from([10, 0, 0, n]), None, u64::from(n));
         }
         assert_eq!(i.len(), 3);
         assert_eq!(i.evicted, 2);
@@ -947,8 +972,28 @@ mod tests {
         assert_eq!(i.get(d).map(|d| d.unexpected.len()), Some(2));
     }
 
-    /// A flood of spoofed addresses fills the inventory; the cameras that identified themselves
-    /// stay, and the device that speaks after the flood is taken in.
+    /// Packets from addresses without MACs of their own (routed, or forged) add nothing until a
+    /// flow of theirs is answered; hosts on the segment enter at their first frame.
+    #[test]
+    fn a_host_without_its_own_mac_enters_when_its_flow_is_answered() {
+        let mut i = Inventory::new(NetSet::private(), 1000, 4);
+        for n in 0..5_000u32 {
+            let [_, _, a, b] = n.to_be_bytes();
+            assert!(i.observe(IpAddr::from([10, 1, a, b | 1]), None, u64::from(n)).is_none());
+        }
+        assert!(i.is_empty(), "forged sources became devices");
+        let routed = IpAddr::from([10, 2, 0, 7]);
+        assert!(i.observe(routed, None, 1).is_none());
+        assert_eq!(i.admit(routed, None, 2).map(|e| e.kind), Some(DeviceEventKind::New));
+        assert!(i.observe(routed, None, 3).is_none(), "known now: seen, not new");
+        assert_eq!(i.get(routed).map(|d| d.last_seen), Some(3));
+        let local = IpAddr::from([10, 2, 0, 8]);
+        assert!(i.observe(local, Some([0x44, 0x19, 0xb6, 1, 2, 3]), 4).is_some());
+        assert_eq!(i.len(), 2);
+    }
+
+    /// A flood of spoofed addresses with answered flows fills the inventory; the cameras that
+    /// identified themselves stay, and the device that speaks after the flood is taken in.
     #[test]
     fn a_flood_of_addresses_evicts_the_unidentified_and_keeps_the_cameras() {
         let mut i = Inventory::new(NetSet::private(), 1000, 4);
@@ -957,14 +1002,14 @@ mod tests {
         i.identify(camera, Source::Isapi, &obs, 1);
         for n in 0..20_000u32 {
             let [_, _, a, b] = n.to_be_bytes();
-            i.observe(IpAddr::from([10, 1, a, b]), None, 10 + u64::from(n));
+            i.admit(IpAddr::from([10, 1, a, b]), None, 10 + u64::from(n));
         }
         assert!(i.len() <= 1000);
         // Addresses ending in .0 or .255 that never sent a frame are no devices (158 of them).
         assert!(i.evicted >= 18_800, "{}", i.evicted);
         assert!(i.get(camera).is_some(), "an identified camera was evicted by the flood");
         let after = IpAddr::from([10, 9, 9, 9]);
-        assert!(i.observe(after, None, 1_000_000).is_some());
+        assert!(i.admit(after, None, 1_000_000).is_some());
         assert!(i.get(after).is_some());
     }
 }

@@ -136,6 +136,8 @@ impl Flow {
 pub struct Tracked {
     /// The packet opened a new flow.
     pub new: bool,
+    /// With this packet the flow became answered (see [`FlowRecord::answered`]).
+    pub answered: bool,
     /// The packet travels from the originator to the responder.
     pub to_server: bool,
     pub flow_id: u64,
@@ -319,8 +321,15 @@ impl FlowTable {
                 }
             }
         }
+        let answered = !flow.rec.answered && flow.rec.shows_answer();
+        if answered {
+            // Reported at once (as progress): the analysis stage admits the endpoints now
+            // instead of at the next minute's report.
+            flow.rec.answered = true;
+            ended.extend(flow.progress(ts));
+        }
         let flow_id = flow.rec.flow_id;
-        (Tracked { new, to_server, flow_id }, &flow.rec)
+        (Tracked { new, answered, to_server, flow_id }, &flow.rec)
     }
 
     /// Ends flows whose timeouts passed at `now` (packet time, or wall time on a quiet link).
@@ -471,6 +480,35 @@ mod tests {
         assert_eq!(rec.src_ip, IpAddr::from([192, 168, 10, 11]));
         assert_eq!(rec.tcp_flags_tc, tcp_flags::SYN | tcp_flags::ACK);
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_flow_is_answered_once_the_originator_acknowledges_the_reply_and_says_so_once() {
+        let mut t = FlowTable::new(FlowConfig::default(), 0, 1);
+        let mut ended = Vec::new();
+        let c = [192, 168, 10, 11];
+        let s = [192, 168, 10, 20];
+        let syn = pkt(c, 40000, s, 554, tcp_flags::SYN);
+        let syn_ack = pkt(s, 554, c, 40000, tcp_flags::SYN | tcp_flags::ACK);
+        let ack = pkt(c, 40000, s, 554, tcp_flags::ACK);
+        // A spoofed SYN is answered by the camera, but nobody acknowledges the answer.
+        let steps = [(&syn, false), (&syn_ack, false), (&syn_ack, false), (&ack, true), (&ack, false)];
+        for (n, (p, expected)) in steps.into_iter().enumerate() {
+            let (tracked, rec) = t.track(p, n as u64 + 1, &mut ended);
+            assert_eq!(tracked.answered, expected, "step {n}");
+            assert_eq!(rec.answered, n >= 3, "step {n}");
+        }
+        // The moment it was answered, the flow was reported (progress) with the flag set.
+        assert_eq!(ended.len(), 1);
+        assert!(ended[0].answered && ended[0].reason == FlowEndReason::Progress);
+        assert_eq!((ended[0].pkts_toserver, ended[0].pkts_toclient), (2, 2));
+        // UDP: a reply is enough.
+        let mut q = pkt(c, 5353, s, 53, 0);
+        q.proto = PROTO_UDP;
+        let mut r = pkt(s, 53, c, 5353, 0);
+        r.proto = PROTO_UDP;
+        assert!(!t.track(&q, 10, &mut ended).0.answered);
+        assert!(t.track(&r, 11, &mut ended).0.answered);
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub struct FlowRecord {
     pub reason: FlowEndReason,
     /// The tunnel the flow's first packet came out of, if any.
     pub tunnel: Option<crate::model::packet::TunnelKind>,
+    /// The flow was answered (see [`FlowRecord::shows_answer`]); set by the flow table when it
+    /// happens, so progress records, whose counters are deltas, carry it too.
+    pub answered: bool,
 }
 
 /// The length and first bytes (as lowercase hex) of a flow's first non-empty payload in one
@@ -115,6 +118,17 @@ impl PayloadHead {
 }
 
 impl FlowRecord {
+    /// Both ends took part: the responder sent something and, over TCP, the originator
+    /// acknowledged (a spoofed source never sees the answer, so it never acknowledges one).
+    /// A host known only from traffic without its own MAC address enters the inventory from an
+    /// answered flow, not from a packet anyone can forge.
+    pub fn shows_answer(&self) -> bool {
+        if self.pkts_toserver == 0 || self.pkts_toclient == 0 {
+            return false;
+        }
+        self.proto != PROTO_TCP || self.tcp_flags_ts & tcp_flags::ACK != 0
+    }
+
     /// A new flow from its first packet, with counters at zero. A TCP SYN-ACK seen first means
     /// the capture missed the SYN: the originator is the packet's receiver.
     pub fn open(flow_id: u64, pkt: &IpPacket<'_>, ts: Micros) -> Self {
@@ -140,6 +154,7 @@ impl FlowRecord {
             dest_mac: None,
             vlan: pkt.vlan,
             tunnel: pkt.tunnel,
+            answered: false,
             start: ts,
             end: ts,
             pkts_toserver: 0,

@@ -588,6 +588,7 @@ impl<'s> Analysis<'s> {
             Event::FlowStart(f) => self.flow_start(&f),
             Event::Flow(f) => self.flow_end(&f),
             Event::FlowProgress(f) => {
+                self.admit(&f);
                 let name = self.dest_name(f.flow_id, f.dest_ip, f.end);
                 self.evaluate(&Subject::from_flow(RuleEvent::FlowProgress, &f, f.end, name.as_deref()));
             }
@@ -676,6 +677,7 @@ impl<'s> Analysis<'s> {
     fn flow_end(&mut self, f: &FlowRecord) {
         self.observe(f.src_ip, f.src_mac, f.end);
         self.observe(f.dest_ip, f.dest_mac, f.end);
+        self.admit(f);
         if f.reason != FlowEndReason::Active {
             self.summary.flows += 1;
         }
@@ -703,7 +705,9 @@ impl<'s> Analysis<'s> {
         if f.reason == FlowEndReason::Active {
             return;
         }
-        if self.inventory.is_device(f.src_ip) {
+        // Beacons are scored for devices in the inventory: a forged source is in none, so a
+        // flood does not churn the pair table.
+        if self.inventory.get(f.src_ip).is_some() {
             if let Some(b) = self.beacons.connection(f.src_ip, f.dest_ip, f.start, f.bytes_toserver) {
                 if b.score >= BEACON_LOG_SCORE {
                     let line = crate::output::eve_beacon(&b, f, &self.sensor.config.sensor);
@@ -714,6 +718,27 @@ impl<'s> Analysis<'s> {
             }
         }
         self.flow_names.remove(&f.flow_id);
+    }
+
+    /// The endpoints of an answered flow enter the inventory even without MAC addresses of their
+    /// own (see `Inventory::observe`); an originator admitted so has this flow's destination
+    /// recorded, as its flow start would have.
+    fn admit(&mut self, f: &FlowRecord) {
+        if !f.answered {
+            return;
+        }
+        let new = |inv: &Inventory, ip| inv.is_device(ip) && inv.get(ip).is_none();
+        let src_new = new(&self.inventory, f.src_ip);
+        for (ip, mac) in [(f.dest_ip, f.dest_mac), (f.src_ip, f.src_mac)] {
+            if let Some(dev) = self.inventory.admit(ip, mac, f.start) {
+                self.device_changed(&dev);
+            }
+        }
+        if src_new && self.inventory.get(f.src_ip).is_some() {
+            let name = self.passive_dns.lookup(f.dest_ip, f.start).map(str::to_string);
+            self.inventory.contacted(f.src_ip, f.dest_ip, f.dest_port, f.proto, name.as_deref(), f.start);
+        }
+        self.report_merged(f.start);
     }
 
     fn observe(&mut self, ip: IpAddr, mac: Option<[u8; 6]>, ts: Micros) {

@@ -356,6 +356,7 @@ impl<'s> Worker<'s> {
             start.reason = FlowEndReason::Active;
             self.out.push(Event::FlowStart(start));
         }
+
         self.app.packet(rec, ip, tracked.to_server, ts, &mut self.app_out);
         self.send_app();
         let len = u64::from(ip.ip_len);

@@ -440,7 +440,7 @@ mod tests {
         assert!(std::fs::read(&aside).unwrap_or_default().starts_with(b"this is not"), "kept for forensics");
         let mut inv =
             crate::analysis::device::Inventory::new(crate::model::netset::NetSet::private(), 10, 10);
-        inv.observe("10.0.0.9".parse().unwrap_or_else(|e| panic!("{e}")), None, 5);
+        inv.admit("10.0.0.9".parse().unwrap_or_else(|e| panic!("{e}")), None, 5);
         store.save(inv.devices()).unwrap_or_else(|e| panic!("{e}"));
         drop(store);
         let (_, devices, again) = Store::open_or_recover(&path).unwrap_or_else(|e| panic!("{e}"));
