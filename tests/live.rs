@@ -258,3 +258,66 @@ fn rotated_outputs_lose_and_repeat_nothing() {
         assert!(flows.iter().any(|f| f["dest_ip"] == to), "flow to {to} lost: {flows:?}");
     }
 }
+
+/// On a link with no traffic at all, libpcap's read can wait for the next frame past its
+/// timeout: SIGTERM must still stop the sensor (a systemd stop would otherwise hang until the
+/// unit's SIGKILL, losing what was not flushed). The daemon says it stopped, exits 0, and does so
+/// long before systemd's default 90 s stop timeout.
+#[test]
+fn sigterm_stops_the_sensor_on_a_quiet_link() {
+    tool("ip");
+    let id = format!("{}", std::process::id() % 100_000);
+    let (ns, end) = (format!("cw-quiet-{id}"), format!("cwq{id}"));
+    sh(&["ip", "netns", "add", &ns]);
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _gone = Gone(ns.clone());
+    // A veth whose peer is down and has no addresses: not one frame arrives.
+    sh(&["ip", "-n", &ns, "link", "add", &end, "type", "veth", "peer", "name", &format!("{end}p")]);
+    let _ = Command::new("ip")
+        .args(["netns", "exec", &ns, "sysctl", "-qw", &format!("net.ipv6.conf.{end}.disable_ipv6=1")])
+        .status();
+    sh(&["ip", "-n", &ns, "link", "set", &end, "up"]);
+    let dir = tempfile::tempdir().unwrap();
+    sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_camwatch"), "run", "--listen", "127.0.0.1:0"])
+        .arg("--rules")
+        .arg(rules_dir())
+        .current_dir(dir.path())
+        .env("CAMWATCH_LOG", "info")
+        .env("NO_COLOR", "1");
+    let mut d = Daemon::start(
+        cmd.args(["--interface", &end])
+            .arg("--events")
+            .arg(dir.path().join("events.jsonl"))
+            .arg("--state")
+            .arg(dir.path().join("state.db")),
+    );
+    d.wait_for("Capturing.", Duration::from_secs(60));
+    // The scenario itself: a quiet second (four read timeouts) with the read blocked in libpcap.
+    d.wait_for_any(Duration::from_secs(1));
+    let started = Instant::now();
+    d.signal("TERM");
+    // Bounded: a sensor that does not stop fails the test instead of hanging it.
+    let status = loop {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still running 30 s after SIGTERM:\n{}",
+            d.log.join("\n")
+        );
+        d.wait_for_any(Duration::from_millis(100));
+    };
+    let took = started.elapsed();
+    let (_, log) = d.stop();
+    assert!(status.success(), "{}", log.join("\n"));
+    assert!(log.iter().any(|l| l.contains("Stopped.")), "{}", log.join("\n"));
+    assert!(took < Duration::from_secs(30), "stopping took {took:?}");
+}

@@ -204,9 +204,12 @@ impl Daemon {
         assert!(ok.success());
     }
 
-    /// Sends SIGTERM and returns the exit status and the rest of the log.
+    /// Sends SIGTERM (unless it has exited already) and returns the exit status and the rest of
+    /// the log.
     pub fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        self.signal("TERM");
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.signal("TERM");
+        }
         let status = self.child.wait().unwrap();
         let mut log = std::mem::take(&mut self.log);
         // Read to the end of the child's stderr (the reader thread ends there).

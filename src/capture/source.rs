@@ -44,6 +44,16 @@ pub struct Drops {
     pub interface: u64,
 }
 
+/// Ends a live source's read (`pcap_breakloop`): the read in progress returns and the source
+/// reports its end.
+pub struct Breaker(pcap::BreakLoop);
+
+impl Breaker {
+    pub fn wake(&self) {
+        self.0.breakloop();
+    }
+}
+
 pub struct Source {
     name: String,
     kind: Kind,
@@ -202,6 +212,16 @@ impl Source {
             Kind::PcapNg(ng) => {
                 ng.next(take).map_err(|m| err("read", format!("{m}; the packets before it were analysed")))
             }
+        }
+    }
+
+    /// A handle that wakes a live source's blocked read from another thread (`None` for files,
+    /// which never block). libpcap's read on a quiet link can wait past its timeout; a stopping
+    /// sensor must not wait for the next frame.
+    pub fn breaker(&mut self) -> Option<Breaker> {
+        match &mut self.kind {
+            Kind::Live(cap) => Some(Breaker(cap.breakloop_handle())),
+            _ => None,
         }
     }
 

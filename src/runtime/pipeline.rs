@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -122,6 +122,7 @@ impl Sensor {
         let (evidence_cfg, mut evidence_rxs) = analysis.evidence_channels(workers);
         let errors = std::sync::Mutex::new(Vec::new());
         let totals = (AtomicU64::new(0), AtomicU64::new(0));
+        let capturing = AtomicUsize::new(sources.len());
         std::thread::scope(|scope| {
             let (ev_tx, ev_rx) = bounded::<Vec<Event>>(EVENT_BATCHES);
             let mut worker_txs = Vec::new();
@@ -138,14 +139,35 @@ impl Sensor {
                     .map_err(|e| anyhow::anyhow!("cannot start worker thread: {e}"))?;
             }
             drop(ev_tx);
+            let mut sources = sources;
+            let breakers: Vec<_> = sources.iter_mut().filter_map(Source::breaker).collect();
+            if !breakers.is_empty() {
+                // Wakes the live reads when the sensor stops: libpcap on a quiet link may wait
+                // for the next frame however long its timeout.
+                let capturing = &capturing;
+                std::thread::Builder::new()
+                    .name("camwatch-stop".into())
+                    .spawn_scoped(scope, move || {
+                        while !stop.load(Ordering::Relaxed) && capturing.load(Ordering::Relaxed) > 0 {
+                            std::thread::park_timeout(Duration::from_millis(50));
+                        }
+                        for b in &breakers {
+                            b.wake();
+                        }
+                    })
+                    .map_err(|e| anyhow::anyhow!("cannot start the stop thread: {e}"))?;
+            }
             for (i, mut src) in sources.into_iter().enumerate() {
                 let txs = worker_txs.clone();
                 let errors = &errors;
                 let totals = &totals;
+                let capturing = &capturing;
                 std::thread::Builder::new()
                     .name(format!("camwatch-capture-{i}"))
                     .spawn_scoped(scope, move || {
-                        if let Err(e) = self.capture(&mut src, &txs, stop, progress, totals) {
+                        let result = self.capture(&mut src, &txs, stop, progress, totals);
+                        capturing.fetch_sub(1, Ordering::Relaxed);
+                        if let Err(e) = result {
                             tracing::error!(source = %e.source, reason = e.reason, "Capture stopped: {}.", e.message);
                             self.metrics.capture.errors.get_or_create(&ReasonLabels { reason: e.reason }).inc();
                             if let Ok(mut v) = errors.lock() {
@@ -186,6 +208,9 @@ impl Sensor {
         progress: &AtomicU64,
         totals: &(AtomicU64, AtomicU64),
     ) -> Result<(), crate::capture::CaptureError> {
+        if src.is_live() {
+            tracing::info!(interface = %src.name(), "Capturing.");
+        }
         let m = &self.metrics;
         let label = SourceLabels { source: src.label() };
         let packets_total = m.capture.packets.get_or_create(&label).clone();
