@@ -7,4 +7,4 @@ mod source;
 
 pub use batch::{Batch, Ring};
 pub use config::CaptureConfig;
-pub use source::{Breaker, CaptureError, Drops, Next, Source};
+pub use source::{CaptureError, Drops, Next, Source};

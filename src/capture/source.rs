@@ -44,16 +44,6 @@ pub struct Drops {
     pub interface: u64,
 }
 
-/// Ends a live source's read (`pcap_breakloop`): the read in progress returns and the source
-/// reports its end.
-pub struct Breaker(pcap::BreakLoop);
-
-impl Breaker {
-    pub fn wake(&self) {
-        self.0.breakloop();
-    }
-}
-
 pub struct Source {
     name: String,
     kind: Kind,
@@ -92,6 +82,11 @@ impl Source {
         if let Some(f) = &cfg.filter {
             cap.filter(f, true).map_err(|e| err(format!("bad capture filter `{f}`: {e}")))?;
         }
+        // Non-blocking reads, waited for with poll (see `Source::wait`): a read never holds the
+        // capture thread past the moment the kernel has nothing more, so a partly filled batch
+        // goes to its worker at once and a stopping sensor is never stuck in libpcap (whose
+        // blocking read on a quiet link can wait for the next frame however long its timeout).
+        let cap = cap.setnonblock().map_err(|e| err(format!("cannot make the capture non-blocking: {e}")))?;
         let lt = cap.get_datalink().0;
         if !linktype::supported(lt) {
             return Err(err(format!("unsupported link type {lt}")));
@@ -175,6 +170,7 @@ impl Source {
                 let lt = cap.get_datalink().0;
                 match cap.next_packet() {
                     Ok(p) => Ok(Next::Packet(take(frame(&p, lt)))),
+                    // Non-blocking: nothing there now.
                     Err(pcap::Error::TimeoutExpired) => Ok(Next::Timeout),
                     Err(pcap::Error::NoMorePackets) => Ok(Next::End),
                     Err(e) => Err(err("read", format!("capture failed: {e}"))),
@@ -215,13 +211,16 @@ impl Source {
         }
     }
 
-    /// A handle that wakes a live source's blocked read from another thread (`None` for files,
-    /// which never block). libpcap's read on a quiet link can wait past its timeout; a stopping
-    /// sensor must not wait for the next frame.
-    pub fn breaker(&mut self) -> Option<Breaker> {
-        match &mut self.kind {
-            Kind::Live(cap) => Some(Breaker(cap.breakloop_handle())),
-            _ => None,
+    /// Waits up to `timeout` for a live source to have packets (a file always has, or has
+    /// ended). Returns early when the kernel hands over packets.
+    pub fn wait(&mut self, timeout: std::time::Duration) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        if let Kind::Live(cap) = &self.kind {
+            let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(cap.as_fd(), PollFlags::POLLIN)];
+            // An interrupted or failed poll only shortens the wait: the next read tells.
+            let _ = poll(&mut fds, PollTimeout::from(ms));
         }
     }
 

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -122,7 +122,6 @@ impl Sensor {
         let (evidence_cfg, mut evidence_rxs) = analysis.evidence_channels(workers);
         let errors = std::sync::Mutex::new(Vec::new());
         let totals = (AtomicU64::new(0), AtomicU64::new(0));
-        let capturing = AtomicUsize::new(sources.len());
         std::thread::scope(|scope| {
             let (ev_tx, ev_rx) = bounded::<Vec<Event>>(EVENT_BATCHES);
             let mut worker_txs = Vec::new();
@@ -139,35 +138,14 @@ impl Sensor {
                     .map_err(|e| anyhow::anyhow!("cannot start worker thread: {e}"))?;
             }
             drop(ev_tx);
-            let mut sources = sources;
-            let breakers: Vec<_> = sources.iter_mut().filter_map(Source::breaker).collect();
-            if !breakers.is_empty() {
-                // Wakes the live reads when the sensor stops: libpcap on a quiet link may wait
-                // for the next frame however long its timeout.
-                let capturing = &capturing;
-                std::thread::Builder::new()
-                    .name("camwatch-stop".into())
-                    .spawn_scoped(scope, move || {
-                        while !stop.load(Ordering::Relaxed) && capturing.load(Ordering::Relaxed) > 0 {
-                            std::thread::park_timeout(Duration::from_millis(50));
-                        }
-                        for b in &breakers {
-                            b.wake();
-                        }
-                    })
-                    .map_err(|e| anyhow::anyhow!("cannot start the stop thread: {e}"))?;
-            }
             for (i, mut src) in sources.into_iter().enumerate() {
                 let txs = worker_txs.clone();
                 let errors = &errors;
                 let totals = &totals;
-                let capturing = &capturing;
                 std::thread::Builder::new()
                     .name(format!("camwatch-capture-{i}"))
                     .spawn_scoped(scope, move || {
-                        let result = self.capture(&mut src, &txs, stop, progress, totals);
-                        capturing.fetch_sub(1, Ordering::Relaxed);
-                        if let Err(e) = result {
+                        if let Err(e) = self.capture(&mut src, &txs, stop, progress, totals) {
                             tracing::error!(source = %e.source, reason = e.reason, "Capture stopped: {}.", e.message);
                             self.metrics.capture.errors.get_or_create(&ReasonLabels { reason: e.reason }).inc();
                             if let Ok(mut v) = errors.lock() {
@@ -306,16 +284,17 @@ impl Sensor {
                         None => queue_drops += 1,
                     }
                 }
-                Ok(Next::Timeout) => last_tick = None,
+                Ok(Next::Timeout) => {}
                 Ok(Next::End) => break Ok(()),
                 Err(e) => break Err(e),
             }
             if live {
-                // Partly filled batches go when the link is quiet or their first packet waited.
+                // The kernel has nothing more for now (a live read does not block).
+                let idle = matches!(next, Ok(Next::Timeout));
+                // Partly filled batches go when the kernel has nothing more or their first
+                // packet waited long enough.
                 let now = Instant::now();
-                if pending_since.is_some_and(|t| now.duration_since(t) >= LIVE_BATCH_WAIT)
-                    || last_tick.is_none()
-                {
+                if idle || pending_since.is_some_and(|t| now.duration_since(t) >= LIVE_BATCH_WAIT) {
                     let mut gone = false;
                     for (shard, slot) in filling.iter_mut().enumerate() {
                         if let Some(b) = slot.take_if(|b| !b.is_empty()) {
@@ -336,10 +315,18 @@ impl Sensor {
                     }
                     last_tick = Some(now);
                 }
-                if pkts >= 4096 || now.duration_since(last_flush) >= Duration::from_millis(250) {
+                if pkts >= 4096
+                    || (idle && pkts > 0)
+                    || now.duration_since(last_flush) >= Duration::from_millis(250)
+                {
                     progress.fetch_add(std::mem::take(&mut consumed), Ordering::Relaxed);
                     flush(&mut pkts, &mut bytes, &mut queue_drops, src);
                     last_flush = now;
+                }
+                if idle {
+                    // Until the kernel hands over packets, a tick is due or the sensor stops.
+                    let until_tick = last_tick.map_or(tick_every, |t| tick_every.saturating_sub(t.elapsed()));
+                    src.wait(until_tick.max(Duration::from_millis(1)));
                 }
             } else if pkts >= 65_536 {
                 progress.fetch_add(std::mem::take(&mut consumed), Ordering::Relaxed);
