@@ -48,6 +48,12 @@ impl Claim {
     fn at(ip: IpAddr, source: Source, obs: Observation) -> Self {
         Self { ip: Some(ip), mac: None, binds: false, source, obs }
     }
+
+    /// A device's own announcement (SADP, DHIP): the MAC it gives, when it gives one, holds the
+    /// address it gives.
+    fn bound(ip: Option<IpAddr>, mac: Option<[u8; 6]>, source: Source, obs: Observation) -> Self {
+        Self { ip, mac, binds: mac.is_some(), source, obs }
+    }
 }
 
 fn mac(s: &Option<String>) -> Option<[u8; 6]> {
@@ -74,14 +80,7 @@ pub fn observations(ev: &AppEvent) -> Vec<Claim> {
             };
             // Probes come from clients (SADP tools, NVRs) and say nothing about the sender.
             if m.kind != "Probe" && !obs.is_empty() {
-                let mac = mac(&m.mac);
-                out.push(Claim {
-                    ip: addr(&m.ipv4_address, ev.src_ip),
-                    mac,
-                    binds: mac.is_some(),
-                    source: Source::Sadp,
-                    obs,
-                });
+                out.push(Claim::bound(addr(&m.ipv4_address, ev.src_ip), mac(&m.mac), Source::Sadp, obs));
             }
         }
         App::Dhip(m) => {
@@ -93,14 +92,7 @@ pub fn observations(ev: &AppEvent) -> Vec<Claim> {
                 hostname: None,
             };
             if m.device_type.is_some() || m.serial_no.is_some() || m.version.is_some() {
-                let mac = mac(&m.mac);
-                out.push(Claim {
-                    ip: addr(&m.ipv4_address, ev.src_ip),
-                    mac,
-                    binds: mac.is_some(),
-                    source: Source::Dhip,
-                    obs,
-                });
+                out.push(Claim::bound(addr(&m.ipv4_address, ev.src_ip), mac(&m.mac), Source::Dhip, obs));
             }
         }
         App::Wsd(m) => {

@@ -356,26 +356,48 @@ pub fn try_generate(s: &Scenario) -> anyhow::Result<Capture> {
 
 /// Writes a classic pcap (Ethernet link type, microsecond timestamps).
 pub fn write_pcap(path: &Path, cap: &Capture) -> anyhow::Result<()> {
-    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-    use pcap_file::{DataLink, Endianness, TsResolution};
-    use std::time::Duration;
-
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let header = PcapHeader {
-        snaplen: 65_535,
-        datalink: DataLink::ETHERNET,
-        ts_resolution: TsResolution::MicroSecond,
-        endianness: Endianness::Little,
-        ..PcapHeader::default()
-    };
-    let mut writer = PcapWriter::with_header(BufWriter::new(file), header)
-        .with_context(|| format!("writing pcap header to {}", path.display()))?;
+    let mut out = PcapOut::create(path)?;
     for p in &cap.packets {
-        let len = u32::try_from(p.data.len()).context("frame longer than 4 GiB")?;
-        let pkt = PcapPacket::new(Duration::from_micros(p.ts_micros), len, &p.data);
-        writer.write_packet(&pkt).with_context(|| format!("writing packet to {}", path.display()))?;
+        out.frame(p.ts_micros, &p.data)?;
     }
-    let mut inner = writer.into_writer();
-    std::io::Write::flush(&mut inner).with_context(|| format!("flushing {}", path.display()))?;
-    Ok(())
+    out.finish()
+}
+
+/// A classic pcap being written (Ethernet, microsecond timestamps), with its path for errors:
+/// the one writer behind [`write_pcap`] and [`write_flood`].
+pub(crate) struct PcapOut<'p> {
+    path: &'p Path,
+    writer: pcap_file::pcap::PcapWriter<BufWriter<std::fs::File>>,
+}
+
+impl<'p> PcapOut<'p> {
+    pub(crate) fn create(path: &'p Path) -> anyhow::Result<Self> {
+        use pcap_file::pcap::{PcapHeader, PcapWriter};
+        use pcap_file::{DataLink, Endianness, TsResolution};
+        let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let header = PcapHeader {
+            snaplen: 65_535,
+            datalink: DataLink::ETHERNET,
+            ts_resolution: TsResolution::MicroSecond,
+            endianness: Endianness::Little,
+            ..PcapHeader::default()
+        };
+        let writer = PcapWriter::with_header(BufWriter::with_capacity(1 << 20, file), header)
+            .with_context(|| format!("writing pcap header to {}", path.display()))?;
+        Ok(Self { path, writer })
+    }
+
+    pub(crate) fn frame(&mut self, ts_micros: u64, data: &[u8]) -> anyhow::Result<()> {
+        let len = u32::try_from(data.len()).context("frame longer than 4 GiB")?;
+        let pkt = pcap_file::pcap::PcapPacket::new(std::time::Duration::from_micros(ts_micros), len, data);
+        self.writer
+            .write_packet(&pkt)
+            .with_context(|| format!("writing packet to {}", self.path.display()))?;
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> anyhow::Result<()> {
+        let mut inner = self.writer.into_writer();
+        std::io::Write::flush(&mut inner).with_context(|| format!("flushing {}", self.path.display()))
+    }
 }
