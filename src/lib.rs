@@ -24,6 +24,9 @@
 //!   once.
 //! - [`store`]: the SQLite state database (inventory, firmware history, destinations) and the
 //!   inventory report.
+//! - [`review`]: the estate review read from what the sensor kept: a device's timeline
+//!   (`camwatch investigate`), the estate report (`camwatch report`), RFC 8520 MUD files
+//!   (`camwatch mud`), and the pages of the read-only web view.
 //! - [`telemetry`]: the one Prometheus registry, into which each layer registers the metric group
 //!   of its own `metrics.rs`, and the HTTP endpoint (`/metrics`, `/healthz`, `/alerts`).
 //! - [`runtime`]: the wiring: the one pipeline that live capture, `run --read` and `replay` share,
@@ -48,6 +51,8 @@ pub mod alert;
 pub mod output;
 pub mod sink;
 pub mod store;
+
+pub mod review;
 pub mod telemetry;
 
 pub mod runtime;
@@ -66,6 +71,7 @@ pub const LAYERS: &[&str] = &[
     "output",
     "sink",
     "store",
+    "review",
     "telemetry",
     "runtime",
 ];

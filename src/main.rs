@@ -82,6 +82,24 @@ enum Command {
         after_help = "Examples:\n  camwatch inventory --state /var/lib/camwatch/camwatch.db\n  camwatch inventory --state var/camwatch.db --format csv > devices.csv"
     )]
     Inventory(InventoryArgs),
+    /// One device's timeline: identity, firmware, addresses, destinations, events and alerts
+    /// with their evidence, ordered by time; --export writes a hand-over bundle.
+    #[command(
+        after_help = "Examples:\n  camwatch investigate --device 192.168.10.11\n  camwatch investigate -c /etc/camwatch/camwatch.yaml --device e0:ca:3c:7d:fa:6c --since '2026-01-01 22:00' --until '2026-01-02 06:00'\n  camwatch investigate --device 192.168.10.11 --format html > camera.html\n  camwatch investigate --device 192.168.10.11 --export case-2026-117/ && (cd case-2026-117 && sha256sum -c SHA256SUMS)\n\nThe device is named by address (current or past), MAC, serial number or host name."
+    )]
+    Investigate(InvestigateArgs),
+    /// The estate review: vendors under procurement bans, firmware against vulnerable ranges,
+    /// destinations outside the site, cloud features, traffic charts (HTML, Markdown or JSON).
+    #[command(
+        after_help = "Examples:\n  camwatch report --out estate.html\n  camwatch report -c /etc/camwatch/camwatch.yaml --out review.md --format md\n  camwatch report --state var/camwatch.db --alerts var/alerts.jsonl --out - --format json | jq .summary"
+    )]
+    Report(ReportArgs),
+    /// An RFC 8520 MUD file (ietf-mud and ietf-access-control-list JSON) from the destinations a
+    /// device, or every device of a model, used while the sensor learned.
+    #[command(
+        after_help = "Examples:\n  camwatch mud --device 192.168.10.11 --url https://mud.example.org/lobby-cam.json > lobby-cam.json\n  camwatch mud --model DS-2CD2143G2-I --url https://mud.example.org/ds-2cd2143g2-i.json --until 2026-02-01"
+    )]
+    Mud(MudArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples:\n  camwatch completions bash > /etc/bash_completion.d/camwatch\n  camwatch completions zsh > \"${fpath[1]}/_camwatch\""
@@ -99,6 +117,91 @@ struct InventoryArgs {
     state: PathBuf,
     #[arg(long, value_enum, default_value = "table")]
     format: camwatch::store::inventory::Format,
+}
+
+/// Where the review commands read from: the config's outputs, unless named here.
+#[derive(Args)]
+struct ReviewSources {
+    /// Sensor configuration file: its state database, alert journal, event log, evidence
+    /// directory and rules are the defaults of the options below.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// State database written by `run` or `replay --state` (default: the config's, var/camwatch.db).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Alert journal (default: the config's, var/alerts.jsonl, when it exists).
+    #[arg(long)]
+    alerts: Option<PathBuf>,
+    /// Rules files or directories, for the firmware findings (default: the config's, else ./rules).
+    #[arg(long)]
+    rules: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct InvestigateArgs {
+    #[command(flatten)]
+    sources: ReviewSources,
+    /// The device: address (current or past), MAC address, serial number or host name.
+    #[arg(long, short = 'd')]
+    device: String,
+    /// Only what happened at or after this time (RFC 3339, or `2026-01-01 22:00` in UTC).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only what happened at or before this time.
+    #[arg(long)]
+    until: Option<String>,
+    /// Event logs to read, oldest first (default: the config's, var/events.jsonl, when it exists).
+    #[arg(long)]
+    events: Vec<PathBuf>,
+    /// Include the device's flow records from the event log.
+    #[arg(long)]
+    flows: bool,
+    /// Most items in the timeline (the rest are counted).
+    #[arg(long, default_value_t = camwatch::review::investigate::DEFAULT_MAX_ITEMS)]
+    max_items: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    format: camwatch::review::investigate::Format,
+    /// Write a hand-over bundle here (timeline as JSON, HTML and text, evidence pcaps, SHA256SUMS).
+    #[arg(long, value_name = "DIR")]
+    export: Option<PathBuf>,
+    /// Where evidence pcaps are, when not at the path the journal names (default: the config's).
+    #[arg(long)]
+    evidence: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    sources: ReviewSources,
+    /// Output file (`-` for standard output).
+    #[arg(long, short = 'o')]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "html")]
+    format: camwatch::review::report::Format,
+}
+
+#[derive(Args)]
+struct MudArgs {
+    #[command(flatten)]
+    sources: ReviewSources,
+    /// The device (address, MAC, serial or host name).
+    #[arg(long, short = 'd', required_unless_present = "model", conflicts_with = "model")]
+    device: Option<String>,
+    /// Every device of this model (as the inventory names it).
+    #[arg(long)]
+    model: Option<String>,
+    /// Where the MUD file will be published (`mud-url`; https).
+    #[arg(long)]
+    url: String,
+    /// Learning window: only destinations in use at or after this time.
+    #[arg(long)]
+    since: Option<String>,
+    /// Learning window: only destinations first used at or before this time.
+    #[arg(long)]
+    until: Option<String>,
+    /// Hours a controller may cache the file (1 to 168).
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u8).range(1..=168))]
+    cache_validity: u8,
 }
 
 #[derive(Subcommand)]
@@ -168,6 +271,10 @@ struct RunArgs {
     /// file in the Prometheus exporter-toolkit's format (as node_exporter's).
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config: Option<PathBuf>,
+    /// Serve the read-only web view under /ui/ (devices, timelines, alerts, evidence) on the
+    /// metrics endpoint, with its TLS and authentication.
+    #[arg(long)]
+    web_view: bool,
 }
 
 #[derive(Args)]
@@ -251,6 +358,9 @@ fn main() -> ExitCode {
             .render(&mut std::io::stdout().lock())
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
+        Command::Investigate(a) => investigate(&a),
+        Command::Report(a) => report(&a),
+        Command::Mud(a) => mud(&a),
         Command::Inventory(a) => {
             camwatch::store::inventory::print(&a.state, a.format, &mut std::io::stdout().lock())
                 .map(|()| ExitCode::SUCCESS)
@@ -300,6 +410,9 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if a.filter.is_some() {
         cfg.capture.filter = a.filter.clone();
+    }
+    if a.web_view {
+        cfg.outputs.web_view = true;
     }
     if a.web_config.is_some() {
         cfg.outputs.web_config = a.web_config.clone();
@@ -434,6 +547,148 @@ fn rules_test(path: &Path, require_coverage: bool) -> anyhow::Result<ExitCode> {
     writeln!(out, "{} passed, {failed} failed", report.outcomes.len() - failed)?;
     let coverage_ok = !require_coverage || (report.never_fired.is_empty() && report.never_quiet.is_empty());
     Ok(if report.passed() && coverage_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The review's inputs: options, else the config's outputs (the journal only when it exists).
+struct Resolved {
+    cfg: Config,
+    state: PathBuf,
+    alerts: Option<PathBuf>,
+}
+
+fn review_sources(s: &ReviewSources) -> anyhow::Result<(Resolved, camwatch::review::Estate)> {
+    let cfg = match &s.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let state =
+        s.state.clone().or_else(|| cfg.outputs.state.clone()).unwrap_or_else(|| "var/camwatch.db".into());
+    let alerts = s.alerts.clone().or_else(|| cfg.outputs.alerts.clone().filter(|p| p.is_file()));
+    let rule_paths = if s.rules.is_empty() { cfg.rules.clone() } else { s.rules.clone() };
+    let rules = match RuleSet::load(&rule_paths) {
+        Ok(r) => Some(Arc::new(r)),
+        Err(e) if s.rules.is_empty() => {
+            tracing::warn!("No firmware findings: the rules could not be read ({e}).");
+            None
+        }
+        Err(e) => anyhow::bail!("{e}"),
+    };
+    let estate = camwatch::review::Estate::load(&state, alerts.as_deref(), rules)?;
+    if estate.alerts_skipped > 0 {
+        tracing::warn!(
+            "{}: {} lines were not alert records.",
+            alerts.as_deref().unwrap_or(Path::new("")).display(),
+            estate.alerts_skipped
+        );
+    }
+    Ok((Resolved { cfg, state, alerts }, estate))
+}
+
+fn time_arg(name: &str, v: &Option<String>) -> anyhow::Result<Option<u64>> {
+    v.as_deref()
+        .map(|s| {
+            camwatch::review::estate::parse_time(s).ok_or_else(|| {
+                anyhow::anyhow!("--{name} {s:?}: not a time (RFC 3339, or `2026-01-01 22:00` in UTC)")
+            })
+        })
+        .transpose()
+}
+
+fn wall_micros() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+fn investigate(a: &InvestigateArgs) -> anyhow::Result<ExitCode> {
+    use camwatch::review::investigate;
+    let (r, estate) = review_sources(&a.sources)?;
+    let events = if a.events.is_empty() {
+        r.cfg.outputs.events.clone().filter(|p| p.is_file()).into_iter().collect()
+    } else {
+        a.events.clone()
+    };
+    let query = investigate::Query {
+        since: time_arg("since", &a.since)?,
+        until: time_arg("until", &a.until)?,
+        events,
+        flows: a.flows,
+        max_items: a.max_items,
+    };
+    let timeline = investigate::build(&estate, &a.device, &query)?;
+    if let Some(dir) = &a.export {
+        let evidence = a.evidence.clone().unwrap_or_else(|| r.cfg.evidence.dir.clone());
+        let done = investigate::export(&timeline, dir, Some(&evidence))?;
+        let mut err = std::io::stderr().lock();
+        writeln!(
+            err,
+            "Wrote {} ({} files; verify with `sha256sum -c SHA256SUMS` there).",
+            dir.display(),
+            done.files.len() + 1
+        )?;
+        for (id, status) in &done.evidence {
+            writeln!(err, "  evidence of alert {id}: {status}")?;
+        }
+        let bad = done.evidence.iter().any(|(_, s)| s.starts_with("MISMATCH"));
+        return Ok(if bad { ExitCode::from(1) } else { ExitCode::SUCCESS });
+    }
+    std::io::stdout().lock().write_all(investigate::render(&timeline, a.format)?.as_bytes())?;
+    let _ = r.state;
+    let _ = r.alerts;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
+    use camwatch::review::report;
+    let (_, estate) = review_sources(&a.sources)?;
+    let r = report::build(&estate, wall_micros());
+    let text = report::render(&r, a.format)?;
+    if a.out.as_os_str() == "-" {
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+    } else {
+        write_file(&a.out, text.as_bytes())?;
+        tracing::info!(
+            devices = r.summary.devices,
+            listed = r.summary.listed,
+            vulnerable = r.summary.vulnerable,
+            "Wrote {}.",
+            a.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mud(a: &MudArgs) -> anyhow::Result<ExitCode> {
+    use camwatch::review::mud;
+    let (_, estate) = review_sources(&a.sources)?;
+    let (devices, title): (Vec<_>, String) = match (&a.device, &a.model) {
+        (Some(d), _) => {
+            let dev = estate.find(d)?;
+            let title = match dev.model() {
+                Some(m) => format!("{m} at {}", dev.ip),
+                None => format!("device {}", dev.ip),
+            };
+            (vec![dev], title)
+        }
+        (None, Some(m)) => {
+            let list: Vec<_> = estate
+                .devices
+                .iter()
+                .filter(|d| d.model().is_some_and(|x| x.eq_ignore_ascii_case(m)))
+                .collect();
+            anyhow::ensure!(!list.is_empty(), "no device of model {m:?} in {}", estate.state.display());
+            (list, format!("model {m}"))
+        }
+        (None, None) => anyhow::bail!("name a --device or a --model"),
+    };
+    let opts = mud::Options {
+        url: a.url.clone(),
+        since: time_arg("since", &a.since)?,
+        until: time_arg("until", &a.until)?,
+        now: wall_micros(),
+        cache_validity: a.cache_validity,
+    };
+    let doc = mud::build(&devices, &title, &opts)?;
+    std::io::stdout().lock().write_all((serde_json::to_string_pretty(&doc)? + "\n").as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn synth(a: &SynthArgs) -> anyhow::Result<ExitCode> {

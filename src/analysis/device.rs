@@ -63,6 +63,12 @@ pub struct Destination {
     pub first_seen: Micros,
     pub last_seen: Micros,
     pub flows: u64,
+    /// Bytes the device sent to the peer and received from it (IP length, both counted when
+    /// the flow ends or reports at the active timeout).
+    #[serde(default)]
+    pub bytes_sent: u64,
+    #[serde(default)]
+    pub bytes_received: u64,
 }
 
 /// An address a device held before it was renumbered.
@@ -128,7 +134,7 @@ pub struct Device {
 }
 
 impl Device {
-    fn new(ip: IpAddr, ts: Micros) -> Self {
+    pub fn new(ip: IpAddr, ts: Micros) -> Self {
         Self {
             ip,
             mac: None,
@@ -414,6 +420,8 @@ impl Inventory {
                     first_seen: ts,
                     last_seen: ts,
                     flows: 1,
+                    bytes_sent: 0,
+                    bytes_received: 0,
                 },
             );
             true
@@ -422,6 +430,18 @@ impl Inventory {
         };
         self.dirty.insert(ip);
         Some(first)
+    }
+
+    /// Adds a flow's bytes to the device's destination (a flow it opened; nothing when the
+    /// destination is not in its table).
+    pub fn carried(&mut self, ip: IpAddr, dest: IpAddr, sent: u64, received: u64) {
+        let Some(e) = self.devices.get_mut(&ip).and_then(|d| d.destinations.get_mut(&dest)) else { return };
+        if sent == 0 && received == 0 {
+            return;
+        }
+        e.bytes_sent = e.bytes_sent.saturating_add(sent);
+        e.bytes_received = e.bytes_received.saturating_add(received);
+        self.dirty.insert(ip);
     }
 
     /// The device answered a flow on `port`/`proto`: whether it never had before (`None` when
@@ -669,10 +689,17 @@ fn absorb(into: &mut Device, from: Device, max_unexpected: usize) -> Vec<Update>
         if into.destinations.len() >= MAX_DESTINATIONS && !into.destinations.contains_key(&dest) {
             continue;
         }
-        let mine = into.destinations.entry(dest).or_insert_with(|| Destination { flows: 0, ..e.clone() });
+        let mine = into.destinations.entry(dest).or_insert_with(|| Destination {
+            flows: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            ..e.clone()
+        });
         mine.first_seen = mine.first_seen.min(e.first_seen);
         mine.last_seen = mine.last_seen.max(e.last_seen);
         mine.flows = mine.flows.saturating_add(e.flows);
+        mine.bytes_sent = mine.bytes_sent.saturating_add(e.bytes_sent);
+        mine.bytes_received = mine.bytes_received.saturating_add(e.bytes_received);
         if mine.name.is_none() {
             mine.name = e.name;
         }

@@ -77,6 +77,9 @@ pub fn observations(ev: &AppEvent) -> Vec<Claim> {
                 serial: some(&m.device_sn),
                 firmware: some(&m.software_version),
                 hostname: None,
+                // Hikvision-made devices sold under another brand name it here; "N/A" (and "0")
+                // on Hikvision's own.
+                oem: some(&m.oem_info).filter(|v| !matches!(v.trim(), "N/A" | "NA" | "0" | "-")),
             };
             // Probes come from clients (SADP tools, NVRs) and say nothing about the sender.
             if m.kind != "Probe" && !obs.is_empty() {
@@ -90,6 +93,7 @@ pub fn observations(ev: &AppEvent) -> Vec<Claim> {
                 serial: some(&m.serial_no),
                 firmware: some(&m.version),
                 hostname: None,
+                oem: None,
             };
             if m.device_type.is_some() || m.serial_no.is_some() || m.version.is_some() {
                 out.push(Claim::bound(addr(&m.ipv4_address, ev.src_ip), mac(&m.mac), Source::Dhip, obs));
@@ -130,6 +134,7 @@ pub fn observations(ev: &AppEvent) -> Vec<Claim> {
                         serial: some(&d.serial_number),
                         firmware,
                         hostname: some(&d.device_name),
+                        oem: None,
                     };
                     out.push(Claim::at(server, Source::Isapi, obs));
                 }
@@ -140,6 +145,7 @@ pub fn observations(ev: &AppEvent) -> Vec<Claim> {
                         serial: some(&d.serial_number),
                         firmware: some(&d.firmware_version),
                         hostname: None,
+                        oem: None,
                     };
                     out.push(Claim::at(server, Source::Onvif, obs));
                 }
@@ -155,6 +161,7 @@ pub fn observations(ev: &AppEvent) -> Vec<Claim> {
                         serial: get(&["sn", "serialNumber"]),
                         firmware: get(&["version"]),
                         hostname: None,
+                        oem: None,
                     };
                     out.push(Claim::at(server, Source::Dhip, obs));
                 }
@@ -165,6 +172,7 @@ pub fn observations(ev: &AppEvent) -> Vec<Claim> {
                         serial: None,
                         firmware: some(&d.firmware_version),
                         hostname: some(&d.device_name),
+                        oem: None,
                     };
                     out.push(Claim::at(server, Source::Http, obs));
                 }

@@ -68,6 +68,8 @@ pub struct Observation {
     pub serial: Option<String>,
     pub firmware: Option<String>,
     pub hostname: Option<String>,
+    /// The brand a rebranded device is sold under, when the device says (SADP `OEMInfo`).
+    pub oem: Option<String>,
 }
 
 impl Observation {
@@ -77,6 +79,7 @@ impl Observation {
             && self.serial.is_none()
             && self.firmware.is_none()
             && self.hostname.is_none()
+            && self.oem.is_none()
     }
 }
 
@@ -96,6 +99,9 @@ pub struct Identity {
     pub serial: Option<Attr>,
     pub firmware: Option<Attr>,
     pub hostname: Option<Attr>,
+    /// The brand of a rebranded (OEM) device, as it reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oem: Option<Attr>,
 }
 
 /// How an identity field changed.
@@ -152,12 +158,13 @@ impl Identity {
     /// source); its history and ordering live in [`FirmwareHistory`].
     pub fn merge(&mut self, source: Source, obs: &Observation, ts: Micros) -> Vec<Change> {
         let mut changes = Vec::new();
-        let fields: [(&'static str, &Option<String>, &mut Option<Attr>); 5] = [
+        let fields: [(&'static str, &Option<String>, &mut Option<Attr>); 6] = [
             ("vendor", &obs.vendor, &mut self.vendor),
             ("model", &obs.model, &mut self.model),
             ("serial", &obs.serial, &mut self.serial),
             ("firmware", &obs.firmware, &mut self.firmware),
             ("hostname", &obs.hostname, &mut self.hostname),
+            ("oem", &obs.oem, &mut self.oem),
         ];
         for (field, new, slot) in fields {
             let Some(value) = new.as_deref().and_then(clean) else { continue };

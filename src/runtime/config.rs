@@ -87,6 +87,10 @@ pub struct OutputsConfig {
     /// The HTTP endpoint's web configuration (TLS, basic authentication) in the Prometheus
     /// exporter-toolkit's format; `--web.config.file` overrides it.
     pub web_config: Option<PathBuf>,
+    /// The read-only web view under `/ui/` on the same endpoint (devices, a device's timeline,
+    /// alerts with evidence download). Off by default: it shows the estate to whoever reaches
+    /// the port, so turn it on with `web_config` (TLS, basic authentication) or on loopback.
+    pub web_view: bool,
 }
 
 impl Default for OutputsConfig {
@@ -98,6 +102,7 @@ impl Default for OutputsConfig {
             state: Some(PathBuf::from("var/camwatch.db")),
             rotation: None,
             web_config: None,
+            web_view: false,
         }
     }
 }

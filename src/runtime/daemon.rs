@@ -90,15 +90,37 @@ pub async fn run(
 
     let server_stop = shutdown.clone();
     let journal = outputs.alerts.clone();
+    let view = match (sensor.config.outputs.web_view, &outputs.state) {
+        (false, _) => None,
+        (true, None) => {
+            anyhow::bail!("the web view reads the state database: set outputs.state (or --state)")
+        }
+        (true, Some(state)) => {
+            let s = sensor.clone();
+            Some(crate::telemetry::view::WebView {
+                state: state.clone(),
+                journal: outputs.alerts.clone(),
+                events: outputs.events.clone(),
+                evidence: outputs.evidence.as_ref().map(|e| e.dir.clone()),
+                rules: Arc::new(move || Some(s.rules.load_full())),
+            })
+        }
+    };
+    let with_view = view.is_some();
     let server = tokio::spawn(async move {
-        let app =
-            crate::telemetry::server::with_auth(crate::telemetry::server::router(metrics, journal), auth);
+        let app = crate::telemetry::server::with_auth(
+            crate::telemetry::server::router(metrics, journal, view),
+            auth,
+        );
         crate::telemetry::server::serve(listener, app, tls, async move { server_stop.wait().await }).await
     });
     tracing::info!(
         alerts = ?outputs.alerts, events = ?outputs.events,
         "Serving metrics on {scheme}://{addr}/metrics."
     );
+    if with_view {
+        tracing::info!("Serving the read-only web view on {scheme}://{addr}/ui/.");
+    }
 
     let (s, st) = (sensor.clone(), shutdown.clone());
     let summary =

@@ -62,6 +62,8 @@ pub(super) struct Analysis<'s> {
     clock: Micros,
     /// Names a flow's own messages gave its destination (TLS SNI, HTTP Host), until it ends.
     flow_names: HashMap<u64, String>,
+    /// Hours of device traffic by class of peer not yet written to the state database.
+    traffic: HashMap<(u64, crate::model::netset::DestClass), (u64, u64)>,
     store: Option<Store>,
     beacons: BeaconTracker,
     evidence: Option<EvidenceState>,
@@ -91,6 +93,9 @@ const BEACON_LOG_SCORE: f64 = 0.5;
 
 /// The tag of rules whose match means the device's firmware is in a vulnerable range
 /// (`camwatch_device_firmware_vulnerable`).
+/// Hour-and-class entries of traffic held between two saves of the state database.
+const MAX_TRAFFIC_HOURS: usize = 16 * 1024;
+
 pub const VULNERABLE_FIRMWARE_TAG: &str = "vulnerable-firmware";
 
 /// Alerts firing at once; past it the one closest to resolving is forgotten.
@@ -151,6 +156,7 @@ impl<'s> Analysis<'s> {
             passive_dns: PassiveDns::new(PASSIVE_DNS_ENTRIES),
             clock: 0,
             flow_names: HashMap::default(),
+            traffic: HashMap::default(),
             store,
             beacons: BeaconTracker::new(sensor.config.beacon.clone()),
             evidence: None,
@@ -499,7 +505,21 @@ impl<'s> Analysis<'s> {
         evictions.inc_by(self.inventory.evicted.saturating_sub(evictions.get()));
         // Taken whether or not there is a store, so the list never outgrows one tick.
         let removed = self.inventory.take_removed();
+        let traffic: Vec<_> = self
+            .traffic
+            .drain()
+            .map(|((hour, class), (bytes, flows))| crate::store::TrafficHour {
+                hour,
+                class: class.as_str().to_string(),
+                bytes,
+                flows,
+            })
+            .collect();
         let Some(store) = &mut self.store else { return };
+        if let Err(e) = store.add_traffic(&traffic) {
+            tracing::error!("State database write failed: {e}.");
+            self.sensor.metrics.store.errors.inc();
+        }
         for ip in removed {
             if let Err(e) = store.remove(ip) {
                 tracing::error!("State database delete failed: {e}.");
@@ -681,6 +701,7 @@ impl<'s> Analysis<'s> {
         if f.reason != FlowEndReason::Active {
             self.summary.flows += 1;
         }
+        self.count_traffic(f);
         let name = self.dest_name(f.flow_id, f.dest_ip, f.end);
         if let Some(out) = &mut self.events {
             let line = EveFlow::of(f, &self.sensor.config.sensor, name.as_deref());
@@ -718,6 +739,28 @@ impl<'s> Analysis<'s> {
             }
         }
         self.flow_names.remove(&f.flow_id);
+    }
+
+    /// A device's flow record adds its bytes to the device's destination and to the hour's
+    /// traffic with that class of peer (the report's traffic chart). Active-timeout records
+    /// carry the bytes since the last one, so nothing is counted twice.
+    fn count_traffic(&mut self, f: &FlowRecord) {
+        let src_dev = self.inventory.get(f.src_ip).is_some();
+        if src_dev {
+            self.inventory.carried(f.src_ip, f.dest_ip, f.bytes_toserver, f.bytes_toclient);
+        } else if self.inventory.get(f.dest_ip).is_none() {
+            return;
+        }
+        let peer = if src_dev { f.dest_ip } else { f.src_ip };
+        let key = (f.end / 1_000_000 / 3600 * 3600, crate::model::netset::DestClass::of(peer));
+        // Hours × four classes: bounded by the span of packet time between two saves; the cap
+        // is a backstop against a capture whose clock jumps about.
+        if self.traffic.len() >= MAX_TRAFFIC_HOURS && !self.traffic.contains_key(&key) {
+            return;
+        }
+        let e = self.traffic.entry(key).or_default();
+        e.0 = e.0.saturating_add(f.bytes_toserver.saturating_add(f.bytes_toclient));
+        e.1 += u64::from(f.reason != FlowEndReason::Active);
     }
 
     /// The endpoints of an answered flow enter the inventory even without MAC addresses of their

@@ -11,7 +11,23 @@ use crate::analysis::device::{Destination, Device, Service};
 use crate::model::identity::{FirmwareEntry, FirmwareHistory, Identity, Source};
 
 /// 2 added `devices.past_addresses` (a device's addresses before it was renumbered, JSON).
-const SCHEMA_VERSION: i64 = 2;
+/// 3 added `destinations.bytes_sent`/`bytes_received` and the `traffic` table.
+const SCHEMA_VERSION: i64 = 3;
+
+/// Hours of estate traffic kept in the `traffic` table (the report's traffic chart): 90 days.
+pub const TRAFFIC_HOURS: u64 = 90 * 24;
+
+/// One hour of the devices' traffic with one class of peer (`internal`, `external`,
+/// `multicast`, `broadcast`): the flows a device opened or answered that ended or reported in
+/// that hour.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TrafficHour {
+    /// Start of the hour, Unix seconds (packet time).
+    pub hour: u64,
+    pub class: String,
+    pub bytes: u64,
+    pub flows: u64,
+}
 
 pub struct Store {
     conn: Connection,
@@ -73,7 +89,11 @@ impl Store {
              CREATE TABLE IF NOT EXISTS destinations (
                  ip TEXT NOT NULL, dest TEXT NOT NULL, name TEXT, port INTEGER NOT NULL, proto INTEGER NOT NULL,
                  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, flows INTEGER NOT NULL,
+                 bytes_sent INTEGER NOT NULL DEFAULT 0, bytes_received INTEGER NOT NULL DEFAULT 0,
                  PRIMARY KEY (ip, dest));
+             CREATE TABLE IF NOT EXISTS traffic (
+                 hour INTEGER NOT NULL, class TEXT NOT NULL, bytes INTEGER NOT NULL, flows INTEGER NOT NULL,
+                 PRIMARY KEY (hour, class));
              CREATE TABLE IF NOT EXISTS services (
                  ip TEXT NOT NULL, proto INTEGER NOT NULL, port INTEGER NOT NULL,
                  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, flows INTEGER NOT NULL,
@@ -93,12 +113,29 @@ impl Store {
                 .map_err(|e| err(path, e))?;
             }
             Some(Ok(SCHEMA_VERSION)) => {}
-            Some(Ok(1)) => {
-                conn.execute_batch(
-                    "ALTER TABLE devices ADD COLUMN past_addresses TEXT NOT NULL DEFAULT '[]';
-                     UPDATE meta SET value = '2' WHERE key = 'schema_version';",
-                )
-                .map_err(|e| err(path, e))?;
+            Some(Ok(1 | 2)) => {
+                // `CREATE TABLE IF NOT EXISTS` above left old tables as they were (and made the
+                // missing ones whole): add the columns they lack.
+                let added = [
+                    ("devices", "past_addresses", "TEXT NOT NULL DEFAULT '[]'"),
+                    ("destinations", "bytes_sent", "INTEGER NOT NULL DEFAULT 0"),
+                    ("destinations", "bytes_received", "INTEGER NOT NULL DEFAULT 0"),
+                ];
+                let mut steps = String::from("BEGIN;");
+                for (table, column, ddl) in added {
+                    let has: i64 = conn
+                        .query_row(
+                            "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                            [table, column],
+                            |r| r.get(0),
+                        )
+                        .map_err(|e| err(path, e))?;
+                    if has == 0 {
+                        steps.push_str(&format!("ALTER TABLE {table} ADD COLUMN {column} {ddl};"));
+                    }
+                }
+                steps.push_str("UPDATE meta SET value = '3' WHERE key = 'schema_version'; COMMIT;");
+                conn.execute_batch(&steps).map_err(|e| err(path, e))?;
             }
             Some(_) => {
                 return Err(err(
@@ -173,7 +210,10 @@ impl Store {
             }
             let mut ds = self
                 .conn
-                .prepare_cached("SELECT dest, name, port, proto, first_seen, last_seen, flows FROM destinations WHERE ip = ?1")
+                .prepare_cached(
+                    "SELECT dest, name, port, proto, first_seen, last_seen, flows, bytes_sent, bytes_received
+                     FROM destinations WHERE ip = ?1",
+                )
                 .map_err(q)?;
             let dests = ds
                 .query_map([&ips], |r| {
@@ -186,6 +226,8 @@ impl Store {
                             first_seen: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
                             last_seen: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
                             flows: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
+                            bytes_sent: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+                            bytes_received: u64::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
                         },
                     ))
                 })
@@ -260,10 +302,12 @@ impl Store {
                 .map_err(q)?;
             let mut ds = tx
                 .prepare_cached(
-                    "INSERT INTO destinations (ip, dest, name, port, proto, first_seen, last_seen, flows)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                    "INSERT INTO destinations (ip, dest, name, port, proto, first_seen, last_seen, flows,
+                     bytes_sent, bytes_received)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT(ip, dest) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen,
-                     flows = excluded.flows",
+                     flows = excluded.flows, bytes_sent = excluded.bytes_sent,
+                     bytes_received = excluded.bytes_received",
                 )
                 .map_err(q)?;
             let mut sv = tx
@@ -318,13 +362,62 @@ impl Store {
                         i64::from(e.proto),
                         i64_of(e.first_seen),
                         i64_of(e.last_seen),
-                        i64_of(e.flows)
+                        i64_of(e.flows),
+                        i64_of(e.bytes_sent),
+                        i64_of(e.bytes_received)
                     ])
                     .map_err(q)?;
                 }
             }
         }
         tx.commit().map_err(q)
+    }
+
+    /// Adds hours of traffic (summed into what is stored) and forgets hours more than
+    /// [`TRAFFIC_HOURS`] before the newest.
+    pub fn add_traffic(&mut self, hours: &[TrafficHour]) -> Result<(), String> {
+        let q = |e: rusqlite::Error| format!("state database: {e}");
+        let i64_of = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        if hours.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction().map_err(q)?;
+        {
+            let mut add = tx
+                .prepare_cached(
+                    "INSERT INTO traffic (hour, class, bytes, flows) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(hour, class) DO UPDATE SET bytes = bytes + excluded.bytes,
+                     flows = flows + excluded.flows",
+                )
+                .map_err(q)?;
+            for h in hours {
+                add.execute(params![i64_of(h.hour), h.class, i64_of(h.bytes), i64_of(h.flows)]).map_err(q)?;
+            }
+            let newest = hours.iter().map(|h| h.hour).max().unwrap_or(0);
+            let oldest = newest.saturating_sub(TRAFFIC_HOURS * 3600);
+            tx.execute("DELETE FROM traffic WHERE hour < ?1", [i64_of(oldest)]).map_err(q)?;
+        }
+        tx.commit().map_err(q)
+    }
+
+    /// The stored hours of traffic, oldest first.
+    pub fn traffic(&self) -> Result<Vec<TrafficHour>, String> {
+        let q = |e: rusqlite::Error| format!("state database: {e}");
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hour, class, bytes, flows FROM traffic ORDER BY hour, class")
+            .map_err(q)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(TrafficHour {
+                    hour: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    class: r.get(1)?,
+                    bytes: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    flows: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                })
+            })
+            .map_err(q)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(q)
     }
 }
 
@@ -426,6 +519,63 @@ mod tests {
         drop(s);
         let again = Store::open(&path).and_then(|s| s.load()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(again[0].past_addresses, vec![past]);
+    }
+
+    #[test]
+    fn a_version_2_database_gains_byte_counts_and_traffic_adds_up_and_ages_out() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("state.db");
+        {
+            let c = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            c.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO meta VALUES ('schema_version', '2');
+                 CREATE TABLE devices (
+                     ip TEXT PRIMARY KEY, mac TEXT, organization TEXT,
+                     first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, identity TEXT NOT NULL,
+                     past_addresses TEXT NOT NULL DEFAULT '[]');
+                 CREATE TABLE destinations (
+                     ip TEXT NOT NULL, dest TEXT NOT NULL, name TEXT, port INTEGER NOT NULL, proto INTEGER NOT NULL,
+                     first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, flows INTEGER NOT NULL,
+                     PRIMARY KEY (ip, dest));
+                 INSERT INTO devices VALUES ('192.168.10.31', NULL, NULL, 1, 2, '{}', '[]');
+                 INSERT INTO destinations VALUES ('192.168.10.31', '203.0.113.5', NULL, 443, 6, 1, 2, 3);",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut s = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut loaded = s.load().unwrap_or_else(|e| panic!("{e}"));
+        let dest = "203.0.113.5".parse().unwrap_or_else(|e| panic!("{e}"));
+        let d = loaded[0].destinations.get_mut(&dest).unwrap_or_else(|| panic!("destination lost"));
+        assert_eq!((d.flows, d.bytes_sent, d.bytes_received), (3, 0, 0));
+        d.bytes_sent = 1_000;
+        d.bytes_received = 2_000;
+        s.save(loaded.iter()).unwrap_or_else(|e| panic!("{e}"));
+        let hour = |h: u64, class: &str, bytes: u64| TrafficHour {
+            hour: h * 3600,
+            class: class.into(),
+            bytes,
+            flows: 1,
+        };
+        s.add_traffic(&[hour(10, "external", 5), hour(10, "internal", 7)]).unwrap_or_else(|e| panic!("{e}"));
+        s.add_traffic(&[hour(10, "external", 6)]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.traffic().unwrap_or_else(|e| panic!("{e}")),
+            vec![
+                TrafficHour { hour: 36_000, class: "external".into(), bytes: 11, flows: 2 },
+                hour(10, "internal", 7)
+            ]
+        );
+        // An hour past the retention pushes hour 10 out.
+        s.add_traffic(&[hour(11 + TRAFFIC_HOURS, "external", 1)]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.traffic().unwrap_or_else(|e| panic!("{e}")),
+            vec![hour(11 + TRAFFIC_HOURS, "external", 1)]
+        );
+        drop(s);
+        let again = Store::open(&path).and_then(|s| s.load()).unwrap_or_else(|e| panic!("{e}"));
+        let d = &again[0].destinations[&dest];
+        assert_eq!((d.bytes_sent, d.bytes_received), (1_000, 2_000));
     }
 
     #[test]

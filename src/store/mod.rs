@@ -5,4 +5,4 @@ mod db;
 pub mod inventory;
 pub mod metrics;
 
-pub use db::Store;
+pub use db::{Store, TrafficHour, TRAFFIC_HOURS};

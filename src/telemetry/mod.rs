@@ -4,4 +4,5 @@
 pub mod metrics;
 pub mod process;
 pub mod server;
+pub mod view;
 pub mod web;

@@ -1,5 +1,6 @@
 //! The HTTP endpoint: `/metrics` (OpenMetrics text), `/healthz`, and `/alerts/{id}` (an alert's
-//! journal records: the link Alertmanager shows as an alert's source), on tokio with axum.
+//! journal records: the link Alertmanager shows as an alert's source), on tokio with axum; and,
+//! when enabled, the read-only web view under `/ui/` ([`crate::telemetry::view`]).
 //!
 //! Anyone on the network may reach this port, so the connection loop is hardened: a request
 //! header must arrive whole within [`HEADER_TIMEOUT`] and be at most [`MAX_HEADER_BYTES`], and at
@@ -47,12 +48,23 @@ struct Shared {
     lookups: Arc<tokio::sync::Semaphore>,
 }
 
-pub fn router(metrics: Arc<Metrics>, journal: Option<PathBuf>) -> Router {
-    Router::new()
+/// The endpoint's routes; with `view`, the read-only web view under `/ui/` too (its pages and
+/// the journal lookups share one limit of two at once).
+pub fn router(
+    metrics: Arc<Metrics>,
+    journal: Option<PathBuf>,
+    view: Option<crate::telemetry::view::WebView>,
+) -> Router {
+    let lookups = Arc::new(tokio::sync::Semaphore::new(2));
+    let app = Router::new()
         .route("/metrics", get(serve_metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/alerts/{id}", get(serve_alert))
-        .with_state(Shared { metrics, journal, lookups: Arc::new(tokio::sync::Semaphore::new(2)) })
+        .with_state(Shared { metrics, journal, lookups: lookups.clone() });
+    match view {
+        Some(v) => app.merge(crate::telemetry::view::routes(v, lookups)),
+        None => app,
+    }
 }
 
 /// Every path behind basic authentication (`basic_auth_users` of the web config).
