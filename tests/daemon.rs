@@ -20,6 +20,8 @@ fn run_read_serves_metrics_prints_alerts_and_exits_cleanly_on_sigterm() {
     let addr = d.metrics_addr();
     d.wait_for("Capture files done", WAIT);
     assert_eq!(http_get(&addr, "/healthz").trim(), "ok");
+    // The web view is off unless asked for.
+    assert_eq!(http_status(&addr, "/ui/"), 404);
     let m = parse_metrics(&http_get(&addr, "/metrics"));
     let pairs: std::collections::BTreeSet<_> =
         g.truth.egress.iter().map(|e| (e.device.to_string(), e.dest.to_string())).collect();

@@ -359,7 +359,7 @@ fn alerts_raised_while_alertmanager_was_unreachable_are_delivered_after_camwatch
 
 /// A CA and a certificate for 127.0.0.1/localhost signed by it, as PEM files in `dir`:
 /// (ca, cert, key).
-fn tls_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+pub fn tls_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -378,7 +378,7 @@ fn tls_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::
 
 /// GET over HTTPS trusting `ca`, with basic auth when given: (status, body), None on a
 /// connection or TLS failure.
-fn https_get(url: &str, ca: &Path, auth: Option<(&str, &str)>) -> Option<(u16, String)> {
+pub fn https_get(url: &str, ca: &Path, auth: Option<(&str, &str)>) -> Option<(u16, String)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::builder()
@@ -393,6 +393,38 @@ fn https_get(url: &str, ca: &Path, auth: Option<(&str, &str)>) -> Option<(u16, S
         let resp = req.send().await.ok()?;
         let status = resp.status().as_u16();
         Some((status, resp.text().await.ok()?))
+    })
+}
+
+/// A request with another method over HTTPS with basic auth: the status.
+pub fn https_request(method: &str, url: &str, ca: &Path, auth: (&str, &str)) -> Option<u16> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = client.request(method, url).basic_auth(auth.0, Some(auth.1)).send().await.ok()?;
+        Some(resp.status().as_u16())
+    })
+}
+
+/// GET over HTTPS with basic auth: the body's bytes when the status is 200.
+pub fn https_bytes(url: &str, ca: &Path, auth: (&str, &str)) -> Option<Vec<u8>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let resp = client.get(url).basic_auth(auth.0, Some(auth.1)).send().await.ok()?;
+        if resp.status().as_u16() != 200 {
+            return None;
+        }
+        Some(resp.bytes().await.ok()?.to_vec())
     })
 }
 

@@ -4,6 +4,7 @@
 mod active_dns;
 mod alerts;
 mod bad_input;
+mod browser;
 mod conformance;
 mod daemon;
 mod dashboards;
@@ -17,5 +18,7 @@ mod oracle;
 mod packs;
 mod provenance;
 mod replay;
+mod review;
 mod tunnels;
 mod util;
+mod yang;

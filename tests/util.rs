@@ -241,6 +241,18 @@ pub fn http_get(addr: &str, path: &str) -> String {
     body.to_string()
 }
 
+/// The status of a GET over plain HTTP/1.1.
+pub fn http_status(addr: &str, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let head = String::from_utf8_lossy(&buf);
+    head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
 /// Frames of one TCP conversation on Ethernet: handshake, each (request, response) exchange
 /// with correct sequence numbers (split into 1400-byte segments), and FIN teardown.
 pub fn tcp_conversation(

@@ -226,7 +226,8 @@ impl Estate {
             Some(p) => read_alerts(p)?,
             None => (Vec::new(), 0),
         };
-        let mut inventory = Inventory::new(NetSet::default(), devices.len().max(1), 0);
+        // Every stored device is a device to the rules (their scopes ask the inventory).
+        let mut inventory = Inventory::new(NetSet::any(), devices.len().max(1), 0);
         inventory.restore(devices.clone());
         inventory.take_dirty();
         Ok(Self {
