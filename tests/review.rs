@@ -91,13 +91,22 @@ fn cameras(g: &Generated) -> (BTreeSet<String>, BTreeSet<String>) {
 fn the_estate_report_shows_a_reader_banned_vendors_vulnerable_firmware_and_the_internet() {
     let k = kept(51);
     let dir = k.g.dir.path();
+    let (listed, other) = cameras(&k.g);
+    // A model name is whatever the device (or anyone on the network) says it is.
+    let hostile = "<img src=x onerror=\"document.title='pwned'\">";
+    {
+        let mut store = camwatch::store::Store::open(&k.state).unwrap();
+        let mut devices = store.load().unwrap();
+        let d = devices.iter_mut().find(|d| other.contains(&d.ip.to_string())).unwrap();
+        d.identity.model.as_mut().unwrap().value = hostile.to_string();
+        store.save(devices.iter()).unwrap();
+    }
     let html = dir.join("report.html");
     ok(review(&k, "report", &["--out", html.to_str().unwrap()]));
     let json: Value =
         serde_json::from_str(&ok(review(&k, "report", &["--out", "-", "--format", "json"]))).unwrap();
     let md = ok(review(&k, "report", &["--out", "-", "--format", "md"]));
 
-    let (listed, other) = cameras(&k.g);
     assert!(!listed.is_empty() && !other.is_empty(), "the scenario needs both kinds of camera");
     let vulnerable: Vec<String> =
         k.g.truth
@@ -111,6 +120,10 @@ fn the_estate_report_shows_a_reader_banned_vendors_vulnerable_firmware_and_the_i
     let b = browser(false);
     b.open(&format!("file://{}", html.display())).unwrap();
     assert_eq!(b.title().unwrap(), "Camera estate review");
+    // The hostile name is shown as text, not run.
+    assert_eq!(b.count("img").unwrap(), 0);
+    assert!(b.text("#table-devices").unwrap().contains(hostile));
+    assert!(!md.contains("<img"), "{md}");
     let rows = b.texts("#table-devices tbody tr.listed").unwrap();
     for ip in &listed {
         assert!(rows.iter().any(|r| r.starts_with(&format!("{ip} "))), "{ip} not highlighted in {rows:#?}");

@@ -231,3 +231,40 @@ pub fn observations(ev: &AppEvent) -> Vec<Claim> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sadp(oem: &str) -> AppEvent {
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<ProbeMatch>\r\n<Types>inquiry</Types>\r\n\
+             <DeviceDescription>LTCMIP7442W-28MDA</DeviceDescription>\r\n<MAC>E0-2C-37-93-D9-54</MAC>\r\n\
+             <IPv4Address>192.168.1.64</IPv4Address>\r\n<SoftwareVersion>V5.5.0build 170725</SoftwareVersion>\r\n\
+             <OEMInfo>{oem}</OEMInfo>\r\n</ProbeMatch>\r\n"
+        );
+        let m = crate::proto::sadp::parse(xml.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        AppEvent {
+            ts: 0,
+            flow_id: 1,
+            community_id: String::new(),
+            src_ip: [192, 168, 1, 64].into(),
+            src_port: 37020,
+            dest_ip: [239, 255, 255, 250].into(),
+            dest_port: 37020,
+            proto: 17,
+            app: App::Sadp(m),
+        }
+    }
+
+    /// A rebranded Hikvision camera names its brand in SADP's `OEMInfo`; Hikvision's own say
+    /// `N/A`. The brand is what the estate review reports it as (LTS, an OEM of Hikvision's).
+    #[test]
+    fn sadp_oem_info_is_kept_and_n_a_is_not_a_brand() {
+        let claims = observations(&sadp("LTS"));
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0].obs.oem.as_deref(), Some("LTS"));
+        assert_eq!(claims[0].obs.vendor.as_deref(), Some("Hikvision"));
+        assert_eq!(observations(&sadp("N/A"))[0].obs.oem, None);
+    }
+}

@@ -21,6 +21,43 @@ use crate::store::{Store, TrafficHour};
 /// Distinct alerts read from a journal; past it the rest are counted, not kept.
 pub const MAX_ALERTS: usize = 100_000;
 
+/// Longest line read from a journal or an event log (camwatch writes far shorter ones); a longer
+/// one is skipped and counted, so a damaged file cannot make a reader hold it whole.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Calls `f` with each line of `path` (without its newline) up to [`MAX_LINE`] bytes; returns
+/// how many longer lines were skipped.
+pub fn for_each_line(path: &Path, mut f: impl FnMut(&[u8])) -> anyhow::Result<u64> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut r = std::io::BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut skipped = 0;
+    let io = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
+    loop {
+        buf.clear();
+        let n = (&mut r).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf).map_err(io)?;
+        if n == 0 {
+            return Ok(skipped);
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        } else if buf.len() > MAX_LINE {
+            skipped += 1;
+            // Drop the rest of the overlong line.
+            loop {
+                buf.clear();
+                let n = (&mut r).take(MAX_LINE as u64).read_until(b'\n', &mut buf).map_err(io)?;
+                if n == 0 || buf.last() == Some(&b'\n') {
+                    break;
+                }
+            }
+            continue;
+        }
+        f(&buf);
+    }
+}
+
 /// The tag of rules whose match means the firmware is in a vulnerable range (as the
 /// `camwatch_device_firmware_vulnerable` metric reads it).
 pub const VULNERABLE_TAG: &str = "vulnerable-firmware";
@@ -111,28 +148,26 @@ struct JournalEvidence {
 /// Alerts of a journal in the order they first fired. Lines that are not journal records (a
 /// record torn by a crash) are counted in the second value, as are alerts past [`MAX_ALERTS`].
 pub fn read_alerts(path: &Path) -> anyhow::Result<(Vec<AlertEntry>, u64)> {
-    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
     let mut out: Vec<AlertEntry> = Vec::new();
     let mut skipped = 0u64;
-    for line in std::io::BufReader::new(file).split(b'\n') {
-        let line = line.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let overlong = for_each_line(path, |line| {
         if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+            return;
         }
-        let Ok(r) = serde_json::from_slice::<JournalRecord>(&line) else {
+        let Ok(r) = serde_json::from_slice::<JournalRecord>(line) else {
             skipped += 1;
-            continue;
+            return;
         };
         if let Some(&i) = by_id.get(&r.id) {
             if r.status == "resolved" {
                 out[i].resolved_at = Some(r.timestamp);
             }
-            continue;
+            return;
         }
         if out.len() >= MAX_ALERTS {
             skipped += 1;
-            continue;
+            return;
         }
         let starts_at = if r.starts_at.is_empty() { r.timestamp.clone() } else { r.starts_at };
         let evidence = r.evidence;
@@ -156,9 +191,9 @@ pub fn read_alerts(path: &Path) -> anyhow::Result<(Vec<AlertEntry>, u64)> {
             packets: evidence.as_ref().and_then(|e| e.packets),
             matched: evidence.map(|e| e.matched).unwrap_or_default(),
         });
-    }
+    })?;
     out.sort_by_key(|a| a.starts);
-    Ok((out, skipped))
+    Ok((out, skipped + overlong))
 }
 
 /// A time from the command line or a record: RFC 3339 (`2026-01-01T02:00:00Z`), EVE's
@@ -383,10 +418,12 @@ mod tests {
         let firing = r#"{"id":"aa","status":"firing","timestamp":"2026-01-01T00:00:05Z","starts_at":"2026-01-01T00:00:05Z","rule":{"id":"r1","name":"R one","severity":"high","references":["CVE-1"]},"category":"exploit","summary":"s","device":{"ip":"192.168.1.2"},"src_ip":"203.0.113.9","dest_ip":"192.168.1.2","evidence":{"pcap":"/e/aa.pcap","sha256":"ab","packets":3,"matched":["x eq y"]}}"#;
         let other = r#"{"id":"bb","status":"firing","timestamp":"2026-01-01T00:00:01Z","rule":{"id":"r2"},"device":{"ip":"192.168.1.3"}}"#;
         let resolved = r#"{"id":"aa","status":"resolved","timestamp":"2026-01-01T01:00:00Z"}"#;
-        std::fs::write(&path, format!("{firing}\n{other}\n{{\"torn\n{resolved}\n"))
+        let long = format!("{{\"id\":\"cc\",\"summary\":\"{}\"}}", "x".repeat(MAX_LINE + 10));
+        std::fs::write(&path, format!("{firing}\n{other}\n{{\"torn\n{long}\n{resolved}"))
             .unwrap_or_else(|e| panic!("{e}"));
         let (alerts, skipped) = read_alerts(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(skipped, 1);
+        // The torn record and the overlong one; the last line needs no newline.
+        assert_eq!(skipped, 2);
         assert_eq!(alerts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["bb", "aa"]);
         let a = &alerts[1];
         assert_eq!(a.resolved_at.as_deref(), Some("2026-01-01T01:00:00Z"));

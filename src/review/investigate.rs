@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -276,9 +276,9 @@ fn event_item(v: &Value, query: &Query, have_journal: bool) -> Option<Item> {
                         c["previous"].as_str().map(|p| format!(", was {p}")).unwrap_or_default()
                     )
                 }
-                "address" | "moved" | "renumbered" => {
-                    format!("Address changed from {} to {}", s(&d["previous_ip"]), s(&d["ip"]))
-                }
+                "renumbered" => format!("Address changed from {} to {}", s(&d["previous_ip"]), s(&d["ip"])),
+                "mac_learned" => format!("MAC address learned: {}", s(&d["mac"])),
+                "mac_changed" => format!("MAC address changed to {}", s(&d["mac"])),
                 other => format!("Device {other}"),
             }
         }
@@ -398,36 +398,43 @@ pub fn build(estate: &Estate, name: &str, query: &Query) -> anyhow::Result<Timel
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let max = if query.max_items == 0 { DEFAULT_MAX_ITEMS } else { query.max_items };
     let mut unreadable = 0u64;
+    let mut left_out = 0u64;
+    let mut from_log = 0usize;
     let mut event_files = Vec::new();
     for path in &query.events {
-        let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         event_files.push(path.display().to_string());
-        for line in std::io::BufReader::new(file).split(b'\n') {
-            let line = line.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let overlong = crate::review::estate::for_each_line(path, |line| {
             // Most lines are about other devices: a substring test before parsing.
-            let Ok(text) = std::str::from_utf8(&line) else { continue };
+            let Ok(text) = std::str::from_utf8(line) else { return };
             if !needles.iter().any(|n| text.contains(n.as_str())) {
-                continue;
+                return;
             }
             let Ok(v) = serde_json::from_str::<Value>(text) else {
                 unreadable += 1;
-                continue;
+                return;
             };
             if !about(&v, &ips, mac.as_deref()) {
-                continue;
+                return;
             }
-            if let Some(i) = event_item(&v, query, estate.journal.is_some()) {
-                if query.since.is_none_or(|t| i.ts >= t) && query.until.is_none_or(|t| i.ts <= t) {
-                    items.push(i);
-                }
+            let Some(i) = event_item(&v, query, estate.journal.is_some()) else { return };
+            if query.since.is_some_and(|t| i.ts < t) || query.until.is_some_and(|t| i.ts > t) {
+                return;
             }
-        }
+            // The log is in time order: past the bound, the rest are counted, not held.
+            if from_log >= max {
+                left_out += 1;
+                return;
+            }
+            from_log += 1;
+            items.push(i);
+        })?;
+        unreadable += overlong;
     }
     items.retain(|i| query.since.is_none_or(|t| i.ts >= t) && query.until.is_none_or(|t| i.ts <= t));
     items.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.kind.cmp(&b.kind)));
-    let max = if query.max_items == 0 { DEFAULT_MAX_ITEMS } else { query.max_items };
-    let truncated = items.len().saturating_sub(max) as u64;
+    let truncated = items.len().saturating_sub(max) as u64 + left_out;
     items.truncate(max);
     Ok(Timeline {
         device: device_json(estate, d),

@@ -388,11 +388,14 @@ pub fn html_with(
                     esc(&l.signals.join("; "))
                 )
             });
-            let fw = match (&d.firmware, &d.firmware_source) {
+            let mut fw = match (&d.firmware, &d.firmware_source) {
                 (Some(v), Some(s)) => format!("{} <span class=\"muted small\">({})</span>", esc(v), esc(s)),
                 (Some(v), None) => esc(v),
                 _ => opt(&None),
             };
+            if d.firmware_versions > 1 {
+                let _ = write!(fw, "<div class=\"muted small\">{} versions seen</div>", d.firmware_versions);
+            }
             (
                 if d.listed.is_some() { "listed".into() } else { String::new() },
                 vec![
@@ -591,8 +594,14 @@ fn when_str(s: &str) -> String {
     crate::review::estate::parse_time(s).map_or_else(|| s.to_string(), when)
 }
 
+/// A table cell: pipes escaped, and markup too (names come from the network, and Markdown
+/// viewers render inline HTML).
 fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
 }
 
 fn md_table(out: &mut String, headers: &[&str], rows: impl Iterator<Item = Vec<String>>) {
