@@ -157,24 +157,32 @@ fn the_estate_report_shows_a_reader_banned_vendors_vulnerable_firmware_and_the_i
             e.dest
         );
     }
-    let mut sent: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut carried: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
     for f in
         k.g.truth
             .flows
             .iter()
             .filter(|f| k.g.truth.egress.iter().any(|e| e.device == *f.src.ip() && e.dest == *f.dst.ip()))
     {
-        *sent.entry((f.src.ip().to_string(), f.dst.ip().to_string())).or_default() += f.bytes_fwd;
+        let e = carried.entry((f.src.ip().to_string(), f.dst.ip().to_string())).or_default();
+        e.0 += f.bytes_fwd;
+        e.1 += f.bytes_rev;
     }
+    let mut compared = 0;
     for row in json["external"].as_array().unwrap() {
         let key =
             (row["device"].as_str().unwrap().to_string(), row["destination"].as_str().unwrap().to_string());
-        if let Some(want) = sent.get(&key) {
-            assert_eq!(row["bytes_sent"].as_u64(), Some(*want), "{key:?}");
-        }
+        let want = carried
+            .get(&key)
+            .unwrap_or_else(|| panic!("{key:?} is in the report but not the generator's egress"));
+        assert_eq!(
+            (row["bytes_sent"].as_u64().unwrap(), row["bytes_received"].as_u64().unwrap()),
+            *want,
+            "{key:?}"
+        );
+        compared += 1;
     }
-    assert!(!sent.is_empty());
-
+    assert_eq!(compared, carried.len());
     // Charts: one bar per vendor, traffic columns, and the class of peer legend.
     let vendors = json["vendors"].as_array().unwrap().len();
     assert_eq!(b.count("svg#chart-vendors rect.bar").unwrap(), vendors);
@@ -359,6 +367,22 @@ fn the_web_view_in_a_browser_behind_tls_and_basic_auth() {
     );
     assert_eq!(get("/ui/evidence/..%2f..%2fetc%2fpasswd", true).map(|r| r.0), Some(404));
     assert_eq!(get("/ui/devices/203.0.113.254", true).map(|r| r.0), Some(404));
+    assert_eq!(get("/ui/devices/x?since=%C3%A9%C3%A9%C3%A9", true).map(|r| r.0), Some(400));
+    // Evidence is served from inside the evidence directory only: not a journal record naming
+    // a file elsewhere, not a link inside the directory that leads out.
+    std::os::unix::fs::symlink("/etc/passwd", evidence.join("cafecafe.pcap")).unwrap();
+    {
+        use std::io::Write;
+        let mut j = std::fs::OpenOptions::new().append(true).open(&alerts).unwrap();
+        for (id, pcap) in [
+            ("deadbeef", "/etc/passwd".to_string()),
+            ("cafecafe", evidence.join("cafecafe.pcap").display().to_string()),
+        ] {
+            writeln!(j, r#"{{"id":"{id}","status":"firing","timestamp":"2026-01-01T00:00:00Z","rule":{{"id":"x"}},"evidence":{{"pcap":"{pcap}"}}}}"#).unwrap();
+        }
+    }
+    assert_eq!(get("/ui/evidence/deadbeef", true).map(|r| r.0), Some(404));
+    assert_eq!(get("/ui/evidence/cafecafe", true).map(|r| r.0), Some(404));
 
     let journal = read_jsonl(&alerts);
     let alert =

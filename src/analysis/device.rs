@@ -41,6 +41,8 @@ impl Default for DevicesConfig {
 
 /// Destinations remembered per device (the baseline of where it talks).
 const MAX_DESTINATIONS: usize = 512;
+/// (protocol, port) pairs remembered per destination (the first ones used).
+pub const MAX_DESTINATION_PORTS: usize = 16;
 
 /// Services (protocol, port) remembered per device.
 const MAX_SERVICES: usize = 128;
@@ -63,6 +65,10 @@ pub struct Destination {
     pub first_seen: Micros,
     pub last_seen: Micros,
     pub flows: u64,
+    /// Every (protocol, port) the device opened flows to on this peer (`port`/`proto` are the
+    /// first), at most [`MAX_DESTINATION_PORTS`]: a gateway is DNS and NTP at once.
+    #[serde(default)]
+    pub ports: BTreeSet<(u8, u16)>,
     /// Bytes the device sent to the peer and received from it (IP length, both counted when
     /// the flow ends or reports at the active timeout).
     #[serde(default)]
@@ -406,6 +412,9 @@ impl Inventory {
         let first = if let Some(e) = d.destinations.get_mut(&dest) {
             e.last_seen = e.last_seen.max(ts);
             e.flows += 1;
+            if e.ports.len() < MAX_DESTINATION_PORTS {
+                e.ports.insert((proto, port));
+            }
             if e.name.is_none() {
                 e.name = name.map(str::to_string);
             }
@@ -420,6 +429,7 @@ impl Inventory {
                     first_seen: ts,
                     last_seen: ts,
                     flows: 1,
+                    ports: BTreeSet::from([(proto, port)]),
                     bytes_sent: 0,
                     bytes_received: 0,
                 },
@@ -700,6 +710,11 @@ fn absorb(into: &mut Device, from: Device, max_unexpected: usize) -> Vec<Update>
         mine.flows = mine.flows.saturating_add(e.flows);
         mine.bytes_sent = mine.bytes_sent.saturating_add(e.bytes_sent);
         mine.bytes_received = mine.bytes_received.saturating_add(e.bytes_received);
+        for p in e.ports {
+            if mine.ports.len() < MAX_DESTINATION_PORTS {
+                mine.ports.insert(p);
+            }
+        }
         if mine.name.is_none() {
             mine.name = e.name;
         }

@@ -2,7 +2,6 @@
 //! hourly traffic), the alert journal (alerts with their evidence), and the packs (which
 //! firmware rules a device's current version falls under).
 
-use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -57,10 +56,6 @@ pub fn for_each_line(path: &Path, mut f: impl FnMut(&[u8])) -> anyhow::Result<u6
         f(&buf);
     }
 }
-
-/// The tag of rules whose match means the firmware is in a vulnerable range (as the
-/// `camwatch_device_firmware_vulnerable` metric reads it).
-pub const VULNERABLE_TAG: &str = "vulnerable-firmware";
 
 /// One alert from the journal: its firing record, and when it resolved.
 #[derive(Debug, Clone, Serialize)]
@@ -145,10 +140,54 @@ struct JournalEvidence {
     matched: Vec<String>,
 }
 
-/// Alerts of a journal in the order they first fired. Lines that are not journal records (a
-/// record torn by a crash) are counted in the second value, as are alerts past [`MAX_ALERTS`].
+/// Longest summary, rule name or matched condition kept from a journal record, and most
+/// matched conditions: a record is the sensor's, but a summary quotes the network.
+const MAX_TEXT: usize = 2048;
+const MAX_MATCHED: usize = 32;
+
+fn clip(mut s: String) -> String {
+    if s.len() > MAX_TEXT {
+        let mut end = MAX_TEXT;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+fn entry(r: JournalRecord) -> AlertEntry {
+    let starts_at = if r.starts_at.is_empty() { r.timestamp.clone() } else { r.starts_at };
+    let evidence = r.evidence;
+    AlertEntry {
+        id: r.id,
+        rule_id: clip(r.rule.id),
+        rule_name: clip(r.rule.name),
+        severity: clip(r.rule.severity),
+        category: clip(r.category),
+        summary: clip(r.summary),
+        device: r.device.and_then(|d| d.ip),
+        src_ip: r.src_ip,
+        dest_ip: r.dest_ip,
+        starts: parse_time(&starts_at).unwrap_or(0),
+        starts_at,
+        resolved_at: (r.status == "resolved").then_some(r.timestamp),
+        references: r.rule.references.into_iter().take(MAX_MATCHED).map(clip).collect(),
+        pcap: evidence.as_ref().and_then(|e| e.pcap.clone()),
+        sha256: evidence.as_ref().and_then(|e| e.sha256.clone()),
+        packets: evidence.as_ref().and_then(|e| e.packets),
+        matched: evidence
+            .map(|e| e.matched.into_iter().take(MAX_MATCHED).map(clip).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The newest [`MAX_ALERTS`] alerts of a journal, ordered by when they started, each with
+/// when it resolved. The second value counts lines that are not journal records (a record
+/// torn by a crash, an overlong line) and older alerts left out past the bound.
 pub fn read_alerts(path: &Path) -> anyhow::Result<(Vec<AlertEntry>, u64)> {
-    let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_id: std::collections::HashMap<String, usize> = Default::default();
     let mut out: Vec<AlertEntry> = Vec::new();
     let mut skipped = 0u64;
     let overlong = for_each_line(path, |line| {
@@ -159,57 +198,78 @@ pub fn read_alerts(path: &Path) -> anyhow::Result<(Vec<AlertEntry>, u64)> {
             skipped += 1;
             return;
         };
-        if let Some(&i) = by_id.get(&r.id) {
-            if r.status == "resolved" {
-                out[i].resolved_at = Some(r.timestamp);
-            }
-            return;
-        }
-        if out.len() >= MAX_ALERTS {
+        if r.id.len() > 64 {
             skipped += 1;
             return;
         }
-        let starts_at = if r.starts_at.is_empty() { r.timestamp.clone() } else { r.starts_at };
-        let evidence = r.evidence;
+        if let Some(&i) = by_id.get(&r.id) {
+            if r.status == "resolved" {
+                out[i].resolved_at = Some(clip(r.timestamp));
+            }
+            return;
+        }
+        // Bounded: at twice the bound the older half goes (the journal is in time order).
+        if out.len() >= 2 * MAX_ALERTS {
+            let gone = out.len() - MAX_ALERTS;
+            out.drain(..gone);
+            skipped += gone as u64;
+            by_id = out.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
+        }
         by_id.insert(r.id.clone(), out.len());
-        out.push(AlertEntry {
-            id: r.id,
-            rule_id: r.rule.id,
-            rule_name: r.rule.name,
-            severity: r.rule.severity,
-            category: r.category,
-            summary: r.summary,
-            device: r.device.and_then(|d| d.ip),
-            src_ip: r.src_ip,
-            dest_ip: r.dest_ip,
-            starts: parse_time(&starts_at).unwrap_or(0),
-            starts_at,
-            resolved_at: (r.status == "resolved").then_some(r.timestamp),
-            references: r.rule.references,
-            pcap: evidence.as_ref().and_then(|e| e.pcap.clone()),
-            sha256: evidence.as_ref().and_then(|e| e.sha256.clone()),
-            packets: evidence.as_ref().and_then(|e| e.packets),
-            matched: evidence.map(|e| e.matched).unwrap_or_default(),
-        });
+        out.push(entry(r));
     })?;
+    if out.len() > MAX_ALERTS {
+        let gone = out.len() - MAX_ALERTS;
+        out.drain(..gone);
+        skipped += gone as u64;
+    }
     out.sort_by_key(|a| a.starts);
     Ok((out, skipped + overlong))
+}
+
+/// The alert `id` of a journal (its firing record, and when it resolved), found by scanning:
+/// whatever its age.
+pub fn find_alert(path: &Path, id: &str) -> anyhow::Result<Option<AlertEntry>> {
+    let needle = format!("\"id\":\"{id}\"");
+    let mut found: Option<AlertEntry> = None;
+    for_each_line(path, |line| {
+        if !line.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            return;
+        }
+        let Ok(r) = serde_json::from_slice::<JournalRecord>(line) else { return };
+        if r.id != id {
+            return;
+        }
+        match &mut found {
+            Some(a) if r.status == "resolved" => a.resolved_at = Some(clip(r.timestamp)),
+            Some(_) => {}
+            None => found = Some(entry(r)),
+        }
+    })?;
+    Ok(found)
 }
 
 /// A time from the command line or a record: RFC 3339 (`2026-01-01T02:00:00Z`), EVE's
 /// `+0000` offsets, or a date or date and time read as UTC (`2026-01-01`, `2026-01-01 02:00`).
 pub fn parse_time(s: &str) -> Option<Micros> {
-    let mut t = s.trim().replacen(' ', "T", 1);
+    let s = s.trim();
+    // Every accepted form is ASCII: anything else is not a time (and byte offsets below are
+    // then character offsets).
+    if !s.is_ascii() || s.len() > 64 {
+        return None;
+    }
+    let mut t = s.replacen(' ', "T", 1);
     if t.len() == 10 {
         t.push_str("T00:00:00Z");
     } else if t.len() == 16 {
         t.push_str(":00Z");
     } else if t.len() >= 5 {
-        let tail = &t[t.len() - 5..];
-        let b = tail.as_bytes();
-        if (b[0] == b'+' || b[0] == b'-') && b[1..].iter().all(u8::is_ascii_digit) {
+        let b = t.as_bytes();
+        let tail = &b[b.len() - 5..];
+        let zone_tail = &b[b.len().saturating_sub(6)..];
+        if (tail[0] == b'+' || tail[0] == b'-') && tail[1..].iter().all(u8::is_ascii_digit) {
             t.insert(t.len() - 2, ':');
-        } else if !t.ends_with(['Z', 'z']) && !t[t.len().saturating_sub(6)..].contains(['+', '-']) {
+        } else if !t.ends_with(['Z', 'z']) && !zone_tail.iter().any(|c| *c == b'+' || *c == b'-') {
             t.push('Z');
         }
     }
@@ -254,7 +314,7 @@ impl Estate {
             "{}: no state database (run camwatch with --state, or name it with --state)",
             state.display()
         );
-        let store = Store::open(state).map_err(anyhow::Error::msg)?;
+        let store = Store::open_read_only(state).map_err(anyhow::Error::msg)?;
         let devices = store.load().map_err(anyhow::Error::msg)?;
         let traffic = store.traffic().map_err(anyhow::Error::msg)?;
         let (alerts, alerts_skipped) = match journal {
@@ -286,16 +346,17 @@ impl Estate {
         let attr_is = |a: &Option<crate::model::identity::Attr>| {
             a.as_ref().is_some_and(|a| a.value.eq_ignore_ascii_case(name))
         };
-        let exact: Vec<&Device> = self
-            .devices
-            .iter()
-            .filter(|d| {
-                Some(d.ip) == ip
-                    || (mac.is_some() && d.mac == mac)
-                    || attr_is(&d.identity.serial)
-                    || attr_is(&d.identity.hostname)
-            })
-            .collect();
+        // An address or a MAC names a device outright; serial numbers and host names are what
+        // devices say about themselves, so they are asked only when neither matches.
+        let mut exact: Vec<&Device> =
+            self.devices.iter().filter(|d| Some(d.ip) == ip || (mac.is_some() && d.mac == mac)).collect();
+        if exact.is_empty() {
+            exact = self
+                .devices
+                .iter()
+                .filter(|d| attr_is(&d.identity.serial) || attr_is(&d.identity.hostname))
+                .collect();
+        }
         let found = if exact.is_empty() {
             // A past address: the device that held it most recently.
             let mut past: Vec<(&Device, Micros)> = self
@@ -351,7 +412,7 @@ impl Estate {
                 rule_id: m.rule.id.clone(),
                 name: m.rule.name.clone(),
                 severity: m.rule.severity.as_str().to_string(),
-                vulnerable: m.rule.tags.iter().any(|t| t == VULNERABLE_TAG),
+                vulnerable: m.rule.tags.iter().any(|t| t == crate::detect::VULNERABLE_FIRMWARE_TAG),
                 references: m.rule.references.clone(),
             })
             .collect();
@@ -360,9 +421,11 @@ impl Estate {
         out
     }
 
-    /// The alerts about one device, oldest first.
+    /// The alerts about one device, oldest first: those whose device was one of its addresses
+    /// while it held it.
     pub fn alerts_of<'a>(&'a self, d: &'a Device) -> impl Iterator<Item = &'a AlertEntry> + 'a {
-        self.alerts.iter().filter(move |a| a.device == Some(d.ip))
+        let held = held(d);
+        self.alerts.iter().filter(move |a| a.device.is_some_and(|ip| holds(&held, ip, a.starts)))
     }
 
     /// The time span the state covers: first and last seen over every device.
@@ -371,6 +434,21 @@ impl Estate {
         let last = self.devices.iter().map(|d| d.last_seen).max()?;
         Some((first, last))
     }
+}
+
+/// The addresses a device held, each with the span it held it: its past addresses, and its
+/// current one since it left the last of those (from the start when it never moved).
+pub fn held(d: &Device) -> Vec<(IpAddr, Micros, Micros)> {
+    let mut out: Vec<(IpAddr, Micros, Micros)> =
+        d.past_addresses.iter().map(|p| (p.ip, p.first_seen, p.until)).collect();
+    let since = d.past_addresses.iter().map(|p| p.until).max().unwrap_or(0);
+    out.push((d.ip, since, Micros::MAX));
+    out
+}
+
+/// Whether `ip` at `ts` was the device's, by [`held`].
+pub fn holds(held: &[(IpAddr, Micros, Micros)], ip: IpAddr, ts: Micros) -> bool {
+    held.iter().any(|(h, from, until)| *h == ip && ts >= *from && ts <= *until)
 }
 
 /// A destination outside the site: public address space (not private, link-local, loopback,
@@ -409,6 +487,10 @@ mod tests {
         assert_eq!(parse_time("2026-01-01"), Some(1_767_225_600_000_000));
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time(""), None);
+        // Not ASCII: refused, never sliced inside a character.
+        assert_eq!(parse_time("ééé"), None);
+        assert_eq!(parse_time("2026-01-01T00:00:0é"), None);
+        assert_eq!(parse_time("\u{1F600}\u{1F600}"), None);
     }
 
     #[test]
@@ -430,5 +512,47 @@ mod tests {
         assert_eq!(a.pcap.as_deref(), Some(Path::new("/e/aa.pcap")));
         assert_eq!(a.device, "192.168.1.2".parse().ok());
         assert_eq!(a.references, ["CVE-1"]);
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn an_address_is_the_devices_only_while_it_held_it() {
+        let mut d = Device::new(ip("10.0.0.6"), 0);
+        d.past_addresses.push(crate::analysis::device::PastAddress {
+            ip: ip("10.0.0.5"),
+            first_seen: 100,
+            until: 200,
+        });
+        let h = held(&d);
+        assert!(holds(&h, ip("10.0.0.5"), 150));
+        assert!(!holds(&h, ip("10.0.0.5"), 250), "another device's, after it left");
+        assert!(!holds(&h, ip("10.0.0.6"), 150), "another device's, before it came");
+        assert!(holds(&h, ip("10.0.0.6"), 250));
+        let never_moved = Device::new(ip("10.0.0.7"), 0);
+        assert!(holds(&held(&never_moved), ip("10.0.0.7"), 0));
+    }
+
+    #[test]
+    fn an_address_or_mac_wins_over_a_name_a_device_gave_itself() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("state.db");
+        let camera = Device::new(ip("192.168.1.20"), 0);
+        // A host that calls itself by the camera's address.
+        let mut liar = Device::new(ip("192.168.1.99"), 0);
+        liar.identity.hostname = Some(crate::model::identity::Attr {
+            value: "192.168.1.20".into(),
+            source: crate::model::identity::Source::Dhcp,
+            first_seen: 0,
+            last_seen: 0,
+        });
+        let mut store = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        store.save([camera, liar].iter()).unwrap_or_else(|e| panic!("{e}"));
+        let estate = Estate::load(&path, None, None).unwrap_or_else(|e| panic!("{e}"));
+        let found = estate.find("192.168.1.20").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(found.ip, ip("192.168.1.20"));
+        assert!(estate.find("203.0.113.1").is_err());
     }
 }

@@ -63,6 +63,8 @@ th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertic
 th{background:var(--band);font-weight:600;white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.listed td{background:var(--badbg)}
+tr.alert td{background:var(--warnbg)}
+#table-timeline td:first-child,#table-alerts td:first-child{white-space:nowrap}
 .badge{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;font-weight:600;white-space:nowrap}
 .badge.listed,.badge.critical,.badge.high,.badge.vulnerable{background:var(--bad);color:#fff}
 .badge.medium,.badge.check{background:var(--warnbg);color:var(--warn);border:1px solid #e8c87a}
@@ -76,6 +78,7 @@ tr.listed td{background:var(--badbg)}
 .muted{color:var(--muted)}
 .small{font-size:12px}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--band);padding:0 3px;border-radius:3px;word-break:break-all}
+code.addr{white-space:nowrap;word-break:normal}
 svg.chart{display:block;max-width:100%;height:auto;margin:6px 0 14px}
 svg.chart text{font:12px system-ui,sans-serif;fill:var(--fg)}
 .legend span{display:inline-block;margin-right:14px}
@@ -191,13 +194,20 @@ pub fn traffic_chart(id: &str, series: &BTreeMap<u64, BTreeMap<String, u64>>) ->
     for (hour, classes) in series {
         let b = buckets.entry(hour / step * step).or_default();
         for (class, bytes) in classes {
-            *b.entry(class.as_str()).or_default() += bytes;
+            let e = b.entry(class.as_str()).or_default();
+            *e = e.saturating_add(*bytes);
         }
     }
-    let max = buckets.values().map(|c| c.values().sum::<u64>()).max().unwrap_or(0).max(1);
+    let max = buckets
+        .values()
+        .map(|c| c.values().fold(0u64, |a, v| a.saturating_add(*v)))
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let (left, top, height, col) =
         (70.0, 10.0, 200.0, (900.0 / buckets.len().max(1) as f64).clamp(4.0, 48.0));
-    let width = left + col * buckets.len() as f64 + 20.0;
+    // Room after the last column for its time label.
+    let width = left + col * buckets.len() as f64 + 90.0;
     let mut out = String::new();
     let _ = write!(
         out,

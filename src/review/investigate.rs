@@ -6,7 +6,7 @@
 //! text, the evidence pcaps (each checked against the SHA-256 the alert recorded) and a
 //! `SHA256SUMS` manifest that `sha256sum -c` verifies.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::net::IpAddr;
@@ -29,7 +29,8 @@ pub enum Format {
     Html,
 }
 
-/// Items a timeline holds by default; past it the rest are counted (`truncated`).
+/// Event log items a timeline holds by default (the newest); older ones are counted
+/// (`truncated`). Items from the state database and the journal are always all there.
 pub const DEFAULT_MAX_ITEMS: usize = 10_000;
 
 /// What to put in a timeline.
@@ -82,7 +83,7 @@ pub struct Timeline {
     pub until: Option<String>,
     pub sources: Value,
     pub items: Vec<Item>,
-    /// Items past `max_items`, left out.
+    /// Older event log items past `max_items`, left out.
     pub truncated: u64,
     /// Event log lines that matched the device but were not JSON.
     pub unreadable_lines: u64,
@@ -361,6 +362,14 @@ fn event_item(v: &Value, query: &Query, have_journal: bool) -> Option<Item> {
     Some(i)
 }
 
+/// The timeline's summary of one event log line (flows included), or `None` for a line that
+/// is not a record or that the timeline takes from the state instead: the fuzz target's entry.
+pub fn event_summary(line: &str) -> Option<String> {
+    let v = serde_json::from_str::<Value>(line).ok()?;
+    let query = Query { flows: true, ..Query::default() };
+    event_item(&v, &query, false).map(|i| i.summary)
+}
+
 /// Whether an event log record is about the device: one of its addresses while it held it, or
 /// its MAC address.
 fn about(v: &Value, ips: &[(IpAddr, Micros, Micros)], mac: Option<&str>) -> bool {
@@ -386,10 +395,7 @@ pub fn build(estate: &Estate, name: &str, query: &Query) -> anyhow::Result<Timel
     for a in estate.alerts_of(d) {
         alert_items(a, &mut items);
     }
-    // Addresses with the span the device held each; the current one from its first sighting on.
-    let mut ips: Vec<(IpAddr, Micros, Micros)> =
-        d.past_addresses.iter().map(|p| (p.ip, p.first_seen, p.until)).collect();
-    ips.push((d.ip, 0, Micros::MAX));
+    let ips = crate::review::estate::held(d);
     let mac = d.mac.map(format_mac);
     let needles: Vec<String> = ips
         .iter()
@@ -401,7 +407,9 @@ pub fn build(estate: &Estate, name: &str, query: &Query) -> anyhow::Result<Timel
     let max = if query.max_items == 0 { DEFAULT_MAX_ITEMS } else { query.max_items };
     let mut unreadable = 0u64;
     let mut left_out = 0u64;
-    let mut from_log = 0usize;
+    // The newest `max` of the event log's items (the log is in time order, so what happened
+    // last, usually what is being investigated, is kept); state and alert items are all kept.
+    let mut from_log: VecDeque<Item> = VecDeque::new();
     let mut event_files = Vec::new();
     for path in &query.events {
         event_files.push(path.display().to_string());
@@ -422,20 +430,18 @@ pub fn build(estate: &Estate, name: &str, query: &Query) -> anyhow::Result<Timel
             if query.since.is_some_and(|t| i.ts < t) || query.until.is_some_and(|t| i.ts > t) {
                 return;
             }
-            // The log is in time order: past the bound, the rest are counted, not held.
-            if from_log >= max {
+            if from_log.len() >= max {
+                from_log.pop_front();
                 left_out += 1;
-                return;
             }
-            from_log += 1;
-            items.push(i);
+            from_log.push_back(i);
         })?;
         unreadable += overlong;
     }
     items.retain(|i| query.since.is_none_or(|t| i.ts >= t) && query.until.is_none_or(|t| i.ts <= t));
+    items.extend(from_log);
     items.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.kind.cmp(&b.kind)));
-    let truncated = items.len().saturating_sub(max) as u64 + left_out;
-    items.truncate(max);
+    let truncated = left_out;
     Ok(Timeline {
         device: device_json(estate, d),
         since: query.since.map(rfc3339),
@@ -488,7 +494,7 @@ pub fn table(t: &Timeline) -> String {
     if t.truncated > 0 {
         let _ = writeln!(
             out,
-            "\n{} more items left out (--max-items, or narrow with --since/--until).",
+            "\n{} older event log items left out (--max-items, or narrow with --since/--until).",
             t.truncated
         );
     }
@@ -570,7 +576,11 @@ pub fn html(t: &Timeline, href: &dyn Fn(&Evidence) -> Option<String>, nav: &[(&s
         &rows,
     ));
     if t.truncated > 0 {
-        let _ = write!(b, "<p class=\"muted\">{} more items left out.</p>", t.truncated);
+        let _ = write!(
+            b,
+            "<p class=\"muted\" id=\"truncated\">{} older event log items left out.</p>",
+            t.truncated
+        );
     }
     b.push_str("</section>");
     let window = match (&t.since, &t.until) {

@@ -143,7 +143,7 @@ pub fn build(devices: &[&Device], title: &str, opts: &Options) -> Result<Value, 
     let mut services: BTreeMap<(bool, u8, u16), ()> = BTreeMap::new();
     for d in devices {
         for (dest, e) in &d.destinations {
-            if !in_window(e.first_seen, e.last_seen) || !matches!(e.proto, PROTO_TCP | PROTO_UDP) {
+            if !in_window(e.first_seen, e.last_seen) {
                 continue;
             }
             let v6 = dest.is_ipv6();
@@ -154,7 +154,11 @@ pub fn build(devices: &[&Device], title: &str, opts: &Options) -> Result<Value, 
             } else {
                 Peer::Addr(*dest)
             };
-            out_rules.insert((peer, v6, e.proto, e.port), ());
+            for (proto, port) in e.ports.iter().chain(std::iter::once(&(e.proto, e.port))) {
+                if matches!(*proto, PROTO_TCP | PROTO_UDP) {
+                    out_rules.insert((peer, v6, *proto, *port), ());
+                }
+            }
         }
         for ((proto, port), s) in &d.services {
             if in_window(s.first_seen, s.last_seen) && matches!(*proto, PROTO_TCP | PROTO_UDP) {
@@ -249,17 +253,26 @@ pub fn build(devices: &[&Device], title: &str, opts: &Options) -> Result<Value, 
     }))
 }
 
-/// A name usable as `inet:host` (letters, digits, hyphens, dots; no spaces or ports): names
+/// A name ietf-inet-types' `domain-name` accepts (labels of letters, digits, `-` and `_`, not
+/// starting with `-` nor ending with `-` or `_`; 253 bytes at most), and not an address: names
 /// the network gave us are not trusted to be names.
 fn is_dns_name(n: &str) -> bool {
+    let n = n.strip_suffix('.').unwrap_or(n);
     !n.is_empty()
         && n.len() <= 253
-        && n.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
         && n.parse::<IpAddr>().is_err()
+        && n.split('.').all(|l| {
+            let b = l.as_bytes();
+            match (b.first(), b.last()) {
+                (Some(f), Some(z)) => {
+                    b.len() <= 63
+                        && (f.is_ascii_alphanumeric() || *f == b'_')
+                        && z.is_ascii_alphanumeric()
+                        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+                }
+                _ => false,
+            }
+        })
 }
 
 #[cfg(test)]
@@ -275,6 +288,7 @@ mod tests {
             first_seen: first,
             last_seen: first + 10,
             flows: 1,
+            ports: std::collections::BTreeSet::from([(proto, port)]),
             bytes_sent: 10,
             bytes_received: 20,
         }
@@ -285,7 +299,10 @@ mod tests {
         let mut d = Device::new(ip("192.168.10.11"), 0);
         d.destinations.insert(ip("47.91.1.2"), dest(Some("litedev.hik-connect.com"), 443, PROTO_TCP, 100));
         d.destinations.insert(ip("203.0.113.7"), dest(None, 123, PROTO_UDP, 100));
-        d.destinations.insert(ip("192.168.10.1"), dest(None, 53, PROTO_UDP, 100));
+        // The gateway answers DNS and NTP: both are kept.
+        let mut gw = dest(None, 53, PROTO_UDP, 100);
+        gw.ports.insert((PROTO_UDP, 123));
+        d.destinations.insert(ip("192.168.10.1"), gw);
         d.destinations.insert(ip("198.51.100.9"), dest(Some("bad name"), 8000, PROTO_TCP, 5_000));
         d.services.insert((PROTO_TCP, 554), Service { first_seen: 100, last_seen: 200, flows: 3 });
         d
@@ -315,12 +332,57 @@ mod tests {
         assert_eq!(acls.len(), 2);
         let from =
             &acls.iter().find(|a| a["name"] == "mud-camera-192-168-10-11-v4fr").cloned().unwrap_or_default();
-        // Four destinations and the RTSP service's replies.
-        assert_eq!(from["aces"]["ace"].as_array().map(Vec::len), Some(5));
-        assert_eq!(
-            mud["ietf-mud:mud"]["from-device-policy"]["access-lists"]["access-list"][0]["name"],
-            from["name"]
-        );
+        // Four destinations (the gateway on two ports) and the RTSP service's replies.
+        let aces = from["aces"]["ace"].as_array().cloned().unwrap_or_default();
+        assert_eq!(aces.len(), 6);
+        let first_list = &mud["ietf-mud:mud"]["from-device-policy"]["access-lists"]["access-list"][0]["name"];
+        assert_eq!(first_list, &from["name"]);
+        let local_udp: Vec<u64> = aces
+            .iter()
+            .filter(|a| !a["matches"]["ietf-mud:mud"].is_null() && !a["matches"]["udp"].is_null())
+            .filter_map(|a| a["matches"]["udp"]["destination-port"]["port"].as_u64())
+            .collect();
+        assert_eq!(local_udp, [53, 123]);
+        // Connections the device opens are from-device; to its own service, to-device, in both
+        // lists; replies of the service leave from its port.
+        let to =
+            acls.iter().find(|a| a["name"] == "mud-camera-192-168-10-11-v4to").cloned().unwrap_or_default();
+        for a in aces.iter().chain(to["aces"]["ace"].as_array().into_iter().flatten()) {
+            let name = a["name"].as_str().unwrap_or_default();
+            let tcp = &a["matches"]["tcp"];
+            if tcp.is_null() {
+                assert!(a["matches"]["udp"]["ietf-mud:direction-initiated"].is_null());
+                continue;
+            }
+            let want = if name.starts_with("svc") { "to-device" } else { "from-device" };
+            assert_eq!(tcp["ietf-mud:direction-initiated"], want, "{a}");
+        }
+        let svc_back = aces.iter().find(|a| a["name"] == "svc0-frdev").cloned().unwrap_or_default();
+        assert_eq!(svc_back["matches"]["tcp"]["source-port"]["port"], 554);
+        let svc_in =
+            to["aces"]["ace"].as_array().and_then(|v| v.iter().find(|a| a["name"] == "svc0-todev").cloned());
+        assert_eq!(svc_in.unwrap_or_default()["matches"]["tcp"]["destination-port"]["port"], 554);
+    }
+
+    #[test]
+    fn only_names_the_yang_domain_name_type_accepts_are_used_as_names() {
+        for good in ["litedev.hik-connect.com", "a.b", "_dmarc.example.org", "xn--bcher-kva.example.", "a1"] {
+            assert!(is_dns_name(good), "{good}");
+        }
+        for bad in [
+            "bad name",
+            "-x.example",
+            "x-.example",
+            "x_.example",
+            "a..b",
+            "",
+            "203.0.113.7",
+            "::1",
+            "é.example",
+        ] {
+            assert!(!is_dns_name(bad), "{bad}");
+        }
+        assert!(!is_dns_name(&"a".repeat(64)));
     }
 
     #[test]

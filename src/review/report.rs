@@ -101,6 +101,8 @@ pub struct ExternalRow {
     pub name: Option<String>,
     pub port: u16,
     pub proto: String,
+    /// Every port the device used on the peer, `443/TCP` (the first is `port`/`proto`).
+    pub ports: Vec<String>,
     pub flows: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
@@ -194,6 +196,11 @@ pub fn build(estate: &Estate, now: Micros) -> Report {
                 name: e.name.clone(),
                 port: e.port,
                 proto: proto_name(e.proto),
+                ports: if e.ports.is_empty() {
+                    vec![format!("{}/{}", e.port, proto_name(e.proto))]
+                } else {
+                    e.ports.iter().map(|(p, n)| format!("{n}/{}", proto_name(*p))).collect()
+                },
                 flows: e.flows,
                 bytes_sent: e.bytes_sent,
                 bytes_received: e.bytes_received,
@@ -203,8 +210,9 @@ pub fn build(estate: &Estate, now: Micros) -> Report {
         }
     }
     external.sort_by(|a, b| {
-        (b.bytes_sent + b.bytes_received)
-            .cmp(&(a.bytes_sent + a.bytes_received))
+        b.bytes_sent
+            .saturating_add(b.bytes_received)
+            .cmp(&a.bytes_sent.saturating_add(a.bytes_received))
             .then_with(|| sort_ip(&a.device).cmp(&sort_ip(&b.device)))
             .then_with(|| a.destination.cmp(&b.destination))
     });
@@ -333,8 +341,8 @@ pub fn html_with(
     extra_nav: &[(&str, &str)],
 ) -> String {
     let addr = |ip: &str| match device_href {
-        Some(h) => format!("<a href=\"{}\"><code>{}</code></a>", esc(&h(ip)), esc(ip)),
-        None => format!("<code>{}</code>", esc(ip)),
+        Some(h) => format!("<a href=\"{}\"><code class=\"addr\">{}</code></a>", esc(&h(ip)), esc(ip)),
+        None => format!("<code class=\"addr\">{}</code>", esc(ip)),
     };
     let mut b = String::new();
     let s = &r.summary;
@@ -439,9 +447,9 @@ pub fn html_with(
                     String::new(),
                     vec![
                         format!("{} {}", addr(&e.device), opt(&e.vendor)),
-                        format!("<code>{}</code>", esc(&e.destination)),
+                        format!("<code class=\"addr\">{}</code>", esc(&e.destination)),
                         opt(&e.name),
-                        format!("{}/{}", e.port, esc(&e.proto)),
+                        esc(&e.ports.join(", ")),
                         e.flows.to_string(),
                         bytes(e.bytes_sent),
                         bytes(e.bytes_received),
@@ -509,7 +517,8 @@ pub fn html_with(
     } else {
         let mut series: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
         for t in &r.traffic {
-            *series.entry(t.hour).or_default().entry(t.class.clone()).or_default() += t.bytes;
+            let e = series.entry(t.hour).or_default().entry(t.class.clone()).or_default();
+            *e = e.saturating_add(t.bytes);
         }
         b.push_str(&html::traffic_chart("chart-traffic", &series));
     }
@@ -594,21 +603,35 @@ fn when_str(s: &str) -> String {
     crate::review::estate::parse_time(s).map_or_else(|| s.to_string(), when)
 }
 
-/// A table cell: pipes escaped, and markup too (names come from the network, and Markdown
-/// viewers render inline HTML).
-fn md_cell(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
+/// A value from the network for Markdown: markup and Markdown's own punctuation escaped (a
+/// model name like `![x](https://…)` must not make the reader's viewer fetch anything), line
+/// breaks flattened.
+fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' => out.push(' '),
+            // Inside a table cell only inline syntax matters (no line starts there).
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
+/// A table of cells already made safe with [`md`] (or the report's own words).
 fn md_table(out: &mut String, headers: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     let _ = writeln!(out, "| {} |", headers.join(" | "));
     let _ = writeln!(out, "|{}", headers.iter().map(|_| "---|").collect::<String>());
     for r in rows {
-        let _ = writeln!(out, "| {} |", r.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | "));
+        let _ = writeln!(out, "| {} |", r.join(" | "));
     }
     out.push('\n');
 }
@@ -622,7 +645,7 @@ pub fn markdown(r: &Report) -> String {
             when_str(a),
             when_str(z),
             r.generated_at,
-            r.state
+            r.state.replace('`', "'")
         );
     }
     let s = &r.summary;
@@ -631,15 +654,16 @@ pub fn markdown(r: &Report) -> String {
         "- {} devices\n- **{} from vendors named in NDAA §889** (Hikvision, Dahua, Hytera, Huawei, ZTE, their brands and reported OEMs)\n- **{} with firmware in a vulnerable range**\n- {} reaching the internet, {} destinations outside the site\n- {} alerts\n",
         s.devices, s.listed, s.vulnerable, s.reaching_internet, s.external_destinations, s.alerts
     );
+    let o = |v: &Option<String>| v.as_deref().map(md).unwrap_or_default();
     out.push_str("## Devices by vendor\n\n");
     md_table(
         &mut out,
         &["Vendor", "Devices", "Procurement ban"],
         r.vendors.iter().map(|v| {
             vec![
-                v.vendor.clone(),
+                md(&v.vendor),
                 v.devices.to_string(),
-                v.covered.as_ref().map(|c| format!("**§889: {c}**")).unwrap_or_default(),
+                v.covered.as_ref().map(|c| format!("**§889: {}**", md(c))).unwrap_or_default(),
             ]
         }),
     );
@@ -649,23 +673,19 @@ pub fn markdown(r: &Report) -> String {
         &["Address", "Vendor", "Model", "Firmware", "Findings", "Procurement ban", "External", "Alerts"],
         r.devices.iter().map(|d| {
             vec![
-                d.ip.clone(),
-                d.vendor.clone().unwrap_or_default(),
-                d.model.clone().unwrap_or_default(),
-                d.firmware.clone().unwrap_or_default(),
+                md(&d.ip),
+                o(&d.vendor),
+                o(&d.model),
+                o(&d.firmware),
                 d.findings
                     .iter()
                     .map(|f| {
-                        format!(
-                            "{}{} ({})",
-                            if f.vulnerable { "**vulnerable**: " } else { "check: " },
-                            f.name,
-                            f.rule_id
-                        )
+                        let kind = if f.vulnerable { "**vulnerable**: " } else { "check: " };
+                        format!("{kind}{} ({})", md(&f.name), md(&f.rule_id))
                     })
                     .collect::<Vec<_>>()
                     .join("; "),
-                d.listed.as_ref().map(|l| format!("**{}**", l.label())).unwrap_or_default(),
+                d.listed.as_ref().map(|l| format!("**{}**", md(&l.label()))).unwrap_or_default(),
                 d.external_destinations.to_string(),
                 d.alerts.to_string(),
             ]
@@ -681,7 +701,7 @@ pub fn markdown(r: &Report) -> String {
                 "Device",
                 "Destination",
                 "Name",
-                "Port",
+                "Ports",
                 "Flows",
                 "Sent",
                 "Received",
@@ -690,33 +710,35 @@ pub fn markdown(r: &Report) -> String {
             ],
             r.external.iter().map(|e| {
                 vec![
-                    e.device.clone(),
-                    e.destination.clone(),
-                    e.name.clone().unwrap_or_default(),
-                    format!("{}/{}", e.port, e.proto),
+                    md(&e.device),
+                    md(&e.destination),
+                    o(&e.name),
+                    md(&e.ports.join(", ")),
                     e.flows.to_string(),
                     bytes(e.bytes_sent),
                     bytes(e.bytes_received),
-                    when_str(&e.first_seen),
-                    when_str(&e.last_seen),
+                    md(&when_str(&e.first_seen)),
+                    md(&when_str(&e.last_seen)),
                 ]
             }),
         );
     }
     out.push_str("## Vendor cloud features in use\n\n");
-    if r.cloud.is_empty() {
-        out.push_str("None in the alert journal.\n\n");
+    if r.journal.is_none() {
+        out.push_str("No alert journal was given (`--alerts`): cloud use is read from its alerts of category `cloud`.\n\n");
+    } else if r.cloud.is_empty() {
+        out.push_str("No alert of category `cloud` in the journal.\n\n");
     } else {
         md_table(
             &mut out,
             &["Device", "Feature (rule)", "Alerts", "First", "Last"],
             r.cloud.iter().map(|c| {
                 vec![
-                    c.device.clone(),
-                    format!("{} ({})", c.rule_name, c.rule_id),
+                    md(&c.device),
+                    format!("{} ({})", md(&c.rule_name), md(&c.rule_id)),
                     c.alerts.to_string(),
-                    when_str(&c.first),
-                    when_str(&c.last),
+                    md(&when_str(&c.first)),
+                    md(&when_str(&c.last)),
                 ]
             }),
         );
@@ -727,9 +749,9 @@ pub fn markdown(r: &Report) -> String {
         &["Severity", "Rule", "Category", "Alerts", "Devices"],
         r.alerts.iter().map(|a| {
             vec![
-                a.severity.clone(),
-                format!("{} ({})", a.rule_name, a.rule_id),
-                a.category.clone(),
+                md(&a.severity),
+                format!("{} ({})", md(&a.rule_name), md(&a.rule_id)),
+                md(&a.category),
                 a.alerts.to_string(),
                 a.devices.to_string(),
             ]
@@ -744,4 +766,18 @@ pub fn render(r: &Report, format: Format) -> anyhow::Result<String> {
         Format::Md => markdown(r),
         Format::Json => serde_json::to_string_pretty(r)? + "\n",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_values_cannot_fetch_link_or_format() {
+        let v = md("![x](https://attacker.example/p.png) [click](https://x) *b* <img src=x> a|b\nc");
+        assert!(!v.contains("](") && !v.contains("<img") && !v.contains('\n'), "{v}");
+        assert_eq!(md("DS-2CD2143G2-I"), "DS-2CD2143G2-I");
+        assert_eq!(md("192.168.10.11"), "192.168.10.11");
+        assert_eq!(md("a|b"), "a\\|b");
+    }
 }

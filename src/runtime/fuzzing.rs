@@ -28,6 +28,7 @@ pub const TARGETS: &[Target] = &[
     ("rules", rules_target),
     ("config", config_target),
     ("journal", journal_target),
+    ("review", review_target),
 ];
 
 /// Runs `target` on `data`; false if there is no such target.
@@ -136,6 +137,20 @@ pub fn journal_target(data: &[u8]) {
     }
     if let Some(file) = Scratch::new(data, "jsonl") {
         let _ = scan(&file.0, data.len() as u64, |_| {});
+    }
+}
+
+/// What the review commands read back: journal records, event log lines and the times in
+/// them (`camwatch investigate`, `report`, the web view).
+pub fn review_target(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines() {
+        let _ = crate::review::estate::parse_time(line);
+        let _ = crate::review::investigate::event_summary(line);
+    }
+    if let Some(file) = Scratch::new(data, "jsonl") {
+        let _ = crate::review::estate::read_alerts(&file.0);
+        let _ = crate::review::estate::find_alert(&file.0, "aa");
     }
 }
 

@@ -91,12 +91,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10);
 /// Beacon events below this score are not written to the event log (rules still see them).
 const BEACON_LOG_SCORE: f64 = 0.5;
 
-/// The tag of rules whose match means the device's firmware is in a vulnerable range
-/// (`camwatch_device_firmware_vulnerable`).
 /// Hour-and-class entries of traffic held between two saves of the state database.
 const MAX_TRAFFIC_HOURS: usize = 16 * 1024;
 
-pub const VULNERABLE_FIRMWARE_TAG: &str = "vulnerable-firmware";
+pub use crate::detect::VULNERABLE_FIRMWARE_TAG;
 
 /// Alerts firing at once; past it the one closest to resolving is forgotten.
 const ACTIVE_ALERTS: usize = 20_000;
@@ -516,9 +514,15 @@ impl<'s> Analysis<'s> {
             })
             .collect();
         let Some(store) = &mut self.store else { return };
-        if let Err(e) = store.add_traffic(&traffic) {
-            tracing::error!("State database write failed: {e}.");
-            self.sensor.metrics.store.errors.inc();
+        match store.add_traffic(&traffic, wall_micros() / 1_000_000) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                "{n} hours of traffic more than a day ahead of this host's clock were not stored."
+            ),
+            Err(e) => {
+                tracing::error!("State database write failed: {e}.");
+                self.sensor.metrics.store.errors.inc();
+            }
         }
         for ip in removed {
             if let Err(e) = store.remove(ip) {

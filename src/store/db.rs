@@ -11,7 +11,7 @@ use crate::analysis::device::{Destination, Device, Service};
 use crate::model::identity::{FirmwareEntry, FirmwareHistory, Identity, Source};
 
 /// 2 added `devices.past_addresses` (a device's addresses before it was renumbered, JSON).
-/// 3 added `destinations.bytes_sent`/`bytes_received` and the `traffic` table.
+/// 3 added `destinations.bytes_sent`/`bytes_received`/`ports` and the `traffic` table.
 const SCHEMA_VERSION: i64 = 3;
 
 /// Hours of estate traffic kept in the `traffic` table (the report's traffic chart): 90 days.
@@ -31,6 +31,20 @@ pub struct TrafficHour {
 
 pub struct Store {
     conn: Connection,
+    /// A migrated copy of an older database opened read-only, removed on drop.
+    scratch: Option<PathBuf>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(p) = self.scratch.take() {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = p.clone().into_os_string();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
+    }
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> String {
@@ -90,6 +104,7 @@ impl Store {
                  ip TEXT NOT NULL, dest TEXT NOT NULL, name TEXT, port INTEGER NOT NULL, proto INTEGER NOT NULL,
                  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, flows INTEGER NOT NULL,
                  bytes_sent INTEGER NOT NULL DEFAULT 0, bytes_received INTEGER NOT NULL DEFAULT 0,
+                 ports TEXT NOT NULL DEFAULT '[]',
                  PRIMARY KEY (ip, dest));
              CREATE TABLE IF NOT EXISTS traffic (
                  hour INTEGER NOT NULL, class TEXT NOT NULL, bytes INTEGER NOT NULL, flows INTEGER NOT NULL,
@@ -120,6 +135,7 @@ impl Store {
                     ("devices", "past_addresses", "TEXT NOT NULL DEFAULT '[]'"),
                     ("destinations", "bytes_sent", "INTEGER NOT NULL DEFAULT 0"),
                     ("destinations", "bytes_received", "INTEGER NOT NULL DEFAULT 0"),
+                    ("destinations", "ports", "TEXT NOT NULL DEFAULT '[]'"),
                 ];
                 let mut steps = String::from("BEGIN;");
                 for (table, column, ddl) in added {
@@ -144,7 +160,69 @@ impl Store {
                 ))
             }
         }
-        Ok(Self { conn })
+        Ok(Self { conn, scratch: None })
+    }
+
+    /// Opens the database for reading only (the review commands and the web view): nothing is
+    /// written to it and its schema is left as it is. A database on read-only storage, where
+    /// SQLite cannot make its shared-memory file, is opened as immutable. An older schema is
+    /// read from a migrated copy in the temporary directory (`VACUUM INTO`, which only reads).
+    pub fn open_read_only(path: &Path) -> Result<Self, String> {
+        use rusqlite::OpenFlags;
+        if !path.is_file() {
+            return Err(err(path, "no such file"));
+        }
+        let flags =
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let version = |c: &Connection| -> Result<Option<String>, rusqlite::Error> {
+            c.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()
+        };
+        let opened = Connection::open_with_flags(path, flags).and_then(|c| version(&c).map(|v| (c, v)));
+        let (conn, version) = match opened {
+            Ok(x) => x,
+            Err(_) => {
+                // Percent-encode what a URI path cannot hold as is.
+                let mut uri = String::from("file:");
+                for b in path.as_os_str().as_encoded_bytes() {
+                    match b {
+                        b'%' | b'?' | b'#' => uri.push_str(&format!("%{b:02X}")),
+                        _ => uri.push(char::from(*b)),
+                    }
+                }
+                uri.push_str("?immutable=1");
+                let c = Connection::open_with_flags(&uri, flags).map_err(|e| err(path, e))?;
+                let v = version(&c).map_err(|e| err(path, e))?;
+                (c, v)
+            }
+        };
+        match version.as_deref().map(str::parse::<i64>) {
+            Some(Ok(SCHEMA_VERSION)) => Ok(Self { conn, scratch: None }),
+            Some(Ok(1 | 2)) => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                let copy =
+                    std::env::temp_dir().join(format!("camwatch-review-{}-{secs}.db", std::process::id()));
+                // Empty and 0600 before SQLite writes it (the inventory maps the estate).
+                std::os::unix::fs::OpenOptionsExt::mode(
+                    std::fs::OpenOptions::new().write(true).create_new(true),
+                    0o600,
+                )
+                .open(&copy)
+                .map_err(|e| err(&copy, e))?;
+                if let Err(e) = conn.execute("VACUUM INTO ?1", [copy.to_string_lossy()]) {
+                    let _ = std::fs::remove_file(&copy);
+                    return Err(err(path, e));
+                }
+                drop(conn);
+                let mut store = Self::open(&copy).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&copy);
+                })?;
+                store.scratch = Some(copy);
+                Ok(store)
+            }
+            _ => Err(err(path, format!("unknown schema version {version:?}; expected {SCHEMA_VERSION}"))),
+        }
     }
 
     /// Every stored device.
@@ -211,12 +289,19 @@ impl Store {
             let mut ds = self
                 .conn
                 .prepare_cached(
-                    "SELECT dest, name, port, proto, first_seen, last_seen, flows, bytes_sent, bytes_received
-                     FROM destinations WHERE ip = ?1",
+                    "SELECT dest, name, port, proto, first_seen, last_seen, flows, bytes_sent, bytes_received,
+                     ports FROM destinations WHERE ip = ?1",
                 )
                 .map_err(q)?;
             let dests = ds
                 .query_map([&ips], |r| {
+                    let port = u16::try_from(r.get::<_, i64>(2)?).unwrap_or(0);
+                    let proto = u8::try_from(r.get::<_, i64>(3)?).unwrap_or(0);
+                    let mut ports: std::collections::BTreeSet<(u8, u16)> =
+                        serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default();
+                    if ports.is_empty() {
+                        ports.insert((proto, port));
+                    }
                     Ok((
                         r.get::<_, String>(0)?,
                         Destination {
@@ -228,6 +313,7 @@ impl Store {
                             flows: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
                             bytes_sent: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
                             bytes_received: u64::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+                            ports,
                         },
                     ))
                 })
@@ -303,11 +389,11 @@ impl Store {
             let mut ds = tx
                 .prepare_cached(
                     "INSERT INTO destinations (ip, dest, name, port, proto, first_seen, last_seen, flows,
-                     bytes_sent, bytes_received)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     bytes_sent, bytes_received, ports)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                      ON CONFLICT(ip, dest) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen,
                      flows = excluded.flows, bytes_sent = excluded.bytes_sent,
-                     bytes_received = excluded.bytes_received",
+                     bytes_received = excluded.bytes_received, ports = excluded.ports",
                 )
                 .map_err(q)?;
             let mut sv = tx
@@ -364,7 +450,8 @@ impl Store {
                         i64_of(e.last_seen),
                         i64_of(e.flows),
                         i64_of(e.bytes_sent),
-                        i64_of(e.bytes_received)
+                        i64_of(e.bytes_received),
+                        serde_json::to_string(&e.ports).unwrap_or_else(|_| "[]".into())
                     ])
                     .map_err(q)?;
                 }
@@ -374,12 +461,16 @@ impl Store {
     }
 
     /// Adds hours of traffic (summed into what is stored) and forgets hours more than
-    /// [`TRAFFIC_HOURS`] before the newest.
-    pub fn add_traffic(&mut self, hours: &[TrafficHour]) -> Result<(), String> {
+    /// [`TRAFFIC_HOURS`] before the newest stored. Hours more than a day ahead of `now` (Unix
+    /// seconds) are not stored: one packet from a wrong clock must not age out the history.
+    /// Returns how many hours were refused so.
+    pub fn add_traffic(&mut self, hours: &[TrafficHour], now: u64) -> Result<usize, String> {
         let q = |e: rusqlite::Error| format!("state database: {e}");
         let i64_of = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        if hours.is_empty() {
-            return Ok(());
+        let limit = now.saturating_add(86_400);
+        let refused = hours.iter().filter(|h| h.hour > limit).count();
+        if hours.len() == refused {
+            return Ok(refused);
         }
         let tx = self.conn.transaction().map_err(q)?;
         {
@@ -390,14 +481,16 @@ impl Store {
                      flows = flows + excluded.flows",
                 )
                 .map_err(q)?;
-            for h in hours {
+            for h in hours.iter().filter(|h| h.hour <= limit) {
                 add.execute(params![i64_of(h.hour), h.class, i64_of(h.bytes), i64_of(h.flows)]).map_err(q)?;
             }
-            let newest = hours.iter().map(|h| h.hour).max().unwrap_or(0);
-            let oldest = newest.saturating_sub(TRAFFIC_HOURS * 3600);
-            tx.execute("DELETE FROM traffic WHERE hour < ?1", [i64_of(oldest)]).map_err(q)?;
+            let newest: i64 =
+                tx.query_row("SELECT COALESCE(MAX(hour), 0) FROM traffic", [], |r| r.get(0)).map_err(q)?;
+            let oldest = newest.saturating_sub(i64_of(TRAFFIC_HOURS * 3600));
+            tx.execute("DELETE FROM traffic WHERE hour < ?1", [oldest]).map_err(q)?;
         }
-        tx.commit().map_err(q)
+        tx.commit().map_err(q)?;
+        Ok(refused)
     }
 
     /// The stored hours of traffic, oldest first.
@@ -557,8 +650,10 @@ mod tests {
             bytes,
             flows: 1,
         };
-        s.add_traffic(&[hour(10, "external", 5), hour(10, "internal", 7)]).unwrap_or_else(|e| panic!("{e}"));
-        s.add_traffic(&[hour(10, "external", 6)]).unwrap_or_else(|e| panic!("{e}"));
+        let now = 100 * 24 * 3600;
+        s.add_traffic(&[hour(10, "external", 5), hour(10, "internal", 7)], now)
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.add_traffic(&[hour(10, "external", 6)], now).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             s.traffic().unwrap_or_else(|e| panic!("{e}")),
             vec![
@@ -566,8 +661,12 @@ mod tests {
                 hour(10, "internal", 7)
             ]
         );
+        // A far-future hour (a wrong clock) is refused and ages nothing out.
+        let refused = s.add_traffic(&[hour(1_000_000, "external", 1)], now).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(refused, 1);
+        assert_eq!(s.traffic().unwrap_or_else(|e| panic!("{e}")).len(), 2);
         // An hour past the retention pushes hour 10 out.
-        s.add_traffic(&[hour(11 + TRAFFIC_HOURS, "external", 1)]).unwrap_or_else(|e| panic!("{e}"));
+        s.add_traffic(&[hour(11 + TRAFFIC_HOURS, "external", 1)], now).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             s.traffic().unwrap_or_else(|e| panic!("{e}")),
             vec![hour(11 + TRAFFIC_HOURS, "external", 1)]
@@ -576,6 +675,42 @@ mod tests {
         let again = Store::open(&path).and_then(|s| s.load()).unwrap_or_else(|e| panic!("{e}"));
         let d = &again[0].destinations[&dest];
         assert_eq!((d.bytes_sent, d.bytes_received), (1_000, 2_000));
+    }
+
+    #[test]
+    fn a_read_only_open_changes_nothing_and_reads_an_older_schema_from_a_copy() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("state.db");
+        {
+            let c = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            c.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO meta VALUES ('schema_version', '1');
+                 CREATE TABLE devices (
+                     ip TEXT PRIMARY KEY, mac TEXT, organization TEXT,
+                     first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, identity TEXT NOT NULL);
+                 INSERT INTO devices VALUES ('192.168.10.31', NULL, NULL, 1, 2, '{}');",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let before = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        let scratch = {
+            let s = Store::open_read_only(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.load().unwrap_or_else(|e| panic!("{e}")).len(), 1);
+            assert!(s.traffic().unwrap_or_else(|e| panic!("{e}")).is_empty());
+            s.scratch.clone().unwrap_or_else(|| panic!("no copy was made"))
+        };
+        assert_eq!(std::fs::read(&path).unwrap_or_else(|e| panic!("{e}")), before, "the original changed");
+        assert!(!scratch.exists(), "the copy was left behind");
+        // A current database is read in place, and a missing one is an error, not a new file.
+        let current = dir.path().join("current.db");
+        drop(Store::open(&current).unwrap_or_else(|e| panic!("{e}")));
+        let s = Store::open_read_only(&current).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.scratch.is_none());
+        assert!(s.conn.execute("DELETE FROM devices", []).is_err(), "a read-only store wrote");
+        let missing = dir.path().join("missing.db");
+        assert!(Store::open_read_only(&missing).is_err());
+        assert!(!missing.exists());
     }
 
     #[test]

@@ -42,7 +42,8 @@ fn csv_field(s: &str) -> String {
 /// Writes the inventory of the state database at `path`.
 pub fn print(path: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
     anyhow::ensure!(path.exists(), "{}: no state database (run camwatch with --state first)", path.display());
-    let devices = Store::open(path).map_err(anyhow::Error::msg)?.load().map_err(anyhow::Error::msg)?;
+    let devices =
+        Store::open_read_only(path).map_err(anyhow::Error::msg)?.load().map_err(anyhow::Error::msg)?;
     match format {
         Format::Json => {
             let list: Vec<_> = devices

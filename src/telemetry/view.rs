@@ -83,11 +83,17 @@ async fn blocking<F>(s: &Shared, f: F) -> Response
 where
     F: FnOnce(&WebView) -> Result<Response, String> + Send + 'static,
 {
-    let Ok(_permit) = s.pages.clone().try_acquire_owned() else {
+    let Ok(permit) = s.pages.clone().try_acquire_owned() else {
         return problem(StatusCode::SERVICE_UNAVAILABLE, "Busy: try again in a moment.");
     };
     let view = s.view.clone();
-    match tokio::task::spawn_blocking(move || f(&view)).await {
+    // The permit goes with the work: a client that hangs up does not free it while the page is
+    // still being built.
+    let work = move || {
+        let _permit = permit;
+        f(&view)
+    };
+    match tokio::task::spawn_blocking(work).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             tracing::warn!("Web view: {e}");
@@ -222,8 +228,8 @@ async fn evidence(State(s): State<Shared>, UrlPath(id): UrlPath<String>) -> Resp
         let (Some(journal), Some(dir)) = (v.journal.as_deref(), v.evidence.as_deref()) else {
             return Ok(problem(StatusCode::NOT_FOUND, "No evidence is kept."));
         };
-        let (alerts, _) = crate::review::estate::read_alerts(journal).map_err(|e| format!("{e:#}"))?;
-        let Some(pcap) = alerts.iter().find(|a| a.id == id).and_then(|a| a.pcap.clone()) else {
+        let found = crate::review::estate::find_alert(journal, &id).map_err(|e| format!("{e:#}"))?;
+        let Some(pcap) = found.and_then(|a| a.pcap) else {
             return Ok(problem(StatusCode::NOT_FOUND, "That alert has no evidence."));
         };
         let Some(path) = inside(dir, &pcap) else {
