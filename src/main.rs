@@ -573,7 +573,9 @@ fn review_sources(s: &ReviewSources) -> anyhow::Result<(Resolved, camwatch::revi
         }
         Err(e) => anyhow::bail!("{e}"),
     };
-    let estate = camwatch::review::Estate::load(&state, alerts.as_deref(), rules)?;
+    let site = camwatch::model::netset::resolve(&cfg.devices.networks)
+        .map_err(|e| anyhow::anyhow!("devices.networks: {e}"))?;
+    let estate = camwatch::review::Estate::load(&state, alerts.as_deref(), rules, site)?;
     if estate.alerts_skipped > 0 {
         tracing::warn!(
             "{}: {} lines were not alert records.",
@@ -680,6 +682,7 @@ fn mud(a: &MudArgs) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("name a --device or a --model"),
     };
     let opts = mud::Options {
+        site: estate.site.clone(),
         url: a.url.clone(),
         since: time_arg("since", &a.since)?,
         until: time_arg("until", &a.until)?,

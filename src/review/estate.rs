@@ -297,6 +297,9 @@ pub struct Estate {
     pub alerts_skipped: u64,
     pub state: PathBuf,
     pub journal: Option<PathBuf>,
+    /// The site's own networks (the sensor's `devices.networks`): public addresses inside them
+    /// are not "outside the site".
+    pub site: NetSet,
     rules: Option<std::sync::Arc<RuleSet>>,
     inventory: Inventory,
 }
@@ -308,6 +311,7 @@ impl Estate {
         state: &Path,
         journal: Option<&Path>,
         rules: Option<std::sync::Arc<RuleSet>>,
+        site: NetSet,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             state.is_file(),
@@ -332,6 +336,7 @@ impl Estate {
             alerts_skipped,
             state: state.to_path_buf(),
             journal: journal.map(Path::to_path_buf),
+            site,
             rules,
             inventory,
         })
@@ -428,6 +433,11 @@ impl Estate {
         self.alerts.iter().filter(move |a| a.device.is_some_and(|ip| holds(&held, ip, a.starts)))
     }
 
+    /// A destination outside the site: public address space, not in the site's networks.
+    pub fn is_outside(&self, ip: IpAddr) -> bool {
+        outside(&self.site, ip)
+    }
+
     /// The time span the state covers: first and last seen over every device.
     pub fn span(&self) -> Option<(Micros, Micros)> {
         let first = self.devices.iter().map(|d| d.first_seen).min()?;
@@ -451,10 +461,10 @@ pub fn holds(held: &[(IpAddr, Micros, Micros)], ip: IpAddr, ts: Micros) -> bool 
     held.iter().any(|(h, from, until)| *h == ip && ts >= *from && ts <= *until)
 }
 
-/// A destination outside the site: public address space (not private, link-local, loopback,
-/// multicast or broadcast).
-pub fn is_external(ip: IpAddr) -> bool {
-    DestClass::of(ip) == DestClass::External
+/// Outside the site: public address space (not private, link-local, loopback, multicast or
+/// broadcast) and not in the site's own networks.
+pub fn outside(site: &NetSet, ip: IpAddr) -> bool {
+    DestClass::of(ip) == DestClass::External && !site.contains(ip)
 }
 
 /// A device's vendor for display: the identity's, else the MAC prefix's short name.
@@ -550,7 +560,7 @@ mod tests {
         });
         let mut store = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
         store.save([camera, liar].iter()).unwrap_or_else(|e| panic!("{e}"));
-        let estate = Estate::load(&path, None, None).unwrap_or_else(|e| panic!("{e}"));
+        let estate = Estate::load(&path, None, None, NetSet::private()).unwrap_or_else(|e| panic!("{e}"));
         let found = estate.find("192.168.1.20").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(found.ip, ip("192.168.1.20"));
         assert!(estate.find("203.0.113.1").is_err());

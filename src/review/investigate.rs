@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::analysis::device::Device;
 use crate::model::event::format_mac;
 use crate::model::time::{rfc3339, Micros};
-use crate::review::estate::{is_external, parse_time, vendor_of, AlertEntry, Estate};
+use crate::review::estate::{parse_time, vendor_of, AlertEntry, Estate};
 use crate::review::html::{self, badge, bytes, esc, when};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -127,7 +127,7 @@ pub fn device_json(estate: &Estate, d: &Device) -> Value {
     })
 }
 
-fn state_items(d: &Device, out: &mut Vec<Item>) {
+fn state_items(estate: &Estate, d: &Device, out: &mut Vec<Item>) {
     let org = d.organization.as_deref().map(|o| format!(", {o}")).unwrap_or_default();
     let mac = d.mac.map(|m| format!(" ({}{org})", format_mac(m))).unwrap_or_default();
     out.push(item(d.first_seen, "first_seen", format!("First seen at {}{mac}", d.ip), "state"));
@@ -178,10 +178,11 @@ fn state_items(d: &Device, out: &mut Vec<Item>) {
     }
     for (dest, e) in &d.destinations {
         let name = e.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-        let place = if is_external(*dest) { "outside the site" } else { "on site" };
+        let external = estate.is_outside(*dest);
+        let place = if external { "outside the site" } else { "on site" };
         let details = json!({
             "destination": dest, "name": e.name, "port": e.port, "proto": proto(e.proto),
-            "external": is_external(*dest), "flows": e.flows, "bytes_sent": e.bytes_sent,
+            "external": external, "flows": e.flows, "bytes_sent": e.bytes_sent,
             "bytes_received": e.bytes_received, "first_seen": rfc3339(e.first_seen), "last_seen": rfc3339(e.last_seen),
         });
         let mut first = item(
@@ -391,7 +392,7 @@ fn about(v: &Value, ips: &[(IpAddr, Micros, Micros)], mac: Option<&str>) -> bool
 pub fn build(estate: &Estate, name: &str, query: &Query) -> anyhow::Result<Timeline> {
     let d = estate.find(name)?;
     let mut items = Vec::new();
-    state_items(d, &mut items);
+    state_items(estate, d, &mut items);
     for a in estate.alerts_of(d) {
         alert_items(a, &mut items);
     }

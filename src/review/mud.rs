@@ -23,9 +23,10 @@ use std::net::IpAddr;
 use serde_json::{json, Map, Value};
 
 use crate::analysis::device::Device;
+use crate::model::netset::NetSet;
 use crate::model::packet::{PROTO_TCP, PROTO_UDP};
 use crate::model::time::{rfc3339, Micros};
-use crate::review::estate::{is_external, vendor_of};
+use crate::review::estate::{outside, vendor_of};
 
 /// What to build a MUD file from.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub struct Options {
     pub now: Micros,
     /// Hours a controller may cache the file (`cache-validity`, 1..=168).
     pub cache_validity: u8,
+    /// The site's own networks: peers inside them are `local-networks`.
+    pub site: NetSet,
 }
 
 /// Whom the file describes.
@@ -147,7 +150,7 @@ pub fn build(devices: &[&Device], title: &str, opts: &Options) -> Result<Value, 
                 continue;
             }
             let v6 = dest.is_ipv6();
-            let peer = if !is_external(*dest) {
+            let peer = if !outside(&opts.site, *dest) {
                 Peer::Local
             } else if let Some(n) = e.name.as_deref().filter(|n| is_dns_name(n)) {
                 Peer::Name(n)
@@ -315,6 +318,7 @@ mod tests {
             until: None,
             now: 0,
             cache_validity: 48,
+            site: NetSet::private(),
         }
     }
 
@@ -383,6 +387,17 @@ mod tests {
             assert!(!is_dns_name(bad), "{bad}");
         }
         assert!(!is_dns_name(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn a_public_peer_in_the_sites_own_networks_is_local() {
+        let d = camera();
+        let mut site = NetSet::private();
+        site.extend(&crate::model::netset::resolve(&["198.51.100.0/24".to_string()]).unwrap_or_default());
+        let text =
+            build(&[&d], "cam", &Options { site, ..opts() }).unwrap_or_else(|e| panic!("{e}")).to_string();
+        assert!(!text.contains("198.51.100.9"), "{text}");
+        assert!(text.contains("203.0.113.7/32"), "{text}");
     }
 
     #[test]

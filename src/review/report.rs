@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::analysis::device::Device;
 use crate::model::time::{rfc3339, Micros};
 use crate::review::ban::{self, Listed};
-use crate::review::estate::{is_external, mac_of, vendor_of, Estate, Finding};
+use crate::review::estate::{mac_of, vendor_of, Estate, Finding};
 use crate::review::html::{self, badge, bytes, esc, when};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -148,7 +148,7 @@ fn device_row(estate: &Estate, d: &Device) -> DeviceRow {
         listed: ban::classify(d),
         findings: estate.findings(d),
         destinations: d.destinations.len(),
-        external_destinations: d.destinations.keys().filter(|ip| is_external(**ip)).count(),
+        external_destinations: d.destinations.keys().filter(|ip| estate.is_outside(**ip)).count(),
         alerts: estate.alerts_of(d).count(),
         first_seen: rfc3339(d.first_seen),
         last_seen: rfc3339(d.last_seen),
@@ -188,7 +188,7 @@ pub fn build(estate: &Estate, now: Micros) -> Report {
 
     let mut external = Vec::new();
     for d in &estate.devices {
-        for (dest, e) in d.destinations.iter().filter(|(ip, _)| is_external(**ip)) {
+        for (dest, e) in d.destinations.iter().filter(|(ip, _)| estate.is_outside(**ip)) {
             external.push(ExternalRow {
                 device: d.ip.to_string(),
                 vendor: vendor_of(d),

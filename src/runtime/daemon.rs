@@ -102,6 +102,7 @@ pub async fn run(
                 journal: outputs.alerts.clone(),
                 events: outputs.events.clone(),
                 evidence: outputs.evidence.as_ref().map(|e| e.dir.clone()),
+                site: sensor.devices.clone(),
                 rules: Arc::new(move || Some(s.rules.load_full())),
             })
         }

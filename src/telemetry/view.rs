@@ -34,6 +34,8 @@ pub struct WebView {
     pub events: Option<PathBuf>,
     /// The evidence directory: a pcap is served only from inside it.
     pub evidence: Option<PathBuf>,
+    /// The site's own networks (the sensor's `devices.networks`).
+    pub site: crate::model::netset::NetSet,
     /// The sensor's current rules (for the firmware findings).
     pub rules: Arc<dyn Fn() -> Option<Arc<RuleSet>> + Send + Sync>,
 }
@@ -105,7 +107,7 @@ where
 
 fn load(v: &WebView) -> Result<Estate, String> {
     let journal = v.journal.as_deref().filter(|p| p.is_file());
-    Estate::load(&v.state, journal, (v.rules)()).map_err(|e| format!("{e:#}"))
+    Estate::load(&v.state, journal, (v.rules)(), v.site.clone()).map_err(|e| format!("{e:#}"))
 }
 
 fn now() -> u64 {
