@@ -41,6 +41,9 @@ pub struct Browser {
     driver: Child,
     base: String,
     session: String,
+    /// The driver's and the browser's TMPDIR (Chromium leaves its singleton-lock directories
+    /// there), removed after them.
+    _tmp: tempfile::TempDir,
 }
 
 impl Browser {
@@ -76,8 +79,10 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free loopback port: {e}"))?
             .port();
+        let tmp = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", tmp.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -94,8 +99,14 @@ impl Browser {
             .build()
             .map_err(|e| format!("http client: {e}"))?;
         // From here on, Drop kills the driver if anything fails.
-        let mut b =
-            Browser { rt, http, driver, base: format!("http://127.0.0.1:{port}"), session: String::new() };
+        let mut b = Browser {
+            rt,
+            http,
+            driver,
+            base: format!("http://127.0.0.1:{port}"),
+            session: String::new(),
+            _tmp: tmp,
+        };
         b.wait_ready()?;
         let caps = json!({"capabilities": {"alwaysMatch": {"acceptInsecureCerts": insecure, "goog:chromeOptions": {
             "binary": CHROMIUM,
