@@ -376,9 +376,9 @@ pub fn tls_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::pa
     paths
 }
 
-/// GET over HTTPS trusting `ca`, with basic auth when given: (status, body), None on a
-/// connection or TLS failure.
-pub fn https_get(url: &str, ca: &Path, auth: Option<(&str, &str)>) -> Option<(u16, String)> {
+/// A request over HTTPS trusting `ca`, with basic auth when given: (status, body bytes), None
+/// on a connection or TLS failure.
+pub fn https(method: &str, url: &str, ca: &Path, auth: Option<(&str, &str)>) -> Option<(u16, Vec<u8>)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::builder()
@@ -386,46 +386,29 @@ pub fn https_get(url: &str, ca: &Path, auth: Option<(&str, &str)>) -> Option<(u1
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
-        let mut req = client.get(url);
+        let mut req = client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url);
         if let Some((u, p)) = auth {
             req = req.basic_auth(u, Some(p));
         }
         let resp = req.send().await.ok()?;
         let status = resp.status().as_u16();
-        Some((status, resp.text().await.ok()?))
+        Some((status, resp.bytes().await.ok()?.to_vec()))
     })
+}
+
+/// GET over HTTPS: (status, body as text).
+pub fn https_get(url: &str, ca: &Path, auth: Option<(&str, &str)>) -> Option<(u16, String)> {
+    https("GET", url, ca, auth).map(|(status, body)| (status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// A request with another method over HTTPS with basic auth: the status.
 pub fn https_request(method: &str, url: &str, ca: &Path, auth: (&str, &str)) -> Option<u16> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let resp = client.request(method, url).basic_auth(auth.0, Some(auth.1)).send().await.ok()?;
-        Some(resp.status().as_u16())
-    })
+    https(method, url, ca, Some(auth)).map(|(status, _)| status)
 }
 
 /// GET over HTTPS with basic auth: the body's bytes when the status is 200.
 pub fn https_bytes(url: &str, ca: &Path, auth: (&str, &str)) -> Option<Vec<u8>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
-        let resp = client.get(url).basic_auth(auth.0, Some(auth.1)).send().await.ok()?;
-        if resp.status().as_u16() != 200 {
-            return None;
-        }
-        Some(resp.bytes().await.ok()?.to_vec())
-    })
+    https("GET", url, ca, Some(auth)).filter(|(status, _)| *status == 200).map(|(_, body)| body)
 }
 
 /// TLS and basic authentication both ways, with the real servers: Prometheus scrapes camwatch's

@@ -580,24 +580,28 @@ mod tests {
         }
     }
 
+    /// Writes a version 1 database (before past addresses) holding one device.
+    fn version_1_database(path: &Path, mac: Option<&str>) {
+        let c = Connection::open(path).unwrap_or_else(|e| panic!("{e}"));
+        c.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '1');
+             CREATE TABLE devices (
+                 ip TEXT PRIMARY KEY, mac TEXT, organization TEXT,
+                 first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, identity TEXT NOT NULL);",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        c.execute("INSERT INTO devices VALUES ('192.168.10.31', ?1, NULL, 1, 2, '{}')", [mac])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// A version 1 database (before past addresses) is migrated in place, its devices kept; a
     /// device's past addresses survive a restart.
     #[test]
     fn a_version_1_database_is_migrated_and_past_addresses_are_kept() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("state.db");
-        {
-            let c = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            c.execute_batch(
-                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                 INSERT INTO meta VALUES ('schema_version', '1');
-                 CREATE TABLE devices (
-                     ip TEXT PRIMARY KEY, mac TEXT, organization TEXT,
-                     first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, identity TEXT NOT NULL);
-                 INSERT INTO devices VALUES ('192.168.10.31', 'e0:ca:3c:20:30:01', NULL, 1, 2, '{}');",
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        }
+        version_1_database(&path, Some("e0:ca:3c:20:30:01"));
         let mut s = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let mut loaded = s.load().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(loaded.len(), 1);
@@ -681,18 +685,7 @@ mod tests {
     fn a_read_only_open_changes_nothing_and_reads_an_older_schema_from_a_copy() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("state.db");
-        {
-            let c = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            c.execute_batch(
-                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                 INSERT INTO meta VALUES ('schema_version', '1');
-                 CREATE TABLE devices (
-                     ip TEXT PRIMARY KEY, mac TEXT, organization TEXT,
-                     first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, identity TEXT NOT NULL);
-                 INSERT INTO devices VALUES ('192.168.10.31', NULL, NULL, 1, 2, '{}');",
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        }
+        version_1_database(&path, None);
         let before = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
         let scratch = {
             let s = Store::open_read_only(&path).unwrap_or_else(|e| panic!("{e}"));
