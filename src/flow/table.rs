@@ -381,10 +381,15 @@ impl FlowTable {
     /// first, least recently seen first among them.
     fn evict(&mut self, ended: &mut Vec<FlowRecord>) {
         let n = (self.index.len() / 10).max(1);
-        let entries = self.slots.iter().flatten().map(|s| (s.flow.rec.src_ip, s.flow.rec.end, s.key));
+        // Slot numbers, not keys, go through the selection: a tenth of the bytes to move.
+        let entries = self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let s = s.as_ref()?;
+            Some((s.flow.rec.src_ip, s.flow.rec.end, u32::try_from(i).ok()?))
+        });
         let chosen = victims(entries, n);
-        for key in &chosen.keys {
-            if let Some(mut f) = self.remove(key) {
+        for slot in &chosen.keys {
+            let key = self.slots.get(*slot as usize).and_then(|s| s.as_ref()).map(|s| s.key);
+            if let Some(mut f) = key.and_then(|k| self.remove(&k)) {
                 self.evicted += 1;
                 ended.extend(f.progress(f.rec.end));
                 ended.push(FlowRecord { reason: FlowEndReason::Capacity, ..f.rec });
