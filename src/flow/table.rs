@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::model::event::{FlowEndReason, FlowRecord, PayloadHead};
 use crate::model::evict::victims;
+use crate::model::netset::{DestClass, NetSet};
 use crate::model::packet::{tcp_flags, IpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use crate::model::time::Micros;
 
@@ -102,6 +103,8 @@ struct Flow {
     /// as progress this period, and when progress was last reported.
     reported: [u64; 4],
     progress_at: Micros,
+    /// The originator's and the responder's ends.
+    ends: [End; 2],
 }
 
 /// Progress of a flow is reported at most this often (packet time).
@@ -141,6 +144,24 @@ pub struct Tracked {
     /// The packet travels from the originator to the responder.
     pub to_server: bool,
     pub flow_id: u64,
+    /// The packet's source and destination ends: whether each is in the site's device
+    /// networks, and the class of address each is. Worked out once when the flow opened, so
+    /// the per-packet traffic accounting repeats no prefix lookups.
+    pub src: End,
+    pub dst: End,
+}
+
+/// One end of a flow, as the worker's traffic accounting sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct End {
+    pub device: bool,
+    pub class: DestClass,
+}
+
+impl End {
+    fn of(ip: IpAddr, devices: &NetSet) -> Self {
+        Self { device: devices.contains(ip), class: DestClass::of(ip) }
+    }
 }
 
 /// One worker's flows: records in a slab of slots that never grows past the table's bound
@@ -160,6 +181,8 @@ pub struct FlowTable {
     /// Flows evicted to make room, and the largest holders at the last eviction.
     pub evicted: u64,
     pub top_sources: Vec<(IpAddr, u64)>,
+    /// The site's device networks, for each flow's [`End`]s.
+    devices: NetSet,
 }
 
 #[derive(Debug, Clone)]
@@ -184,7 +207,14 @@ impl FlowTable {
             last_sweep: 0,
             evicted: 0,
             top_sources: Vec::new(),
+            devices: NetSet::default(),
         }
+    }
+
+    /// Marks the ends in these networks as devices (see [`Tracked::src`]); none are otherwise.
+    pub fn with_devices(mut self, devices: NetSet) -> Self {
+        self.devices = devices;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -244,14 +274,17 @@ impl FlowTable {
         if self.index.len() >= self.max_entries {
             self.evict(ended);
         }
+        let rec = FlowRecord::open(self.next_id, pkt, ts);
+        let ends = [End::of(rec.src_ip, &self.devices), End::of(rec.dest_ip, &self.devices)];
         let flow = Flow {
-            rec: FlowRecord::open(self.next_id, pkt, ts),
+            rec,
             fin_ts: false,
             fin_tc: false,
             rst: false,
             period_start: ts,
             reported: [0; 4],
             progress_at: ts,
+            ends,
         };
         self.next_id += self.id_stride;
         let slot = match self.free.pop() {
@@ -329,7 +362,9 @@ impl FlowTable {
             ended.extend(flow.progress(ts));
         }
         let flow_id = flow.rec.flow_id;
-        (Tracked { new, answered, to_server, flow_id }, &flow.rec)
+        let [orig, resp] = flow.ends;
+        let (src, dst) = if to_server { (orig, resp) } else { (resp, orig) };
+        (Tracked { new, answered, to_server, flow_id, src, dst }, &flow.rec)
     }
 
     /// Ends flows whose timeouts passed at `now` (packet time, or wall time on a quiet link).
@@ -514,6 +549,29 @@ mod tests {
         r.proto = PROTO_UDP;
         assert!(!t.track(&q, 10, &mut ended).0.answered);
         assert!(t.track(&r, 11, &mut ended).0.answered);
+    }
+
+    #[test]
+    fn each_packet_is_told_its_ends_as_the_flow_worked_them_out() {
+        let devices = crate::model::netset::resolve(&["192.168.10.0/24".to_string()]).expect("nets");
+        let mut t = FlowTable::new(FlowConfig::default(), 0, 1).with_devices(devices);
+        let camera = [192, 168, 10, 11];
+        let cloud = [203, 0, 113, 50];
+        let device = End { device: true, class: DestClass::Internal };
+        let internet = End { device: false, class: DestClass::External };
+        // The reply comes first, so the flow's originator is the packet's destination.
+        let (tr, _) =
+            t.track(&pkt(cloud, 443, camera, 40000, tcp_flags::SYN | tcp_flags::ACK), 1, &mut Vec::new());
+        assert!(!tr.to_server);
+        assert_eq!((tr.src, tr.dst), (internet, device));
+        let (tr, _) = t.track(&pkt(camera, 40000, cloud, 443, tcp_flags::ACK), 2, &mut Vec::new());
+        assert!(tr.to_server);
+        assert_eq!((tr.src, tr.dst), (device, internet));
+        // A table without device networks marks no end a device.
+        let mut plain = FlowTable::new(FlowConfig::default(), 0, 1);
+        let (tr, _) = plain.track(&pkt(camera, 40000, cloud, 443, tcp_flags::SYN), 1, &mut Vec::new());
+        assert!(!tr.src.device && !tr.dst.device);
+        assert_eq!(tr.dst.class, DestClass::External);
     }
 
     #[test]

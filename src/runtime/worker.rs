@@ -19,7 +19,6 @@ use crate::decode::{decode, Decoded, ErrorLayer};
 use crate::flow::{FlowKey, FlowTable};
 use crate::model::event::{Event, FlowEndReason, FlowRecord, TableEvictions, TrafficBatch, TrafficKey};
 use crate::model::labels::{ReasonLabels, ResultLabels, TableLabels};
-use crate::model::netset::DestClass;
 #[cfg(test)]
 use crate::model::packet::RawPacket;
 use crate::model::packet::{Frame, IpPacket};
@@ -161,7 +160,8 @@ impl<'s> Worker<'s> {
     ) -> Self {
         Self {
             sensor,
-            table: FlowTable::new(sensor.config.flow.clone(), index, workers),
+            table: FlowTable::new(sensor.config.flow.clone(), index, workers)
+                .with_devices(sensor.devices.clone()),
             events,
             out: Vec::new(),
             now: 0,
@@ -360,15 +360,14 @@ impl<'s> Worker<'s> {
         self.app.packet(rec, ip, tracked.to_server, ts, &mut self.app_out);
         self.send_app();
         let len = u64::from(ip.ip_len);
-        let devices = &self.sensor.devices;
-        if devices.contains(ip.src_ip) {
-            let key = TrafficKey { device: ip.src_ip, sent: true, class: DestClass::of(ip.dst_ip) };
+        if tracked.src.device {
+            let key = TrafficKey { device: ip.src_ip, sent: true, class: tracked.dst.class };
             *self.traffic.entry(key).or_default() += len;
             let seen = self.last_seen.entry(ip.src_ip).or_default();
             *seen = (*seen).max(ts);
         }
-        if devices.contains(ip.dst_ip) {
-            let key = TrafficKey { device: ip.dst_ip, sent: false, class: DestClass::of(ip.src_ip) };
+        if tracked.dst.device {
+            let key = TrafficKey { device: ip.dst_ip, sent: false, class: tracked.src.class };
             *self.traffic.entry(key).or_default() += len;
         }
         tracked.flow_id
