@@ -1,15 +1,20 @@
 //! Packet sources: live interfaces and capture files behind one type with the same `next` and
 //! `stats`, so the rest of the pipeline cannot tell them apart.
 //!
-//! libpcap (the `pcap` crate) does the work; a pcapng file libpcap refuses (mixed link types
-//! across interfaces) is read with `pcap-file` instead.
+//! libpcap (the `pcap` crate) captures live and reads pcapng; a classic pcap file is read with
+//! `pcap-file`, whose records are sliced in place from one large read buffer (libpcap copies
+//! each record from stdio's buffer into its own, one `fread` per record: a third of the capture
+//! thread's time on a replay). A pcapng file libpcap refuses (mixed link types across
+//! interfaces) is read with `pcap-file` too.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::TsResolution;
 
 use super::CaptureConfig;
 use crate::model::packet::{linktype, Frame, RawPacket};
@@ -56,8 +61,22 @@ pub struct Source {
 enum Kind {
     Live(pcap::Capture<pcap::Active>),
     File(pcap::Capture<pcap::Offline>),
+    Pcap(PcapFile),
     PcapNg(PcapNgFile),
 }
+
+/// A classic pcap file, read by `pcap-file`.
+struct PcapFile {
+    reader: PcapReader<File>,
+    linktype: i32,
+    /// Ticks of the records' fraction of a second per microsecond: 1, or 1000 in a
+    /// nanosecond file.
+    ticks_per_micro: u32,
+}
+
+/// The largest record libpcap accepts (its `MAXIMUM_SNAPLEN`); a longer one is a damaged or
+/// hostile file.
+const MAX_RECORD: u32 = 262_144;
 
 struct PcapNgFile {
     reader: PcapNgReader<BufReader<File>>,
@@ -102,6 +121,14 @@ impl Source {
         // A FIFO (or /dev/stdin) has no length: libpcap reads it as the writer writes.
         if meta.is_file() && meta.len() == 0 {
             return Err(err("empty file, not a capture".into()));
+        }
+        // A FIFO goes to libpcap: looking at its magic here would take the bytes from it.
+        if let Some(pcap) = meta.is_file().then(|| PcapFile::open(path)).flatten() {
+            let lt = pcap.linktype;
+            if !linktype::supported(lt) {
+                return Err(err(format!("unsupported link type {lt}")));
+            }
+            return Ok(Self { name, kind: Kind::Pcap(pcap), consumed: 24, delivered: 0 });
         }
         match pcap::Capture::from_file(path) {
             Ok(cap) => {
@@ -205,6 +232,15 @@ impl Source {
                     }
                 }
             }
+            Kind::Pcap(pcap) => match pcap.next(take) {
+                Ok(Some((n, len))) => {
+                    self.consumed += 16 + u64::from(len);
+                    self.delivered += 1;
+                    Ok(Next::Packet(n))
+                }
+                Ok(None) => Ok(Next::End),
+                Err((reason, m)) => Err(err(reason, format!("{m}; the packets before it were analysed"))),
+            },
             Kind::PcapNg(ng) => {
                 ng.next(take).map_err(|m| err("read", format!("{m}; the packets before it were analysed")))
             }
@@ -249,6 +285,60 @@ fn frame<'a>(p: &pcap::Packet<'a>, lt: i32) -> Frame<'a> {
 fn is_pcapng(path: &Path) -> bool {
     let mut magic = [0u8; 4];
     File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == [0x0a, 0x0d, 0x0d, 0x0a]
+}
+
+impl PcapFile {
+    /// A classic pcap file (either byte order, micro- or nanosecond times); `None` for anything
+    /// else, which libpcap then opens or explains.
+    fn open(path: &Path) -> Option<Self> {
+        let mut magic = [0u8; 4];
+        File::open(path).and_then(|mut f| f.read_exact(&mut magic)).ok()?;
+        let known = [[0xa1, 0xb2, 0xc3, 0xd4], [0xa1, 0xb2, 0x3c, 0x4d]];
+        let mut swapped = magic;
+        swapped.reverse();
+        if !known.contains(&magic) && !known.contains(&swapped) {
+            return None;
+        }
+        let reader = PcapReader::new(File::open(path).ok()?).ok()?;
+        let header = reader.header();
+        let linktype = i32::try_from(u32::from(header.datalink)).ok()?;
+        // libpcap turns the host-order TLV headers of an NFLOG capture written on a host of the
+        // other byte order into this host's order; such a file is left to it.
+        if linktype == linktype::NFLOG && header.endianness.is_little() != cfg!(target_endian = "little") {
+            return None;
+        }
+        let ticks_per_micro = if header.ts_resolution == TsResolution::NanoSecond { 1000 } else { 1 };
+        Some(Self { reader, linktype, ticks_per_micro })
+    }
+
+    /// The next record to `take`, with its captured length; `None` at the end of the file.
+    fn next<R>(
+        &mut self,
+        take: impl FnOnce(Frame<'_>) -> R,
+    ) -> Result<Option<(R, u32)>, (&'static str, String)> {
+        let Some(record) = self.reader.next_raw_packet() else { return Ok(None) };
+        let record = record.map_err(|e| match e {
+            pcap_file::PcapError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                ("truncated", "truncated capture: its last record is cut short".to_string())
+            }
+            e => ("read", format!("cannot read the capture: {e}")),
+        })?;
+        if record.incl_len > MAX_RECORD {
+            return Err((
+                "read",
+                format!(
+                    "invalid record: captured length {} is over the maximum of {MAX_RECORD}",
+                    record.incl_len
+                ),
+            ));
+        }
+        // A damaged file's fraction can be a second or more: it is added as it is, as libpcap does.
+        let ts = u64::from(record.ts_sec)
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(record.ts_frac / self.ticks_per_micro));
+        let f = Frame { ts, linktype: self.linktype, wire_len: record.orig_len, data: &record.data };
+        Ok(Some((take(f), record.incl_len)))
+    }
 }
 
 impl PcapNgFile {
@@ -299,5 +389,192 @@ impl PcapNgFile {
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    thread_local! {
+        /// Files the tests opened that the pcap reader (not libpcap) read.
+        static READ_BY_US: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Every frame of a file through libpcap directly: the oracle the pcap reader is held to.
+    fn libpcap_frames(path: &Path) -> (Vec<RawPacket>, Option<String>) {
+        let mut cap = pcap::Capture::from_file(path).expect("libpcap opens it");
+        let lt = cap.get_datalink().0;
+        let mut out = Vec::new();
+        loop {
+            match cap.next_packet() {
+                Ok(p) => out.push(frame(&p, lt).to_owned()),
+                Err(pcap::Error::NoMorePackets) => return (out, None),
+                Err(e) => return (out, Some(e.to_string())),
+            }
+        }
+    }
+
+    fn our_frames(path: &Path) -> (Vec<RawPacket>, Option<CaptureError>) {
+        let mut src = Source::file(path).expect("opens");
+        READ_BY_US.with(|n| n.set(n.get() + usize::from(matches!(src.kind, Kind::Pcap(_)))));
+        let mut out = Vec::new();
+        loop {
+            match src.next_packet() {
+                Ok(Next::Packet(p)) => out.push(p),
+                Ok(_) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    /// The file with every header field in the other byte order.
+    fn byte_swapped(pcap: &[u8]) -> Vec<u8> {
+        let mut out = pcap.to_vec();
+        let swap = |b: &mut [u8]| b.reverse();
+        swap(&mut out[0..4]);
+        swap(&mut out[4..6]);
+        swap(&mut out[6..8]);
+        for at in [8, 12, 16, 20] {
+            swap(&mut out[at..at + 4]);
+        }
+        let mut at = 24;
+        while at + 16 <= out.len() {
+            let len = u32::from_le_bytes(out[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
+            for f in 0..4 {
+                swap(&mut out[at + 4 * f..at + 4 * f + 4]);
+            }
+            at += 16 + len;
+        }
+        out
+    }
+
+    /// The file with nanosecond times (the same instants).
+    fn nanosecond(pcap: &[u8]) -> Vec<u8> {
+        let mut out = pcap.to_vec();
+        out[0..4].copy_from_slice(&0xa1b2_3c4du32.to_le_bytes());
+        let mut at = 24;
+        while at + 16 <= out.len() {
+            let frac = u32::from_le_bytes(out[at + 4..at + 8].try_into().expect("4 bytes"));
+            out[at + 4..at + 8].copy_from_slice(&(frac * 1000 + 999).to_le_bytes());
+            let len = u32::from_le_bytes(out[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
+            at += 16 + len;
+        }
+        out
+    }
+
+    #[test]
+    fn the_pcap_reader_gives_what_libpcap_gives() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files = 0;
+        let mut dirs = vec![root.join("tests/data"), root.join("rules/tests")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                // Little-endian microsecond files, as the repository's captures are.
+                if path.extension().is_none_or(|x| x != "pcap")
+                    || bytes.get(..4) != Some(&[0xd4, 0xc3, 0xb2, 0xa1])
+                {
+                    continue;
+                }
+                files += 1;
+                let swapped = dir.path().join("swapped.pcap");
+                std::fs::write(&swapped, byte_swapped(&bytes)).expect("write");
+                let nano = dir.path().join("nano.pcap");
+                std::fs::write(&nano, nanosecond(&bytes)).expect("write");
+                for p in [path.as_path(), &swapped, &nano] {
+                    let (want, want_err) = libpcap_frames(p);
+                    let (got, got_err) = our_frames(p);
+                    assert_eq!(got.len(), want.len(), "{}", path.display());
+                    // libpcap reports a file's LINKTYPE_RAW (101) as this platform's DLT_RAW (12);
+                    // the reader keeps the file's value, which the evidence files then carry.
+                    let same = |a: &RawPacket, b: &RawPacket| {
+                        let link = a.linktype == b.linktype
+                            || (a.linktype == linktype::RAW && b.linktype == linktype::RAW_BSD);
+                        link && (a.ts, a.wire_len, &a.data) == (b.ts, b.wire_len, &b.data)
+                    };
+                    if let Some(i) = (0..got.len()).find(|i| !same(&got[*i], &want[*i])) {
+                        panic!(
+                            "{} ({}): frame {i} differs: ours {:?} / libpcap {:?}",
+                            path.display(),
+                            p.display(),
+                            (
+                                got[i].ts,
+                                got[i].linktype,
+                                got[i].wire_len,
+                                &got[i].data[..got[i].data.len().min(24)]
+                            ),
+                            (
+                                want[i].ts,
+                                want[i].linktype,
+                                want[i].wire_len,
+                                &want[i].data[..want[i].data.len().min(24)]
+                            ),
+                        );
+                    }
+                    assert_eq!(
+                        got_err.is_some(),
+                        want_err.is_some(),
+                        "{}: {got_err:?} / {want_err:?}",
+                        path.display()
+                    );
+                }
+            }
+        }
+        assert!(files > 30, "{files} captures compared");
+        // Each file three ways; only a byte-swapped NFLOG capture is left to libpcap.
+        assert!(READ_BY_US.with(std::cell::Cell::get) >= 3 * files - 3);
+    }
+
+    #[test]
+    fn a_cut_record_and_an_oversized_one_end_the_file_clearly_after_what_was_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Two records: 24-byte header, then 16 + 60 each.
+        let mut pcap = Vec::new();
+        pcap.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        pcap.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        pcap.extend_from_slice(&65_535u32.to_le_bytes());
+        pcap.extend_from_slice(&1u32.to_le_bytes());
+        for i in 0..2u8 {
+            pcap.extend_from_slice(&[i, 0, 0, 0, 0, 0, 0, 0]);
+            pcap.extend_from_slice(&60u32.to_le_bytes());
+            pcap.extend_from_slice(&60u32.to_le_bytes());
+            pcap.extend_from_slice(&[0u8; 60]);
+        }
+        let cut = dir.path().join("cut.pcap");
+        std::fs::write(&cut, &pcap[..pcap.len() - 10]).expect("write");
+        let (got, err) = our_frames(&cut);
+        assert_eq!(got.len(), 1);
+        let err = err.expect("an error");
+        assert_eq!(err.reason, "truncated");
+        assert!(err.message.contains("the packets before it were analysed"), "{}", err.message);
+        // The second record claims 4 GiB: refused at once, nothing allocated for it.
+        let huge = dir.path().join("huge.pcap");
+        let mut h = pcap.clone();
+        h[24 + 76 + 8..24 + 76 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&huge, &h).expect("write");
+        let (got, err) = our_frames(&huge);
+        assert_eq!(got.len(), 1);
+        assert!(err.is_some_and(|e| e.reason == "read" || e.reason == "truncated"));
+        // Just over libpcap's maximum, with the bytes there: refused as libpcap refuses it.
+        let big = dir.path().join("big.pcap");
+        let mut b = pcap[..24 + 76].to_vec();
+        b.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+        b.extend_from_slice(&(MAX_RECORD + 1).to_le_bytes());
+        b.extend_from_slice(&(MAX_RECORD + 1).to_le_bytes());
+        b.extend(std::iter::repeat_n(0u8, MAX_RECORD as usize + 1));
+        std::fs::write(&big, &b).expect("write");
+        let (got, err) = our_frames(&big);
+        assert_eq!(got.len(), 1);
+        let err = err.expect("an error");
+        assert_eq!(err.reason, "read");
+        assert!(err.message.contains("over the maximum"), "{}", err.message);
+        assert!(libpcap_frames(&big).1.is_some(), "libpcap refuses it too");
     }
 }

@@ -588,8 +588,8 @@ mod tests {
         out
     }
 
-    /// Every Ethernet frame of every capture in the repository, and of the generator's site, and
-    /// thousands of mutations of their headers: where the plain path answers, the full path
+    /// Every Ethernet frame of every capture in the repository, and thousands of mutations of
+    /// their headers: where the plain path answers, the full path
     /// (etherparse's whole-packet slicing) answers the same.
     #[test]
     fn the_plain_path_agrees_with_the_full_decode() {
@@ -611,11 +611,6 @@ mod tests {
                 }
             }
         }
-        let site = camwatch_synth::generate(&camwatch_synth::Scenario {
-            anomalies: camwatch_synth::Anomalies::all(),
-            ..Default::default()
-        });
-        frames.extend(site.packets.iter().map(|p| p.data.clone()));
         fn full(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
             let p = LaxSlicedPacket::from_ethernet(data)
                 .map_err(|_| DecodeError::new(ErrorLayer::Link, "frame shorter than an Ethernet header"))?;
@@ -647,7 +642,7 @@ mod tests {
                 check(&m[..cut], &mut mutated);
             }
         }
-        assert!(frames.len() > 20_000, "{} frames", frames.len());
+        assert!(frames.len() > 5_000, "{} frames", frames.len());
         assert!(plain > frames.len() / 2, "the plain path took {plain} of {} frames", frames.len());
         assert!(mutated > 10_000, "the plain path took {mutated} mutated frames");
     }
