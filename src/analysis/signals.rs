@@ -247,7 +247,7 @@ mod tests {
         AppEvent {
             ts: 0,
             flow_id: 1,
-            community_id: String::new(),
+            community_id: Default::default(),
             src_ip: [192, 168, 1, 64].into(),
             src_port: 37020,
             dest_ip: [239, 255, 255, 250].into(),

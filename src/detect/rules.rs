@@ -428,18 +428,22 @@ impl RuleSet {
 
     /// Appends the rules matching `s` to `out`.
     pub fn matches<'r>(&'r self, s: &Subject<'_>, devices: &dyn Devices, out: &mut Vec<Match<'r>>) {
+        // Whether each end is a device, asked once per subject rather than once per rule.
+        let (mut src_dev, mut dest_dev) = (None, None);
         for rule in self.rules.iter().filter(|r| r.event == s.event) {
+            let mut src = || *src_dev.get_or_insert_with(|| devices.is_device(s.src_ip));
+            let mut dest = || *dest_dev.get_or_insert_with(|| devices.is_device(s.dest_ip));
             let device = match rule.device {
                 // The sensor's own events are about it, not a device: the subject's source
                 // (the largest holder of the table) stands in.
                 _ if s.event == EventType::Sensor => Some(s.src_ip),
-                DeviceSide::Src => devices.is_device(s.src_ip).then_some(s.src_ip),
-                DeviceSide::Dest => devices.is_device(s.dest_ip).then_some(s.dest_ip),
+                DeviceSide::Src => src().then_some(s.src_ip),
+                DeviceSide::Dest => dest().then_some(s.dest_ip),
                 DeviceSide::Any => {
-                    if devices.is_device(s.src_ip) {
+                    if src() {
                         Some(s.src_ip)
                     } else {
-                        devices.is_device(s.dest_ip).then_some(s.dest_ip)
+                        dest().then_some(s.dest_ip)
                     }
                 }
             };

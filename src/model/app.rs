@@ -131,7 +131,7 @@ impl App {
 pub struct AppEvent {
     pub ts: Micros,
     pub flow_id: u64,
-    pub community_id: String,
+    pub community_id: crate::model::event::CommunityId,
     pub src_ip: IpAddr,
     pub src_port: u16,
     pub dest_ip: IpAddr,

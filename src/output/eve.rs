@@ -56,7 +56,12 @@ pub struct JsonLines {
     pub reopened: u64,
     /// The line being serialized, reused.
     line: Vec<u8>,
+    /// Lines written; the clock is read for [`CHECK_EVERY`] once every [`CLOCK_EVERY`] of them.
+    writes: u64,
 }
+
+/// Lines between two readings of the clock (a flood writes a million lines a second).
+const CLOCK_EVERY: u64 = 64;
 
 fn open_append(path: &Path) -> std::io::Result<(File, (u64, u64), u64)> {
     use std::os::unix::fs::MetadataExt;
@@ -85,6 +90,7 @@ impl JsonLines {
             rotation: None,
             reopened: 0,
             line: Vec::with_capacity(1024),
+            writes: 0,
         })
     }
 
@@ -145,7 +151,8 @@ impl JsonLines {
     }
 
     pub fn write<T: Serialize>(&mut self, record: &T) -> std::io::Result<()> {
-        if self.last_check.elapsed() >= CHECK_EVERY
+        self.writes += 1;
+        if (self.writes % CLOCK_EVERY == 0 && self.last_check.elapsed() >= CHECK_EVERY)
             || self.generation != REOPEN.load(std::sync::atomic::Ordering::Relaxed)
         {
             self.follow_path()?;

@@ -161,6 +161,7 @@ impl Sensor {
             let mut guard = PanicGuard::new("analysis", panics);
             let depth = self.metrics.queue_depth.get_or_create(&QueueLabels { queue: "events" }).clone();
             for (n, events) in ev_rx.iter().enumerate() {
+                analysis.refresh_wall();
                 for ev in events {
                     let kind = ev.type_name();
                     guard.run(|| format!("a {kind} event"), || analysis.handle(ev));

@@ -67,6 +67,10 @@ pub(super) struct Analysis<'s> {
     store: Option<Store>,
     beacons: BeaconTracker,
     evidence: Option<EvidenceState>,
+    /// The wall clock, read once per batch of events (see [`Analysis::refresh_wall`]).
+    wall: Micros,
+    /// `camwatch_events_total` per event type, looked up once each instead of per event.
+    event_counters: HashMap<&'static str, prometheus_client::metrics::counter::Counter>,
 }
 
 /// Evidence requests sent to one worker and not yet taken up; beyond it an alert goes out
@@ -158,6 +162,8 @@ impl<'s> Analysis<'s> {
             store,
             beacons: BeaconTracker::new(sensor.config.beacon.clone()),
             evidence: None,
+            wall: wall_micros(),
+            event_counters: HashMap::default(),
         };
         if let Some(cfg) = &outputs.evidence {
             a.evidence = Some(a.open_evidence(cfg)?);
@@ -462,14 +468,14 @@ impl<'s> Analysis<'s> {
                         change: Some(change),
                         previous_ip: None,
                     };
-                    self.metrics().events.get_or_create(&EventLabels { event: "device" }).inc();
+                    self.count_event("device");
                     let line = EveDevice::of(&ev, &self.sensor.config.sensor);
                     self.log(&line);
                 }
                 crate::analysis::device::Update::Firmware(change) => {
                     let kind = change.kind;
                     let ev = FirmwareEvent { ts, ip, change };
-                    self.metrics().events.get_or_create(&EventLabels { event: "firmware" }).inc();
+                    self.count_event("firmware");
                     let line = eve_firmware(&ev, &self.sensor.config.sensor);
                     self.log(&line);
                     if kind != FirmwareChangeKind::FirstSeen {
@@ -578,6 +584,20 @@ impl<'s> Analysis<'s> {
         (Some(e.cfg.clone()), rxs)
     }
 
+    /// Reads the wall clock for the next batch of events (a packet time further ahead of it
+    /// than [`super::worker::believable`] allows does not move the stage's clock).
+    pub(super) fn refresh_wall(&mut self) {
+        self.wall = wall_micros();
+    }
+
+    fn count_event(&mut self, event: &'static str) {
+        let family = &self.sensor.metrics.events;
+        self.event_counters
+            .entry(event)
+            .or_insert_with(|| family.get_or_create(&EventLabels { event }).clone())
+            .inc();
+    }
+
     pub(super) fn handle(&mut self, ev: Event) {
         if let Event::WorkerDone(w) = ev {
             // Every event of that worker's flows has been read: no request will follow.
@@ -596,7 +616,7 @@ impl<'s> Analysis<'s> {
             Event::Evictions(e) => e.ts,
             Event::Traffic(_) | Event::Evidence(_) | Event::WorkerDone(_) => self.clock,
         };
-        if believable(ts, wall_micros()) {
+        if believable(ts, self.wall) {
             self.clock = self.clock.max(ts);
         }
         if self.lifecycle.rebase_due() && self.clock > 0 {
@@ -607,7 +627,7 @@ impl<'s> Analysis<'s> {
         while let Ok(answer) = self.sensor.resolved.1.try_recv() {
             self.passive_dns.learn(&answer.as_message(), self.clock);
         }
-        self.metrics().events.get_or_create(&EventLabels { event: ev.type_name() }).inc();
+        self.count_event(ev.type_name());
         match ev {
             Event::FlowStart(f) => self.flow_start(&f),
             Event::Flow(f) => self.flow_end(&f),
@@ -676,7 +696,7 @@ impl<'s> Analysis<'s> {
                 largest_holders = %top.join(", "),
                 "A bounded table is evicting to make room: the sensor is flooded or the table is too small."
             );
-            self.metrics().events.get_or_create(&EventLabels { event: "sensor" }).inc();
+            self.count_event("sensor");
             self.evaluate(&Subject::from_sensor(&h));
         }
     }
@@ -738,7 +758,7 @@ impl<'s> Analysis<'s> {
                     let line = crate::output::eve_beacon(&b, f, &self.sensor.config.sensor);
                     self.log(&line);
                 }
-                self.metrics().events.get_or_create(&EventLabels { event: "beacon" }).inc();
+                self.count_event("beacon");
                 self.evaluate(&Subject::from_beacon(&b, f, name.as_deref()));
             }
         }
@@ -796,7 +816,7 @@ impl<'s> Analysis<'s> {
     }
 
     fn device_changed(&mut self, dev: &DeviceEvent) {
-        self.metrics().events.get_or_create(&EventLabels { event: "device" }).inc();
+        self.count_event("device");
         if let Some(old) = dev.previous_ip {
             tracing::info!(device = %dev.ip, previous = %old, "Device renumbered: its identity moved with its MAC.");
             // The old address's identity series goes; its counters stay as they were.

@@ -193,7 +193,7 @@ pub(super) fn end(f: &mut AppFlow, rec: &FlowRecord) -> Option<AppEvent> {
     Some(AppEvent {
         ts: rec.end,
         flow_id: rec.flow_id,
-        community_id: rec.community_id.clone(),
+        community_id: rec.community_id,
         src_ip: e.client.0,
         src_port: e.client.1,
         dest_ip: e.server.0,

@@ -208,7 +208,7 @@ fn ctx(rec: &FlowRecord, pkt: &IpPacket<'_>, ts: Micros, app: App) -> AppEvent {
     AppEvent {
         ts,
         flow_id: rec.flow_id,
-        community_id: rec.community_id.clone(),
+        community_id: rec.community_id,
         src_ip: pkt.src_ip,
         src_port: pkt.src_port,
         dest_ip: pkt.dst_ip,
@@ -225,7 +225,7 @@ pub fn sadp_l2(payload: &[u8], ts: Micros) -> Result<AppEvent, &'static str> {
     Ok(AppEvent {
         ts,
         flow_id: 0,
-        community_id: String::new(),
+        community_id: Default::default(),
         src_ip: ip(&m.src_ipv4),
         src_port: 0,
         dest_ip: ip(&m.dst_ipv4),
@@ -240,7 +240,7 @@ fn tcp_ctx(rec: &FlowRecord, ts: Micros, app: App) -> AppEvent {
     AppEvent {
         ts,
         flow_id: rec.flow_id,
-        community_id: rec.community_id.clone(),
+        community_id: rec.community_id,
         src_ip: rec.src_ip,
         src_port: rec.src_port,
         dest_ip: rec.dest_ip,
