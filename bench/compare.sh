@@ -251,6 +251,9 @@ measure() {
     local capture=$1 tool=$2 round=$3 file=$4
     local out=$RUN/out/$capture-$tool log=$RUN/logs/$capture-$tool-r$round.log
     set_cmd "$tool" "$file" "$out"
+    # The last run's event log (a flood writes over a gigabyte) is still being written back:
+    # without this, the next run is throttled by the kernel for the previous one's output.
+    sync
     local status=0
     timeout -k 10 "$RUN_TIMEOUT" /usr/bin/time -f '%e %U %S %M' -o "$RUN/time.txt" "${CMD[@]}" >"$log" 2>&1 || status=$?
     if ((status)); then

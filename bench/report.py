@@ -284,7 +284,24 @@ def main():
     v = ratio(main_rows, "camwatch-w1", "tcpdump")
     t.append(("camwatch 1 worker ≥ 0.75× tcpdump read rate (camera mix)", fmt_ratio(v), verdict(None if v is None else v >= 0.75)))
     v = ratio(flood_rows, "camwatch-w2", "camwatch-w1")
-    t.append(("2 workers ≥ 1.8× 1 worker (many flows: the flood)", fmt_ratio(v), verdict(None if v is None else v >= 1.8)))
+    measured = fmt_ratio(v)
+    f1 = r(flood_rows, "camwatch-w1")
+    if v is not None and f1 and f1["wall"] > 0:
+        # One worker already keeps this many cores busy (capture, worker and analysis threads
+        # run side by side); two workers cannot do better than the cores left over allow.
+        busy = f1["cpu"] / f1["wall"]
+        cores = os.cpu_count() or 1
+        measured += f" (ceiling on this host: {cores} cores ÷ {busy:.2f} cores busy with 1 worker = {cores / busy:.2f}×)"
+    t.append(("2 workers ≥ 1.8× 1 worker (many flows: the flood)", measured, verdict(None if v is None else v >= 1.8)))
+    if f1:
+        # The issue measured 23 kpps on the flood before this work.
+        t.append(
+            (
+                "2M-flow flood ≥ 10× the 23,000 packets/s of before (230,000 packets/s, 1 worker)",
+                f"{f1['pps']:,.0f} packets/s ({f1['pps'] / 23_000:.1f}×)",
+                verdict(f1["pps"] >= 230_000),
+            )
+        )
     w1 = r(main_rows, "camwatch-w1")
     w2 = r(main_rows, "camwatch-w2")
     note = f" (2 workers: {w2['rss']:.1f})" if w2 else ""

@@ -307,6 +307,16 @@ fn plain_ethernet_ipv4(data: &[u8]) -> Option<IpPacket<'_>> {
     Some(pkt)
 }
 
+/// Whether the plain path, where it answers for an Ethernet frame, gives the packet the full
+/// path gives (the decode fuzz target asserts it on every input).
+pub fn plain_path_agrees(data: &[u8]) -> bool {
+    let Some(plain) = plain_ethernet_ipv4(data) else { return true };
+    let full = LaxSlicedPacket::from_ethernet(data)
+        .map_err(|_| DecodeError::new(ErrorLayer::Link, "frame shorter than an Ethernet header"))
+        .and_then(|p| from_sliced(&p, None));
+    full == Ok(Decoded::Ip(plain))
+}
+
 /// The IP packet inside a PPPoE session frame (ethertype 0x8864, RFC 2516), as ISPs deliver it.
 fn pppoe_ip(payload: &[u8]) -> Option<&[u8]> {
     let hdr = payload.get(..8)?;
@@ -611,16 +621,11 @@ mod tests {
                 }
             }
         }
-        fn full(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
-            let p = LaxSlicedPacket::from_ethernet(data)
-                .map_err(|_| DecodeError::new(ErrorLayer::Link, "frame shorter than an Ethernet header"))?;
-            from_sliced(&p, None)
-        }
         let (mut plain, mut mutated) = (0, 0);
         let check = |data: &[u8], plain: &mut usize| {
-            if let Some(fast) = plain_ethernet_ipv4(data) {
+            if plain_ethernet_ipv4(data).is_some() {
                 *plain += 1;
-                assert_eq!(Ok(Decoded::Ip(fast)), full(data), "frame {data:02x?}");
+                assert!(plain_path_agrees(data), "frame {data:02x?}");
             }
         };
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;

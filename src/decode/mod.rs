@@ -5,4 +5,6 @@ mod frame;
 pub mod metrics;
 mod tunnel;
 
-pub use frame::{decapsulate, decode, reassembled, teredo_inner, DecodeError, Decoded, ErrorLayer};
+pub use frame::{
+    decapsulate, decode, plain_path_agrees, reassembled, teredo_inner, DecodeError, Decoded, ErrorLayer,
+};

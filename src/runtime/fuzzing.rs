@@ -42,8 +42,10 @@ pub fn run(target: &str, data: &[u8]) -> bool {
     }
 }
 
-/// Decoding one frame in every link type camwatch reads, and Teredo's inner packet.
+/// Decoding one frame in every link type camwatch reads, and Teredo's inner packet; the plain
+/// Ethernet path must agree with the full one.
 pub fn decode_target(data: &[u8]) {
+    assert!(crate::decode::plain_path_agrees(data), "the plain path disagrees with the full decode");
     for lt in linktype::ALL {
         if let Ok(Decoded::Ip(ip)) = decode(lt, data) {
             if let Some(inner) = teredo_inner(&ip) {
