@@ -104,10 +104,17 @@ async fn serve_alert(State(s): State<Shared>, Path(id): Path<String>) -> axum::r
     let Some(journal) = s.journal.filter(|_| valid) else {
         return (StatusCode::NOT_FOUND, "no such alert\n").into_response();
     };
-    let Ok(_permit) = s.lookups.try_acquire() else {
+    // The permit goes with the scan: a client that hangs up does not free it while the scan
+    // still runs.
+    let Ok(permit) = s.lookups.clone().try_acquire_owned() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "busy: try again\n").into_response();
     };
-    let found = tokio::task::spawn_blocking(move || records_of(&journal, &id)).await;
+    let found = tokio::task::spawn_blocking(move || {
+        let records = records_of(&journal, &id);
+        drop(permit);
+        records
+    })
+    .await;
     match found {
         Ok(Ok(records)) if !records.is_empty() => {
             let body = format!("[{}]\n", records.join(","));
@@ -119,19 +126,21 @@ async fn serve_alert(State(s): State<Shared>, Path(id): Path<String>) -> axum::r
 }
 
 /// Lines of the journal whose `id` is `id` (the journal is scanned: alerts are looked up rarely).
-fn records_of(journal: &std::path::Path, id: &str) -> std::io::Result<Vec<String>> {
-    use std::io::BufRead;
+/// Lines are read as the review reads them ([`crate::review::estate::for_each_line`]): at most
+/// 1 MiB each, so a damaged journal cannot make a lookup hold it whole in memory; a torn or
+/// overlong record is skipped, not an error for every later lookup.
+fn records_of(journal: &std::path::Path, id: &str) -> anyhow::Result<Vec<String>> {
     let needle = format!("\"id\":\"{id}\"");
     let mut out = Vec::new();
-    // Byte lines: a record torn by a crash is skipped, not an error for every later lookup.
-    for line in std::io::BufReader::new(std::fs::File::open(journal)?).split(b'\n') {
-        let Ok(line) = String::from_utf8(line?) else { continue };
-        if line.contains(&needle)
-            && serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v["id"] == id)
-        {
-            out.push(line);
+    crate::review::estate::for_each_line(journal, |line| {
+        if !line.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            return;
         }
-    }
+        let Ok(line) = std::str::from_utf8(line) else { return };
+        if serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| v["id"] == id) {
+            out.push(line.to_string());
+        }
+    })?;
     Ok(out)
 }
 
@@ -211,4 +220,27 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for /metrics: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alert_lookup_skips_torn_and_overlong_lines_and_finds_every_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = dir.path().join("alerts.jsonl");
+        let firing = r#"{"id":"00ab","status":"firing","x":1}"#;
+        let resolved = r#"{"id":"00ab","status":"resolved","x":2}"#;
+        let other = r#"{"id":"00ac","status":"firing"}"#;
+        // Over the 1 MiB line bound, naming the id: skipped, never held whole.
+        let overlong = format!(r#"{{"id":"00ab","pad":"{}"}}"#, "a".repeat(2 << 20));
+        let torn = r#"{"id":"00ab","sta"#;
+        let text = format!("{firing}\n{other}\n{overlong}\n{torn}\n{resolved}\n");
+        std::fs::write(&journal, text).expect("write");
+        let got = records_of(&journal, "00ab").expect("read");
+        assert_eq!(got, vec![firing.to_string(), resolved.to_string()]);
+        assert!(records_of(&journal, "00ff").expect("read").is_empty());
+        assert!(records_of(&dir.path().join("missing"), "00ab").is_err());
+    }
 }
