@@ -729,7 +729,11 @@ impl<'s> Analysis<'s> {
         let name = self.dest_name(f.flow_id, f.dest_ip, f.end);
         if let Some(out) = &mut self.events {
             let line = EveFlow::of(f, &self.sensor.config.sensor, name.as_deref());
-            if out.write(&line).is_err() {
+            let render = |buf: &mut Vec<u8>| {
+                line.write_json(buf);
+                Ok(())
+            };
+            if out.write_with(render).is_err() {
                 self.sensor.metrics.output.event_log_errors.inc();
             }
         }
