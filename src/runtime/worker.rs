@@ -148,6 +148,9 @@ pub(super) struct Worker<'s> {
     seen: u64,
     wall: Micros,
     future: u64,
+    /// The ended-flow counters (`flow.evicted`) per reason, looked up once each rather than
+    /// through the labelled family for every flow.
+    ended_counters: HashMap<&'static str, prometheus_client::metrics::counter::Counter>,
 }
 
 impl<'s> Worker<'s> {
@@ -183,6 +186,7 @@ impl<'s> Worker<'s> {
             index,
             defrag: crate::flow::Defrag::default(),
             reported_defrag: (0, 0),
+            ended_counters: HashMap::default(),
         }
     }
 
@@ -261,7 +265,10 @@ impl<'s> Worker<'s> {
     /// Sends the events gathered since the last call, as one message.
     fn send_out(&mut self) {
         if !self.out.is_empty() {
-            let _ = self.events.send(std::mem::take(&mut self.out));
+            // The next batch's vector starts as large as this one ended: it is not grown from
+            // nothing by doubling for every batch.
+            let next = Vec::with_capacity(self.out.len());
+            let _ = self.events.send(std::mem::replace(&mut self.out, next));
         }
     }
 
@@ -386,8 +393,12 @@ impl<'s> Worker<'s> {
                 continue;
             }
             if rec.reason != FlowEndReason::Active {
-                let labels = ReasonLabels { reason: rec.reason.as_str() };
-                self.sensor.metrics.flow.evicted.get_or_create(&labels).inc();
+                let reason = rec.reason.as_str();
+                let family = &self.sensor.metrics.flow.evicted;
+                self.ended_counters
+                    .entry(reason)
+                    .or_insert_with(|| family.get_or_create(&ReasonLabels { reason }).clone())
+                    .inc();
                 self.app.end(&rec, &mut self.app_out);
                 self.send_app();
                 if let Some((r, _)) = &mut self.evidence {
