@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use pcap_file::pcap::PcapReader;
+use pcap_file::pcap::PcapParser;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::TsResolution;
@@ -65,18 +65,39 @@ enum Kind {
     PcapNg(PcapNgFile),
 }
 
-/// A classic pcap file, read by `pcap-file`.
+/// A classic pcap file: records parsed in place by `pcap-file`'s parser from one buffer that
+/// camwatch fills (so its size is ours: 1 MiB per file, where `pcap-file`'s own reader holds
+/// 8 MB, and several files replay at once).
 struct PcapFile {
-    reader: PcapReader<File>,
+    file: File,
+    parser: PcapParser,
+    buf: Vec<u8>,
+    /// The unread bytes are `buf[pos..len]`.
+    pos: usize,
+    len: usize,
+    /// The file has no more bytes.
+    eof: bool,
+    big_endian: bool,
     linktype: i32,
     /// Ticks of the records' fraction of a second per microsecond: 1, or 1000 in a
     /// nanosecond file.
     ticks_per_micro: u32,
+    /// Bytes of a record delivered at most: the header's snap length, as libpcap cuts them.
+    snapshot: u32,
 }
 
 /// The largest record libpcap accepts (its `MAXIMUM_SNAPLEN`); a longer one is a damaged or
 /// hostile file.
 const MAX_RECORD: u32 = 262_144;
+
+/// The read buffer of a pcap file; it holds the largest record whole.
+const PCAP_BUFFER: usize = 1 << 20;
+
+/// What one step of reading a pcap file came to.
+enum Step<R> {
+    Record { consumed: usize, taken: R, len: u32 },
+    More,
+}
 
 struct PcapNgFile {
     reader: PcapNgReader<BufReader<File>>,
@@ -288,56 +309,124 @@ fn is_pcapng(path: &Path) -> bool {
 }
 
 impl PcapFile {
-    /// A classic pcap file (either byte order, micro- or nanosecond times); `None` for anything
-    /// else, which libpcap then opens or explains.
+    /// A classic pcap file as libpcap writes them today (version 2.4, either byte order, micro-
+    /// or nanosecond times, no link-type extension bits); `None` for anything else, which
+    /// libpcap then opens or explains: older versions with their swapped length fields, the
+    /// FCS bits of the link-type field, and byte-swapped NFLOG files, whose TLV headers libpcap
+    /// turns into this host's order.
     fn open(path: &Path) -> Option<Self> {
-        let mut magic = [0u8; 4];
-        File::open(path).and_then(|mut f| f.read_exact(&mut magic)).ok()?;
-        let known = [[0xa1, 0xb2, 0xc3, 0xd4], [0xa1, 0xb2, 0x3c, 0x4d]];
-        let mut swapped = magic;
-        swapped.reverse();
-        if !known.contains(&magic) && !known.contains(&swapped) {
+        let mut file = File::open(path).ok()?;
+        let mut head = [0u8; 24];
+        file.read_exact(&mut head).ok()?;
+        let (_, parser) = PcapParser::new(&head).ok()?;
+        let header = parser.header();
+        if (header.version_major, header.version_minor) != (2, 4) {
             return None;
         }
-        let reader = PcapReader::new(File::open(path).ok()?).ok()?;
-        let header = reader.header();
-        let linktype = i32::try_from(u32::from(header.datalink)).ok()?;
-        // libpcap turns the host-order TLV headers of an NFLOG capture written on a host of the
-        // other byte order into this host's order; such a file is left to it.
-        if linktype == linktype::NFLOG && header.endianness.is_little() != cfg!(target_endian = "little") {
+        let raw = u32::from(header.datalink);
+        if raw > 0x03ff_ffff {
+            return None;
+        }
+        let linktype = i32::try_from(raw).ok()?;
+        let big_endian = !header.endianness.is_little();
+        if linktype == linktype::NFLOG && big_endian == cfg!(target_endian = "little") {
             return None;
         }
         let ticks_per_micro = if header.ts_resolution == TsResolution::NanoSecond { 1000 } else { 1 };
-        Some(Self { reader, linktype, ticks_per_micro })
+        // libpcap reads a file whose snap length is 0 or past its maximum up to its maximum.
+        let snapshot =
+            if header.snaplen == 0 || header.snaplen > MAX_RECORD { MAX_RECORD } else { header.snaplen };
+        Some(Self {
+            file,
+            parser,
+            buf: vec![0; PCAP_BUFFER],
+            pos: 0,
+            len: 0,
+            eof: false,
+            big_endian,
+            linktype,
+            ticks_per_micro,
+            snapshot,
+        })
     }
 
-    /// The next record to `take`, with its captured length; `None` at the end of the file.
+    /// The next record to `take`, with its captured length in the file; `None` at the end.
     fn next<R>(
         &mut self,
         take: impl FnOnce(Frame<'_>) -> R,
     ) -> Result<Option<(R, u32)>, (&'static str, String)> {
-        let Some(record) = self.reader.next_raw_packet() else { return Ok(None) };
-        let record = record.map_err(|e| match e {
-            pcap_file::PcapError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                ("truncated", "truncated capture: its last record is cut short".to_string())
+        let mut take = Some(take);
+        loop {
+            let unread = self.buf.get(self.pos..self.len).unwrap_or_default();
+            // The captured length is checked before its bytes are waited for.
+            if let Some(field) = unread.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
+                let incl =
+                    if self.big_endian { u32::from_be_bytes(field) } else { u32::from_le_bytes(field) };
+                if incl > MAX_RECORD {
+                    return Err((
+                        "read",
+                        format!("invalid record: captured length {incl} is over the maximum of {MAX_RECORD}"),
+                    ));
+                }
             }
-            e => ("read", format!("cannot read the capture: {e}")),
-        })?;
-        if record.incl_len > MAX_RECORD {
-            return Err((
-                "read",
-                format!(
-                    "invalid record: captured length {} is over the maximum of {MAX_RECORD}",
-                    record.incl_len
-                ),
-            ));
+            let step = match self.parser.next_raw_packet(unread) {
+                Ok((rest, record)) => {
+                    let consumed = unread.len() - rest.len();
+                    // A damaged file's fraction can be a second or more: it is added as it is,
+                    // as libpcap does.
+                    let ts = u64::from(record.ts_sec)
+                        .saturating_mul(1_000_000)
+                        .saturating_add(u64::from(record.ts_frac / self.ticks_per_micro));
+                    // Past the snap length libpcap keeps the first bytes and skips the rest.
+                    let keep = usize::try_from(record.incl_len.min(self.snapshot)).unwrap_or(usize::MAX);
+                    let data = record.data.get(..keep).unwrap_or(&record.data);
+                    let f = Frame { ts, linktype: self.linktype, wire_len: record.orig_len, data };
+                    let Some(take) = take.take() else { return Ok(None) };
+                    Step::Record { consumed, taken: take(f), len: record.incl_len }
+                }
+                Err(pcap_file::PcapError::IncompleteBuffer) => Step::More,
+                Err(e) => return Err(("read", format!("cannot read the capture: {e}"))),
+            };
+            match step {
+                Step::Record { consumed, taken, len } => {
+                    self.pos += consumed;
+                    return Ok(Some((taken, len)));
+                }
+                Step::More if self.eof => {
+                    return if self.pos == self.len {
+                        Ok(None)
+                    } else {
+                        Err(("truncated", "truncated capture: its last record is cut short".to_string()))
+                    };
+                }
+                Step::More => self.fill()?,
+            }
         }
-        // A damaged file's fraction can be a second or more: it is added as it is, as libpcap does.
-        let ts = u64::from(record.ts_sec)
-            .saturating_mul(1_000_000)
-            .saturating_add(u64::from(record.ts_frac / self.ticks_per_micro));
-        let f = Frame { ts, linktype: self.linktype, wire_len: record.orig_len, data: &record.data };
-        Ok(Some((take(f), record.incl_len)))
+    }
+
+    /// Moves the unread bytes to the front and reads more after them.
+    fn fill(&mut self) -> Result<(), (&'static str, String)> {
+        self.buf.copy_within(self.pos..self.len, 0);
+        self.len -= self.pos;
+        self.pos = 0;
+        let Some(room) = self.buf.get_mut(self.len..).filter(|r| !r.is_empty()) else {
+            // Cannot happen: a record is at most MAX_RECORD + 16 bytes and the buffer holds it.
+            return Err(("read", "a record larger than the read buffer".to_string()));
+        };
+        loop {
+            match self.file.read(room) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.len += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(("read", format!("cannot read the capture: {e}"))),
+            }
+        }
     }
 }
 
@@ -532,6 +621,62 @@ mod tests {
         assert!(READ_BY_US.with(std::cell::Cell::get) >= 3 * files - 3);
     }
 
+    /// A little-endian microsecond pcap: `version`, `snaplen`, `linktype`, then the records.
+    fn pcap_file(version: (u16, u16), snaplen: u32, linktype: u32, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        out.extend_from_slice(&version.0.to_le_bytes());
+        out.extend_from_slice(&version.1.to_le_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&snaplen.to_le_bytes());
+        out.extend_from_slice(&linktype.to_le_bytes());
+        for (i, (incl, orig, data)) in records.iter().enumerate() {
+            out.extend_from_slice(&(i as u32 + 1).to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&incl.to_le_bytes());
+            out.extend_from_slice(&orig.to_le_bytes());
+            out.extend_from_slice(data);
+        }
+        out
+    }
+
+    /// Files libpcap reads its own way: each is either read as libpcap reads it, or left to it.
+    #[test]
+    fn snap_length_old_versions_and_link_type_bits_read_as_libpcap_reads_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let frame: Vec<u8> = (0..1514u32).map(|i| i as u8).collect();
+        let cases: [(&str, Vec<u8>, bool); 4] = [
+            // Records longer than the header's snap length: cut to it.
+            ("snaplen", pcap_file((2, 4), 96, 1, &[(1514, 1514, &frame), (60, 60, &frame[..60])]), true),
+            // Version 2.2, whose length fields libpcap swaps: left to libpcap.
+            ("old", pcap_file((2, 2), 65535, 1, &[(1514, 60, &frame[..60]), (60, 60, &frame[..60])]), false),
+            // Ethernet with the FCS-length bits set in the link-type field: left to libpcap.
+            ("fcs", pcap_file((2, 4), 65535, 0x2400_0001, &[(60, 60, &frame[..60])]), false),
+            // A snap length of 0: records read whole, up to the maximum.
+            ("zero", pcap_file((2, 4), 0, 1, &[(1514, 1514, &frame)]), true),
+        ];
+        for (name, bytes, ours) in cases {
+            let path = dir.path().join(format!("{name}.pcap"));
+            std::fs::write(&path, bytes).expect("write");
+            let src = Source::file(&path).expect("opens");
+            assert_eq!(matches!(src.kind, Kind::Pcap(_)), ours, "{name}");
+            let (want, want_err) = libpcap_frames(&path);
+            let (got, got_err) = our_frames(&path);
+            assert!(
+                got == want,
+                "{name}: {:?} / {:?}",
+                got.iter().map(|p| p.data.len()).collect::<Vec<_>>(),
+                want.iter().map(|p| p.data.len()).collect::<Vec<_>>()
+            );
+            assert_eq!(got_err.is_some(), want_err.is_some(), "{name}: {got_err:?} / {want_err:?}");
+        }
+        let (got, _) = our_frames(&dir.path().join("snaplen.pcap"));
+        assert_eq!(
+            got.iter().map(|p| (p.data.len(), p.wire_len)).collect::<Vec<_>>(),
+            [(96, 1514), (60, 60)]
+        );
+    }
+
     #[test]
     fn a_cut_record_and_an_oversized_one_end_the_file_clearly_after_what_was_read() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -561,7 +706,9 @@ mod tests {
         std::fs::write(&huge, &h).expect("write");
         let (got, err) = our_frames(&huge);
         assert_eq!(got.len(), 1);
-        assert!(err.is_some_and(|e| e.reason == "read" || e.reason == "truncated"));
+        let err = err.expect("an error");
+        assert_eq!(err.reason, "read", "{}", err.message);
+        assert!(err.message.contains("over the maximum"), "{}", err.message);
         // Just over libpcap's maximum, with the bytes there: refused as libpcap refuses it.
         let big = dir.path().join("big.pcap");
         let mut b = pcap[..24 + 76].to_vec();

@@ -243,9 +243,21 @@ mod tests {
                 })
                 .collect();
             let n = (next() % (len as u64 + 5)) as usize;
-            let mut got = victims(all.iter().copied(), n).keys;
+            let chosen = victims(all.iter().copied(), n);
+            let mut got = chosen.keys;
             got.sort();
             assert_eq!(got, reference(&all, n), "round {round}: {len} entries, {n} asked");
+            // The largest holders as the old full sort named them: most first, ties by address.
+            let mut counts: std::collections::BTreeMap<IpAddr, u64> = Default::default();
+            for (src, _, _) in &all {
+                *counts.entry(*src).or_default() += 1;
+            }
+            let mut top: Vec<(IpAddr, u64)> = counts.into_iter().collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            top.truncate(TOP_SOURCES);
+            if n > 0 {
+                assert_eq!(chosen.top, top, "round {round}");
+            }
         }
     }
 }

@@ -56,12 +56,15 @@ pub struct JsonLines {
     pub reopened: u64,
     /// The line being serialized, reused.
     line: Vec<u8>,
-    /// Lines written; the clock is read for [`CHECK_EVERY`] once every [`CLOCK_EVERY`] of them.
+    /// Lines written, and how many of them pass between two readings of the clock for
+    /// [`CHECK_EVERY`]: every line, or [`BULK_CLOCK_EVERY`] for a log that is also flushed
+    /// (and so follows its path) every second (see [`JsonLines::in_bulk`]).
     writes: u64,
+    clock_every: u64,
 }
 
-/// Lines between two readings of the clock (a flood writes a million lines a second).
-const CLOCK_EVERY: u64 = 64;
+/// Lines between two readings of the clock in bulk (a flood writes a million lines a second).
+const BULK_CLOCK_EVERY: u64 = 64;
 
 fn open_append(path: &Path) -> std::io::Result<(File, (u64, u64), u64)> {
     use std::os::unix::fs::MetadataExt;
@@ -91,7 +94,16 @@ impl JsonLines {
             reopened: 0,
             line: Vec::with_capacity(1024),
             writes: 0,
+            clock_every: 1,
         })
+    }
+
+    /// Reads the clock for a moved path only every [`BULK_CLOCK_EVERY`] lines: for the event
+    /// log, whose writer flushes (and so follows its path) every second anyway. The alert
+    /// journal, written a record at a time and never flushed otherwise, checks at every line.
+    pub fn in_bulk(mut self) -> Self {
+        self.clock_every = BULK_CLOCK_EVERY;
+        self
     }
 
     /// Rotates by size (see [`Rotation`]).
@@ -160,7 +172,7 @@ impl JsonLines {
         render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         self.writes += 1;
-        if (self.writes % CLOCK_EVERY == 0 && self.last_check.elapsed() >= CHECK_EVERY)
+        if (self.writes % self.clock_every == 0 && self.last_check.elapsed() >= CHECK_EVERY)
             || self.generation != REOPEN.load(std::sync::atomic::Ordering::Relaxed)
         {
             self.follow_path()?;
@@ -912,6 +924,36 @@ mod rotation_tests {
         assert_eq!(lines(&moved2), [r#"{"n":3}"#]);
         assert_eq!(lines(&path), [r#"{"n":4}"#]);
         assert!(w.reopened >= 2);
+    }
+
+    /// The alert journal is written a record at a time and never flushed between: a moved path
+    /// is still followed at the next record once a second has passed; in bulk (the event log,
+    /// flushed every second by its writer) only every 64 lines.
+    #[test]
+    fn a_record_at_a_time_follows_a_moved_path_without_a_flush() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for bulk in [false, true] {
+            let path = dir.path().join(format!("log-{bulk}.jsonl"));
+            let mut w = JsonLines::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            if bulk {
+                w = w.in_bulk();
+            }
+            w.write(&serde_json::json!({"n": 1})).unwrap_or_else(|e| panic!("{e}"));
+            w.sync().unwrap_or_else(|e| panic!("{e}"));
+            let moved = dir.path().join(format!("log-{bulk}.jsonl.1"));
+            std::fs::rename(&path, &moved).unwrap_or_else(|e| panic!("{e}"));
+            // A second has passed since the path was last looked at.
+            w.last_check -= CHECK_EVERY * 2;
+            w.write(&serde_json::json!({"n": 2})).unwrap_or_else(|e| panic!("{e}"));
+            w.sync().unwrap_or_else(|e| panic!("{e}"));
+            if bulk {
+                assert_eq!(lines(&moved), [r#"{"n":1}"#, r#"{"n":2}"#]);
+                assert!(!path.exists());
+            } else {
+                assert_eq!(lines(&moved), [r#"{"n":1}"#]);
+                assert_eq!(lines(&path), [r#"{"n":2}"#]);
+            }
+        }
     }
 
     /// Past `max_bytes` the file becomes `.1`, older ones shift, and only `keep` are kept.
