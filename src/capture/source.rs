@@ -312,8 +312,8 @@ impl PcapFile {
     /// A classic pcap file as libpcap writes them today (version 2.4, either byte order, micro-
     /// or nanosecond times, no link-type extension bits); `None` for anything else, which
     /// libpcap then opens or explains: older versions with their swapped length fields, the
-    /// FCS bits of the link-type field, and byte-swapped NFLOG files, whose TLV headers libpcap
-    /// turns into this host's order.
+    /// FCS bits of the link-type field, and byte-swapped NFLOG, SLL and SLL2 files, whose
+    /// headers libpcap partly turns into this host's order.
     fn open(path: &Path) -> Option<Self> {
         let mut file = File::open(path).ok()?;
         let mut head = [0u8; 24];
@@ -329,7 +329,10 @@ impl PcapFile {
         }
         let linktype = i32::try_from(raw).ok()?;
         let big_endian = !header.endianness.is_little();
-        if linktype == linktype::NFLOG && big_endian == cfg!(target_endian = "little") {
+        // libpcap rewrites some link-layer headers of a file written on a host of the other
+        // byte order (NFLOG's TLVs, the CAN ID behind SLL and SLL2): such files are left to it.
+        let swapped = big_endian == cfg!(target_endian = "little");
+        if swapped && matches!(linktype, linktype::NFLOG | linktype::LINUX_SLL | linktype::LINUX_SLL2) {
             return None;
         }
         let ticks_per_micro = if header.ts_resolution == TsResolution::NanoSecond { 1000 } else { 1 };
@@ -358,8 +361,11 @@ impl PcapFile {
         let mut take = Some(take);
         loop {
             let unread = self.buf.get(self.pos..self.len).unwrap_or_default();
-            // The captured length is checked before its bytes are waited for.
-            if let Some(field) = unread.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
+            // The captured length of a whole record header is checked before the record's bytes
+            // are waited for (a header cut short is a truncated file, as libpcap says).
+            if let Some(field) =
+                unread.get(8..12).filter(|_| unread.len() >= 16).and_then(|b| <[u8; 4]>::try_from(b).ok())
+            {
                 let incl =
                     if self.big_endian { u32::from_be_bytes(field) } else { u32::from_le_bytes(field) };
                 if incl > MAX_RECORD {
@@ -372,8 +378,9 @@ impl PcapFile {
             let step = match self.parser.next_raw_packet(unread) {
                 Ok((rest, record)) => {
                     let consumed = unread.len() - rest.len();
-                    // A damaged file's fraction can be a second or more: it is added as it is,
-                    // as libpcap does.
+                    // Both fields unsigned, as libpcap reads them since 1.10.5 (1.10.0-1.10.4 read
+                    // them signed: a time past 2038, or a damaged fraction of 2^31 or more, differs
+                    // from those); a fraction of a second or more is added as it is.
                     let ts = u64::from(record.ts_sec)
                         .saturating_mul(1_000_000)
                         .saturating_add(u64::from(record.ts_frac / self.ticks_per_micro));
@@ -709,6 +716,17 @@ mod tests {
         let err = err.expect("an error");
         assert_eq!(err.reason, "read", "{}", err.message);
         assert!(err.message.contains("over the maximum"), "{}", err.message);
+        // A file ending inside a record header that claims a huge length: truncated, as
+        // libpcap says, not oversized.
+        let tail = dir.path().join("tail.pcap");
+        let mut t = pcap[..24 + 76].to_vec();
+        t.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+        t.extend_from_slice(&0x0010_0000u32.to_le_bytes());
+        std::fs::write(&tail, &t).expect("write");
+        let (got, err) = our_frames(&tail);
+        assert_eq!(got.len(), 1);
+        assert_eq!(err.expect("an error").reason, "truncated");
+        assert!(libpcap_frames(&tail).1.is_some_and(|e| e.contains("truncated")));
         // Just over libpcap's maximum, with the bytes there: refused as libpcap refuses it.
         let big = dir.path().join("big.pcap");
         let mut b = pcap[..24 + 76].to_vec();

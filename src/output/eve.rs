@@ -56,15 +56,9 @@ pub struct JsonLines {
     pub reopened: u64,
     /// The line being serialized, reused.
     line: Vec<u8>,
-    /// Lines written, and how many of them pass between two readings of the clock for
-    /// [`CHECK_EVERY`]: every line, or [`BULK_CLOCK_EVERY`] for a log that is also flushed
-    /// (and so follows its path) every second (see [`JsonLines::in_bulk`]).
-    writes: u64,
-    clock_every: u64,
+    /// Times following the path or rotating failed; the lines went on into the open file.
+    pub failed_moves: u64,
 }
-
-/// Lines between two readings of the clock in bulk (a flood writes a million lines a second).
-const BULK_CLOCK_EVERY: u64 = 64;
 
 fn open_append(path: &Path) -> std::io::Result<(File, (u64, u64), u64)> {
     use std::os::unix::fs::MetadataExt;
@@ -93,17 +87,8 @@ impl JsonLines {
             rotation: None,
             reopened: 0,
             line: Vec::with_capacity(1024),
-            writes: 0,
-            clock_every: 1,
+            failed_moves: 0,
         })
-    }
-
-    /// Reads the clock for a moved path only every [`BULK_CLOCK_EVERY`] lines: for the event
-    /// log, whose writer flushes (and so follows its path) every second anyway. The alert
-    /// journal, written a record at a time and never flushed otherwise, checks at every line.
-    pub fn in_bulk(mut self) -> Self {
-        self.clock_every = BULK_CLOCK_EVERY;
-        self
     }
 
     /// Rotates by size (see [`Rotation`]).
@@ -150,6 +135,11 @@ impl JsonLines {
             n.push(format!(".{i}"));
             PathBuf::from(n)
         };
+        // Moved or removed under us: start the file again rather than shift the kept ones
+        // for a file that is not there (each line would delete one more).
+        if !self.path.exists() {
+            return self.reopen();
+        }
         let keep = keep.max(1);
         let _ = std::fs::remove_file(name(keep));
         for i in (1..keep).rev() {
@@ -171,15 +161,23 @@ impl JsonLines {
         &mut self,
         render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        self.writes += 1;
-        if (self.writes % self.clock_every == 0 && self.last_check.elapsed() >= CHECK_EVERY)
+        // A path that cannot be followed or rotated (a directory made read-only, a file
+        // recreated by another owner) does not cost the line: it goes into the file still
+        // open, and the move is tried again at the next check.
+        if self.last_check.elapsed() >= CHECK_EVERY
             || self.generation != REOPEN.load(std::sync::atomic::Ordering::Relaxed)
         {
-            self.follow_path()?;
+            if let Err(e) = self.follow_path() {
+                self.failed_moves += 1;
+                tracing::warn!(path = %self.path.display(), "Cannot reopen the moved file: {e}; writing on to the open one.");
+            }
         }
         if let Some(r) = self.rotation {
             if self.size >= r.max_bytes {
-                self.rotate(r.keep)?;
+                if let Err(e) = self.rotate(r.keep) {
+                    self.failed_moves += 1;
+                    tracing::warn!(path = %self.path.display(), "Cannot rotate: {e}; writing on to the open file.");
+                }
             }
         }
         // Serialized into a line buffer kept for the next one, then written whole.
@@ -927,33 +925,58 @@ mod rotation_tests {
     }
 
     /// The alert journal is written a record at a time and never flushed between: a moved path
-    /// is still followed at the next record once a second has passed; in bulk (the event log,
-    /// flushed every second by its writer) only every 64 lines.
+    /// is followed at the next record once a second has passed since the last look. A path that
+    /// cannot be reopened costs no line: it goes into the file still open.
     #[test]
-    fn a_record_at_a_time_follows_a_moved_path_without_a_flush() {
+    fn a_record_at_a_time_follows_a_moved_path_and_a_failed_reopen_loses_nothing() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        for bulk in [false, true] {
-            let path = dir.path().join(format!("log-{bulk}.jsonl"));
-            let mut w = JsonLines::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            if bulk {
-                w = w.in_bulk();
-            }
-            w.write(&serde_json::json!({"n": 1})).unwrap_or_else(|e| panic!("{e}"));
-            w.sync().unwrap_or_else(|e| panic!("{e}"));
-            let moved = dir.path().join(format!("log-{bulk}.jsonl.1"));
-            std::fs::rename(&path, &moved).unwrap_or_else(|e| panic!("{e}"));
-            // A second has passed since the path was last looked at.
-            w.last_check -= CHECK_EVERY * 2;
-            w.write(&serde_json::json!({"n": 2})).unwrap_or_else(|e| panic!("{e}"));
-            w.sync().unwrap_or_else(|e| panic!("{e}"));
-            if bulk {
-                assert_eq!(lines(&moved), [r#"{"n":1}"#, r#"{"n":2}"#]);
-                assert!(!path.exists());
-            } else {
-                assert_eq!(lines(&moved), [r#"{"n":1}"#]);
-                assert_eq!(lines(&path), [r#"{"n":2}"#]);
-            }
+        let path = dir.path().join("alerts.jsonl");
+        let mut w = JsonLines::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        w.write(&serde_json::json!({"n": 1})).unwrap_or_else(|e| panic!("{e}"));
+        w.sync().unwrap_or_else(|e| panic!("{e}"));
+        let moved = dir.path().join("alerts.jsonl.1");
+        std::fs::rename(&path, &moved).unwrap_or_else(|e| panic!("{e}"));
+        w.last_check -= CHECK_EVERY * 2;
+        w.write(&serde_json::json!({"n": 2})).unwrap_or_else(|e| panic!("{e}"));
+        w.sync().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lines(&moved), [r#"{"n":1}"#]);
+        assert_eq!(lines(&path), [r#"{"n":2}"#]);
+        // Moved again, and a directory now stands where the file was: it cannot be reopened.
+        let moved2 = dir.path().join("alerts.jsonl.2");
+        std::fs::rename(&path, &moved2).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("{e}"));
+        w.last_check -= CHECK_EVERY * 2;
+        w.write(&serde_json::json!({"n": 3})).unwrap_or_else(|e| panic!("{e}"));
+        w.sync().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lines(&moved2), [r#"{"n":2}"#, r#"{"n":3}"#]);
+        assert_eq!(w.failed_moves, 1);
+    }
+
+    /// A rotating log whose file was removed when a rotation is due starts the file again: the
+    /// kept files are not shifted for a file that is not there (each line used to delete one
+    /// more of them and be lost).
+    #[test]
+    fn a_removed_file_due_for_rotation_is_started_again_without_shifting_the_kept_ones() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("events.jsonl");
+        let mut w = JsonLines::open(&path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_rotation(Some(Rotation { max_bytes: 20, keep: 2 }));
+        // Records 0..6 of 13 bytes: rotated in pairs, so .2 and .1 hold two each, the file two.
+        for n in 0..6 {
+            w.write(&serde_json::json!({"record": n})).unwrap_or_else(|e| panic!("{e}"));
+            w.flush().unwrap_or_else(|e| panic!("{e}"));
         }
+        let kept = |i: usize| dir.path().join(format!("events.jsonl.{i}"));
+        let before: Vec<Vec<String>> = (1..=2).map(|i| lines(&kept(i))).collect();
+        assert!(before.iter().all(|k| k.len() == 2), "{before:?}");
+        assert!(w.size >= 20, "a rotation is due");
+        std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        w.write(&serde_json::json!({"record": 6})).unwrap_or_else(|e| panic!("{e}"));
+        w.flush().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lines(&path), [r#"{"record":6}"#]);
+        let after: Vec<Vec<String>> = (1..=2).map(|i| lines(&kept(i))).collect();
+        assert_eq!(after, before);
     }
 
     /// Past `max_bytes` the file becomes `.1`, older ones shift, and only `keep` are kept.

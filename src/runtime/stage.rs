@@ -150,7 +150,7 @@ impl<'s> Analysis<'s> {
             pairs_evicted_memory: 0,
             thresholds: Thresholds::new(100_000),
             journal: open(&outputs.alerts)?,
-            events: open(&outputs.events)?.map(JsonLines::in_bulk),
+            events: open(&outputs.events)?,
             log_alerts: outputs.log_alerts,
             labels: HashMap::default(),
             summary: Summary::default(),
