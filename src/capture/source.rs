@@ -561,66 +561,57 @@ mod tests {
 
     #[test]
     fn the_pcap_reader_gives_what_libpcap_gives() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().expect("tempdir");
         let mut files = 0;
-        let mut dirs = vec![root.join("tests/data"), root.join("rules/tests")];
-        while let Some(d) = dirs.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let path = e.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                    continue;
-                }
-                let bytes = std::fs::read(&path).unwrap_or_default();
-                // Little-endian microsecond files, as the repository's captures are.
-                if path.extension().is_none_or(|x| x != "pcap")
-                    || bytes.get(..4) != Some(&[0xd4, 0xc3, 0xb2, 0xa1])
-                {
-                    continue;
-                }
-                files += 1;
-                let swapped = dir.path().join("swapped.pcap");
-                std::fs::write(&swapped, byte_swapped(&bytes)).expect("write");
-                let nano = dir.path().join("nano.pcap");
-                std::fs::write(&nano, nanosecond(&bytes)).expect("write");
-                for p in [path.as_path(), &swapped, &nano] {
-                    let (want, want_err) = libpcap_frames(p);
-                    let (got, got_err) = our_frames(p);
-                    assert_eq!(got.len(), want.len(), "{}", path.display());
-                    // libpcap reports a file's LINKTYPE_RAW (101) as this platform's DLT_RAW (12);
-                    // the reader keeps the file's value, which the evidence files then carry.
-                    let same = |a: &RawPacket, b: &RawPacket| {
-                        let link = a.linktype == b.linktype
-                            || (a.linktype == linktype::RAW && b.linktype == linktype::RAW_BSD);
-                        link && (a.ts, a.wire_len, &a.data) == (b.ts, b.wire_len, &b.data)
-                    };
-                    if let Some(i) = (0..got.len()).find(|i| !same(&got[*i], &want[*i])) {
-                        panic!(
-                            "{} ({}): frame {i} differs: ours {:?} / libpcap {:?}",
-                            path.display(),
-                            p.display(),
-                            (
-                                got[i].ts,
-                                got[i].linktype,
-                                got[i].wire_len,
-                                &got[i].data[..got[i].data.len().min(24)]
-                            ),
-                            (
-                                want[i].ts,
-                                want[i].linktype,
-                                want[i].wire_len,
-                                &want[i].data[..want[i].data.len().min(24)]
-                            ),
-                        );
-                    }
-                    assert_eq!(
-                        got_err.is_some(),
-                        want_err.is_some(),
-                        "{}: {got_err:?} / {want_err:?}",
-                        path.display()
+        for path in crate::capture::repository_captures() {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            // Little-endian microsecond files, as the repository's captures are.
+            if path.extension().is_none_or(|x| x != "pcap")
+                || bytes.get(..4) != Some(&[0xd4, 0xc3, 0xb2, 0xa1])
+            {
+                continue;
+            }
+            files += 1;
+            let swapped = dir.path().join("swapped.pcap");
+            std::fs::write(&swapped, byte_swapped(&bytes)).expect("write");
+            let nano = dir.path().join("nano.pcap");
+            std::fs::write(&nano, nanosecond(&bytes)).expect("write");
+            for p in [path.as_path(), &swapped, &nano] {
+                let (want, want_err) = libpcap_frames(p);
+                let (got, got_err) = our_frames(p);
+                assert_eq!(got.len(), want.len(), "{}", path.display());
+                // libpcap reports a file's LINKTYPE_RAW (101) as this platform's DLT_RAW (12);
+                // the reader keeps the file's value, which the evidence files then carry.
+                let same = |a: &RawPacket, b: &RawPacket| {
+                    let link = a.linktype == b.linktype
+                        || (a.linktype == linktype::RAW && b.linktype == linktype::RAW_BSD);
+                    link && (a.ts, a.wire_len, &a.data) == (b.ts, b.wire_len, &b.data)
+                };
+                if let Some(i) = (0..got.len()).find(|i| !same(&got[*i], &want[*i])) {
+                    panic!(
+                        "{} ({}): frame {i} differs: ours {:?} / libpcap {:?}",
+                        path.display(),
+                        p.display(),
+                        (
+                            got[i].ts,
+                            got[i].linktype,
+                            got[i].wire_len,
+                            &got[i].data[..got[i].data.len().min(24)]
+                        ),
+                        (
+                            want[i].ts,
+                            want[i].linktype,
+                            want[i].wire_len,
+                            &want[i].data[..want[i].data.len().min(24)]
+                        ),
                     );
                 }
+                assert_eq!(
+                    got_err.is_some(),
+                    want_err.is_some(),
+                    "{}: {got_err:?} / {want_err:?}",
+                    path.display()
+                );
             }
         }
         assert!(files > 30, "{files} captures compared");

@@ -288,23 +288,27 @@ fn plain_ethernet_ipv4(data: &[u8]) -> Option<IpPacket<'_>> {
         tunnel: None,
     };
     match payload.ip_number {
-        IpNumber::TCP => {
-            let t = TcpSlice::from_slice(payload.payload).ok()?;
-            pkt.src_port = t.source_port();
-            pkt.dst_port = t.destination_port();
-            pkt.tcp_seq = t.sequence_number();
-            pkt.tcp_flags = t.header_slice().get(13).copied().unwrap_or(0);
-            pkt.payload = t.payload();
-        }
-        IpNumber::UDP => {
-            let u = UdpSlice::from_slice_lax(payload.payload).ok()?;
-            pkt.src_port = u.source_port();
-            pkt.dst_port = u.destination_port();
-            pkt.payload = u.payload();
-        }
+        IpNumber::TCP => with_tcp(&mut pkt, &TcpSlice::from_slice(payload.payload).ok()?),
+        IpNumber::UDP => with_udp(&mut pkt, &UdpSlice::from_slice_lax(payload.payload).ok()?),
         _ => return None,
     }
     Some(pkt)
+}
+
+/// The TCP header's fields and payload, the same on both paths.
+fn with_tcp<'a>(pkt: &mut IpPacket<'a>, t: &etherparse::TcpSlice<'a>) {
+    pkt.src_port = t.source_port();
+    pkt.dst_port = t.destination_port();
+    pkt.tcp_seq = t.sequence_number();
+    // Byte 13 of the TCP header holds the classic flags.
+    pkt.tcp_flags = t.header_slice().get(13).copied().unwrap_or(0);
+    pkt.payload = t.payload();
+}
+
+fn with_udp<'a>(pkt: &mut IpPacket<'a>, u: &etherparse::UdpSlice<'a>) {
+    pkt.src_port = u.source_port();
+    pkt.dst_port = u.destination_port();
+    pkt.payload = u.payload();
 }
 
 /// Whether the plain path, where it answers for an Ethernet frame, gives the packet the full
@@ -509,19 +513,8 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>, link_src: Option<[u8; 6]>) -> Result
         tunnel: None,
     };
     match &p.transport {
-        Some(TransportSlice::Tcp(t)) => {
-            pkt.src_port = t.source_port();
-            pkt.dst_port = t.destination_port();
-            pkt.tcp_seq = t.sequence_number();
-            // Byte 13 of the TCP header holds the classic flags.
-            pkt.tcp_flags = t.header_slice().get(13).copied().unwrap_or(0);
-            pkt.payload = t.payload();
-        }
-        Some(TransportSlice::Udp(u)) => {
-            pkt.src_port = u.source_port();
-            pkt.dst_port = u.destination_port();
-            pkt.payload = u.payload();
-        }
+        Some(TransportSlice::Tcp(t)) => with_tcp(&mut pkt, t),
+        Some(TransportSlice::Udp(u)) => with_udp(&mut pkt, u),
         Some(TransportSlice::Icmpv4(i)) => {
             pkt.src_port = u16::from(i.type_u8());
             pkt.dst_port = u16::from(i.code_u8());
@@ -603,21 +596,12 @@ mod tests {
     /// (etherparse's whole-packet slicing) answers the same.
     #[test]
     fn the_plain_path_agrees_with_the_full_decode() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut frames: Vec<Vec<u8>> = Vec::new();
-        let mut dirs = vec![root.join("tests/data"), root.join("rules/tests")];
-        while let Some(dir) = dirs.pop() {
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let path = e.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if path.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
-                    let Ok(mut src) = crate::capture::Source::file(&path) else { continue };
-                    while let Ok(crate::capture::Next::Packet(p)) = src.next_packet() {
-                        if p.linktype == linktype::ETHERNET {
-                            frames.push(p.data);
-                        }
-                    }
+        for path in crate::capture::repository_captures() {
+            let Ok(mut src) = crate::capture::Source::file(&path) else { continue };
+            while let Ok(crate::capture::Next::Packet(p)) = src.next_packet() {
+                if p.linktype == linktype::ETHERNET {
+                    frames.push(p.data);
                 }
             }
         }

@@ -1007,28 +1007,16 @@ mod flow_line_tests {
 
     /// The flow records of every capture in the repository.
     fn records() -> Vec<FlowRecord> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut out = Vec::new();
-        let mut dirs = vec![root.join("tests/data"), root.join("rules/tests")];
-        while let Some(dir) = dirs.pop() {
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let path = e.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                    continue;
+        for path in crate::capture::repository_captures() {
+            let Ok(mut src) = crate::capture::Source::file(&path) else { continue };
+            let mut table = FlowTable::new(FlowConfig::default(), 0, 1);
+            while let Ok(crate::capture::Next::Packet(p)) = src.next_packet() {
+                if let Ok(crate::decode::Decoded::Ip(ip)) = crate::decode::decode(p.linktype, &p.data) {
+                    table.track(&ip, p.ts, &mut out);
                 }
-                if path.extension().is_none_or(|x| x != "pcap" && x != "pcapng") {
-                    continue;
-                }
-                let Ok(mut src) = crate::capture::Source::file(&path) else { continue };
-                let mut table = FlowTable::new(FlowConfig::default(), 0, 1);
-                while let Ok(crate::capture::Next::Packet(p)) = src.next_packet() {
-                    if let Ok(crate::decode::Decoded::Ip(ip)) = crate::decode::decode(p.linktype, &p.data) {
-                        table.track(&ip, p.ts, &mut out);
-                    }
-                }
-                table.drain(FlowEndReason::EndOfCapture, &mut out);
             }
+            table.drain(FlowEndReason::EndOfCapture, &mut out);
         }
         out
     }

@@ -480,19 +480,7 @@ mod tests {
     /// seeds) and of a generated site: the fast path and a full decode pick the same worker.
     #[test]
     fn the_fast_shard_agrees_with_a_full_decode() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        let mut dirs = vec![root.join("tests/data"), root.join("rules/tests")];
-        while let Some(dir) = dirs.pop() {
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let path = e.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if path.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
-                    files.push(path);
-                }
-            }
-        }
+        let files = crate::capture::repository_captures();
         let mut packets: Vec<RawPacket> = Vec::new();
         for f in &files {
             let Ok(mut src) = crate::capture::Source::file(f) else { continue };
